@@ -1,0 +1,117 @@
+"""HDF5 files of named arrays, read lazily and written by streaming.
+
+``load`` returns an :class:`H5File`, a handle that opens the file per read, so a node can
+stream a file far larger than memory in chunks. ``save`` takes either a mapping of arrays
+or an :class:`ArrayStream` (array shapes up front, then blocks), so a node can describe an
+output without holding it. The file is written under a temporary name and renamed at the
+end: a failed write never leaves a torn file, and never replaces a good one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import h5py
+import numpy as np
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+
+from sweeplab.datasets._files import atomic_path, versioning_functions
+
+
+class H5File:
+    """A lazy, read-only view of an HDF5 file of arrays; every error names the file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        if not h5py.is_hdf5(self.path):
+            raise DatasetError(f"{self.path}: not an HDF5 file")
+        with h5py.File(self.path, "r") as f:
+            self._meta = {k: (v.shape, v.dtype) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+
+    def keys(self) -> list[str]:
+        return list(self._meta)
+
+    def find(self, *names: str) -> str:
+        """The stored key matching one of ``names``, ignoring case (``Y_train`` or ``y_train``)."""
+        lowered = {k.lower(): k for k in self._meta}
+        for name in names:
+            if name.lower() in lowered:
+                return lowered[name.lower()]
+        raise KeyError(f"{self.path}: missing dataset '{names[0]}' (found {sorted(self._meta)})")
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._meta[key][0]
+
+    def read(self, key: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        with h5py.File(self.path, "r") as f:
+            return f[key][rows]
+
+    def iter_chunks(self, key: str, *, step_size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, rows)`` blocks of ``step_size`` rows, opening the file once."""
+        with h5py.File(self.path, "r") as f:
+            data = f[key]
+            for start in range(0, data.shape[0], step_size):
+                yield start, data[start : start + step_size]
+
+    def __repr__(self) -> str:
+        return f"H5File({str(self.path)!r})"
+
+
+@dataclass
+class ArrayStream:
+    """An output described by its arrays' shapes and a generator of ``(key, first_row, rows)``."""
+
+    shapes: dict[str, tuple[tuple[int, ...], Any]]  # key -> (shape, dtype)
+    blocks: Callable[[], Iterator[tuple[str, int, np.ndarray]]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], attrs: dict | None = None) -> ArrayStream:
+        def blocks():
+            for key, value in arrays.items():
+                yield key, 0, np.asarray(value)
+
+        return cls({k: (np.shape(v), np.asarray(v).dtype) for k, v in arrays.items()}, blocks, attrs or {})
+
+
+class H5ArraysDataset(AbstractVersionedDataset[Any, H5File]):
+    """Kedro dataset for an HDF5 file of arrays.
+
+    Example catalog entry::
+
+        events_split:
+          type: sweeplab.datasets.H5ArraysDataset
+          filepath: data/05_model_input/events_split.h5
+          versioned: true
+    """
+
+    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
+        super().__init__(filepath=PurePosixPath(filepath), version=version, **versioning_functions())
+        self.metadata = metadata
+
+    def load(self) -> H5File:
+        return H5File(self._get_load_path())
+
+    def save(self, data: ArrayStream | Mapping[str, np.ndarray]) -> None:
+        stream = data if isinstance(data, ArrayStream) else ArrayStream.from_arrays(data)
+        path = Path(self._get_save_path())
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            for key, (shape, dtype) in stream.shapes.items():
+                f.create_dataset(key, shape=shape, dtype=dtype)
+            for key, start, rows in stream.blocks():
+                f[key][start : start + len(rows)] = rows
+            f.attrs.update(stream.attrs)
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}

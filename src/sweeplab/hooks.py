@@ -1,0 +1,53 @@
+"""Project hooks: the sweep sees the run's parameters; a failed variant fails the command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
+
+from sweeplab import sweeps
+
+logger = logging.getLogger(__name__)
+REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
+
+
+class SweepFailedError(RuntimeError):
+    """Raised after a run in which some variants failed (their siblings and reports are saved)."""
+
+
+class SweepConfigHook:
+    """Hand the session's parameters to ``register_pipelines`` before it runs.
+
+    The config loader already holds ``--env``, ``--conf-source`` and ``--params``. Reading
+    ``config_loader["parameters"]`` (not ``context.params``) avoids building the pipelines
+    here. When the parameters differ from those the cached pipelines were built from (a
+    second session in one process), the cache is reset so the sweep is expanded again.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        params = dict(context.config_loader["parameters"])
+        if sweeps.set_run_parameters(params):
+            pipelines.configure(REGISTRY)
+
+
+class FailedVariantsHook:
+    """After a run, exit non-zero when any summary it wrote says ``failed``.
+
+    Every output, the sweep report included, is saved first: only the exit status changes.
+    Summaries are read back through the catalog, so this works under any runner.
+    """
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        failed = []
+        for name in sorted(pipeline.all_outputs()):
+            if name.endswith(".summary") and catalog.exists(name):
+                summary = catalog.load(name)
+                if summary.get("status") == "failed":
+                    failed.append(f"{name.removesuffix('.summary')}: {summary.get('reason')}")
+        if failed:
+            raise SweepFailedError(f"{len(failed)} variant(s) failed; see the sweep report.\n  " + "\n  ".join(failed))

@@ -1,0 +1,1 @@
+"""Particle-physics autoencoder over object tokens with none / linear / VQ latents."""

@@ -1,0 +1,1 @@
+"""Reporting: tables, statistics and figures from run records, for any family."""

@@ -1,0 +1,13 @@
+"""Project settings: hooks and the config loader."""
+
+from kedro.config import OmegaConfigLoader
+
+from sweeplab.hooks import FailedVariantsHook, SweepConfigHook
+
+HOOKS = (SweepConfigHook(), FailedVariantsHook())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,272 @@
+"""Sweeps: a spec in parameters -> variants (condition x seed) -> namespaced pipelines.
+
+A sweep is a top-level parameters entry with a ``family`` and a ``grid``::
+
+    ae_sweep:
+      family: ae                      # whose defaults the grid overrides (``params:ae``)
+      grid:                           # nested keys or dotted keys into the defaults
+        model: {latent_space: [none, linear, vq]}
+        loss.globals_beta: [0, 1, 10]
+      labels: {loss.globals_beta: beta}   # short names for variant names and tables
+      seeds: [0]
+
+Every variant is the family's template pipeline under the namespace ``<sweep>.<variant>``.
+Its first node writes the fully resolved config, which is the one truth about the run.
+
+Kedro gives ``register_pipelines`` no config loader, so :class:`sweeplab.hooks.SweepConfigHook`
+hands this module the parameters of the session being run (``--env``, ``--conf-source``,
+``--params`` included) before the pipelines are built.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kedro.pipeline import Node, Pipeline
+
+from sweeplab.config import ConfigError, config_hash, from_dict, to_dict
+
+logger = logging.getLogger(__name__)
+
+
+class SweepError(ValueError):
+    """A sweep spec that cannot be expanded; the message names the sweep and key."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a model family gives the sweep machinery."""
+
+    name: str  # its defaults live in ``params:<name>``
+    config_type: type  # the typed config its nodes build from the resolved dict
+    template: Callable[[], Pipeline]  # per-variant nodes; reads ``config`` first
+    shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced
+
+
+@dataclass(frozen=True)
+class Variant:
+    sweep: str
+    name: str
+    overrides: tuple[tuple[str, Any], ...]  # (dotted key, value), in grid order
+    seed: int
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        """Every sweep parameter except the seed: what reporting groups by."""
+        return dict(self.overrides)
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.sweep}.{self.name}"
+
+
+# ----------------------------------------------------------------------------------------------
+# spec -> variants
+
+
+def flatten_grid(grid: Mapping[str, Any], prefix: str = "") -> dict[str, list[Any]]:
+    """Nested or dotted grid keys -> {dotted key: list of values}.
+
+    ``--params`` can only write nested keys, so when a dotted YAML key and a nested override
+    name the same parameter, the nested one (the override) wins.
+    """
+    flat: dict[str, list[Any]] = {}
+    nested: dict[str, list[Any]] = {}
+    for key, value in grid.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            nested.update(flatten_grid(value, f"{path}."))
+        else:
+            flat[path] = parse_values(value, path)
+    flat.update(nested)
+    return flat
+
+
+def parse_values(value: Any, where: str) -> list[Any]:
+    """A list of values; a string ``"a b c"`` (the ``--params`` form) or a scalar also works."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str) and len(value.split()) > 1:
+        return [yaml.safe_load(token) for token in value.split()]
+    if value is None:
+        raise SweepError(f"{where}: expected a list of values, got nothing")
+    return [value]
+
+
+def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
+    """The variants of one sweep: the Cartesian product of the grid, times the seeds."""
+    if not isinstance(spec, Mapping) or "grid" not in spec:
+        raise SweepError(f"parameters '{sweep}': a sweep needs a 'grid' mapping")
+    grid = flatten_grid(spec["grid"] or {}, prefix="")
+    seeds = parse_values(spec.get("seeds", [0]), f"{sweep}.seeds")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise SweepError(f"{sweep}.seeds: expected integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SweepError(f"{sweep}.seeds: repeated seed in {seeds!r}")
+    empty = [key for key, values in grid.items() if not values]
+    if empty or not seeds:
+        what = f"grid axis '{empty[0]}' has no values" if empty else "'seeds' is empty"
+        raise SweepError(f"sweep '{sweep}' expands to zero variants: {what}")
+    labels = dict(spec.get("labels") or {})
+    variants = []
+    for values in itertools.product(*grid.values()):
+        overrides = tuple(zip(grid, values, strict=True))
+        for seed in seeds:
+            name = variant_name(overrides, seed, labels)
+            variants.append(Variant(sweep=sweep, name=name, overrides=overrides, seed=seed))
+    names = [v.name for v in variants]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise SweepError(
+            f"sweep '{sweep}': variant names {clashes} repeat; give the axes distinct 'labels'"
+        )
+    return variants
+
+
+def axis_label(key: str, labels: Mapping[str, str]) -> str:
+    return labels.get(key, key.rsplit(".", 1)[-1])
+
+
+def variant_name(overrides: Iterable[tuple[str, Any]], seed: int, labels: Mapping[str, str]) -> str:
+    """A readable, stable name from the grid values: ``vq_beta10_s0`` (no dots)."""
+    parts = []
+    for key, value in overrides:
+        label = axis_label(key, labels)
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, bool):
+            parts.append(f"{label}-{'on' if value else 'off'}")
+        elif value is None:
+            parts.append(f"{label}-none")
+        else:
+            parts.append(f"{label}{format_number(value)}")
+    parts.append(f"s{seed}")
+    return re.sub(r"[^A-Za-z0-9_-]", "-", "_".join(parts))
+
+
+def format_number(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    else:
+        text = repr(float(value))
+    return text.replace("-", "m").replace(".", "p").replace("+", "")
+
+
+# ----------------------------------------------------------------------------------------------
+# variant -> resolved config
+
+
+def set_dotted(config: dict[str, Any], key: str, value: Any, where: str) -> None:
+    *parents, leaf = key.split(".")
+    node = config
+    for i, part in enumerate(parents):
+        if not isinstance(node.get(part), dict):
+            raise SweepError(f"{where}: grid key '{key}' does not name a parameter ('{'.'.join(parents[: i + 1])}' is not a section)")
+        node = node[part]
+    if leaf not in node:
+        raise SweepError(f"{where}: grid key '{key}' does not name a parameter of the family defaults")
+    node[leaf] = value
+
+
+def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant: Variant) -> dict[str, Any]:
+    """The fully resolved config of one variant: defaults + grid values + seed, validated."""
+    config = copy.deepcopy(defaults)
+    for key, value in variant.overrides:
+        set_dotted(config, key, value, where=f"{variant.sweep} (family '{family.name}')")
+    try:
+        typed = from_dict(family.config_type, config, where=family.name)
+    except ConfigError as exc:
+        raise SweepError(f"{variant.namespace}: {exc}") from exc
+    resolved = to_dict(typed)
+    return {
+        "sweep": variant.sweep,
+        "variant": variant.name,
+        "family": family.name,
+        "condition": variant.condition,
+        "seed": variant.seed,
+        "config_hash": config_hash({"family": family.name, "seed": variant.seed, "config": resolved}),
+        "config": resolved,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# variants -> pipelines
+
+
+def variant_pipelines(family: Family, variants: list[Variant]) -> Pipeline:
+    """The family's template once per variant, each under ``<sweep>.<variant>``."""
+    pipes = []
+    for variant in variants:
+        resolve = Node(
+            functools.partial(resolve_variant_config, family=family, variant=variant),
+            inputs=f"params:{family.name}",
+            outputs="config",
+            name="resolve_config",
+            tags=["config"],
+        )
+        template = Pipeline([resolve]) + family.template()
+        pipes.append(
+            Pipeline(
+                template,
+                namespace=variant.namespace,
+                inputs=set(family.shared_inputs),
+                parameters={f"params:{family.name}"},
+            )
+        )
+    return sum(pipes, Pipeline([]))
+
+
+def find_sweeps(params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every top-level parameters entry that declares a sweep (has ``family`` and ``grid``)."""
+    return {
+        name: spec
+        for name, spec in params.items()
+        if isinstance(spec, Mapping) and "family" in spec and "grid" in spec
+    }
+
+
+def check_defaults(family: Family, params: Mapping[str, Any], sweep: str, variants: list[Variant]) -> None:
+    """Fail before anything runs when a variant's config would be invalid."""
+    if family.name not in params:
+        raise SweepError(f"sweep '{sweep}': family defaults 'params:{family.name}' are missing")
+    for variant in variants:
+        resolve_variant_config(params[family.name], family=family, variant=variant)
+
+
+# ----------------------------------------------------------------------------------------------
+# the parameters the run sees
+
+_run_parameters: dict[str, Any] | None = None
+
+
+def set_run_parameters(params: dict[str, Any]) -> bool:
+    """Record the session's parameters; True when they differ from the last ones."""
+    global _run_parameters  # noqa: PLW0603 - one process builds pipelines for one session at a time
+    changed = params != _run_parameters
+    _run_parameters = copy.deepcopy(params)
+    return changed
+
+
+def run_parameters() -> dict[str, Any]:
+    """The parameters of the current session, or, outside a session, of the project's conf."""
+    if _run_parameters is not None:
+        return _run_parameters
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    conf_source = Path(os.environ.get("KEDRO_CONF_SOURCE", Path.cwd() / settings.CONF_SOURCE))
+    logger.info("No Kedro session recorded its parameters; reading %s", conf_source)
+    loader = OmegaConfigLoader(
+        conf_source=str(conf_source), env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
+    )
+    return dict(loader["parameters"])

@@ -1,0 +1,79 @@
+"""Checkpoint store: one slot per (config hash, data fingerprint), written atomically.
+
+A slot holds ``last.pt`` (state after the latest finished epoch, to continue an interrupted
+run) and ``final.pt`` (the finished run record, to restore it without retraining). Files
+hold only tensors and plain Python values, and are read back with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CheckpointSlot:
+    """The checkpoints of one run, in its own folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def _load(self, name: str) -> dict[str, Any] | None:
+        path = self.folder / name
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a corrupt checkpoint is set aside, never trusted
+            logger.warning("Ignoring unreadable checkpoint %s (%s); training from the start", path, exc)
+            path.rename(path.with_suffix(".corrupt"))
+            return None
+
+    def latest(self) -> dict[str, Any] | None:
+        return self._load("last.pt")
+
+    def final(self) -> dict[str, Any] | None:
+        return self._load("final.pt")
+
+    def save_epoch(self, state: dict[str, Any]) -> None:
+        atomic_torch_save(state, self.folder / "last.pt")
+
+    def save_final(self, record: dict[str, Any]) -> None:
+        atomic_torch_save(record, self.folder / "final.pt")
+        (self.folder / "last.pt").unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class CheckpointStore:
+    """A folder of slots keyed by sweep, variant, config hash and data fingerprint."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def slot(self, sweep: str, variant: str, config_hash: str, data_fingerprint: str) -> CheckpointSlot:
+        return CheckpointSlot(self.root / sweep / variant / f"{config_hash}-{data_fingerprint[:16]}")
+
+    def __repr__(self) -> str:
+        return f"CheckpointStore({str(self.root)!r})"
