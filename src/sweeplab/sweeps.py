@@ -97,10 +97,21 @@ def parse_values(value: Any, where: str) -> list[Any]:
     if isinstance(value, list | tuple):
         return list(value)
     if isinstance(value, str) and len(value.split()) > 1:
-        return [yaml.safe_load(token) for token in value.split()]
+        return [parse_token(token) for token in value.split()]
     if value is None:
         raise SweepError(f"{where}: expected a list of values, got nothing")
     return [value]
+
+
+def parse_token(token: str) -> Any:
+    """One value of a space-separated list: int, float (``1e-3`` too), bool/null, or string."""
+    for kind in (int, float):
+        try:
+            return kind(token)
+        except ValueError:
+            pass
+    value = yaml.safe_load(token)
+    return value if isinstance(value, bool | None) else token
 
 
 def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:

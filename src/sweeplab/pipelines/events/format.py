@@ -61,7 +61,7 @@ def check_labels(y: np.ndarray, where: str) -> np.ndarray:
         raise EventFormatError(f"{where}: expected one label per event, got shape {y.shape}")
     if not np.isfinite(y).all() or (y != np.round(y)).any():
         raise EventFormatError(f"{where}: labels must be whole numbers {sorted(PROCESSES)}")
-    unknown = sorted(set(np.unique(y).astype(int)) - set(PROCESSES))
+    unknown = sorted(set(np.unique(y).astype(int).tolist()) - set(PROCESSES))
     if unknown:
         raise EventFormatError(f"{where}: unknown process label(s) {unknown}; expected {PROCESSES}")
     return y.astype(np.int64)

@@ -1,0 +1,45 @@
+"""Shared fixtures: small real HDF5 event files and throwaway copies of the Kedro project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from sweeplab.datasets import ArrayStream, H5ArraysDataset  # noqa: E402
+from sweeplab.pipelines.events.synthetic import generate_events  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A sweep small enough for a few seconds: 4 variants, 2 epochs, 3,000 events.
+TINY_PARAMS = {
+    "events": {"synthetic": {"n_events": 3000}},
+    "ae": {"trainer": {"epochs": 2, "batch_size": 256}},
+    "ae_sweep": {"grid": {"model": {"latent_space": "none vq"}, "loss": {"globals_beta": "0 1"}}},
+}
+
+
+def write_h5(path: Path, data: dict | ArrayStream) -> Path:
+    H5ArraysDataset(filepath=str(path)).save(data)
+    return path
+
+
+@pytest.fixture
+def unsplit_file(tmp_path: Path) -> Path:
+    """A real unsplit event file of 3,000 synthetic events."""
+    return write_h5(tmp_path / "unsplit.h5", generate_events({"n_events": 3000, "seed": 1}))
+
+
+@pytest.fixture
+def kedro_project(tmp_path: Path) -> Path:
+    """A copy of the project's conf and pyproject in a temporary folder (its own data/)."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    return project

@@ -1,0 +1,72 @@
+import pytest
+
+from sweeplab.config import ConfigError
+from sweeplab.pipelines.ae.pipeline import FAMILY
+from sweeplab.sweeps import SweepError, expand, flatten_grid, parse_values, resolve_variant_config
+
+SPEC = {"family": "ae", "grid": {"model.latent_space": ["none", "linear", "vq"], "loss": {"globals_beta": [0, 1, 10]}},
+        "labels": {"loss.globals_beta": "beta"}, "seeds": [0]}
+
+
+def test_grid_times_seeds_with_readable_names():
+    variants = expand("ae_sweep", {**SPEC, "seeds": [0, 1]})
+    assert len(variants) == 18
+    names = [v.name for v in variants]
+    assert names[:3] == ["none_beta0_s0", "none_beta0_s1", "none_beta1_s0"]
+    assert "vq_beta10_s1" in names and all("." not in n for n in names)
+    v = variants[-1]
+    assert v.condition == {"model.latent_space": "vq", "loss.globals_beta": 10} and v.seed == 1
+    assert v.namespace == "ae_sweep.vq_beta10_s1"
+
+
+def test_command_line_value_lists():
+    assert parse_values("0 1 2", "x") == [0, 1, 2]
+    assert parse_values("none vq", "x") == ["none", "vq"]
+    assert parse_values("1e-3 0.5 true", "x") == [0.001, 0.5, True]
+    assert parse_values("vq", "x") == ["vq"]
+    assert len(expand("s", {**SPEC, "seeds": "3 4 5"})) == 27
+
+
+def test_nested_override_wins_over_dotted_key():
+    grid = {"model.latent_space": ["none", "vq"], "model": {"latent_space": "linear"}}
+    assert flatten_grid(grid) == {"model.latent_space": ["linear"]}
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({**SPEC, "seeds": []}, "expands to zero variants: 'seeds' is empty"),
+    ({**SPEC, "grid": {"model.latent_space": []}}, "grid axis 'model.latent_space' has no values"),
+    ({**SPEC, "seeds": [0, 0]}, "repeated seed"),
+    ({"family": "ae"}, "needs a 'grid'"),
+])
+def test_bad_specs_are_refused(spec, message):
+    with pytest.raises(SweepError, match=message):
+        expand("ae_sweep", spec)
+
+
+def test_resolved_config_and_its_hash(ae_defaults):
+    a, b = expand("ae_sweep", {**SPEC, "seeds": [0, 1]})[:2]
+    ra, rb = resolve_variant_config(ae_defaults, family=FAMILY, variant=a), resolve_variant_config(ae_defaults, family=FAMILY, variant=b)
+    assert ra["config"]["model"]["latent_space"] == "none" and ra["config"]["loss"]["globals_beta"] == 0
+    assert ra["config_hash"] != rb["config_hash"], "the seed is part of what a run computes"
+    assert ra["config_hash"] == resolve_variant_config(ae_defaults, family=FAMILY, variant=a)["config_hash"]
+
+
+def test_unknown_grid_key_and_bad_values_are_named(ae_defaults):
+    (v,) = expand("s", {"family": "ae", "grid": {"model.latnt_space": ["vq"]}})
+    with pytest.raises(SweepError, match="grid key 'model.latnt_space' does not name a parameter"):
+        resolve_variant_config(ae_defaults, family=FAMILY, variant=v)
+    (v,) = expand("s", {"family": "ae", "grid": {"model.latent_space": ["vqq"]}})
+    with pytest.raises(SweepError, match=r"ae.model.latent_space: 'vqq' is not one of"):
+        resolve_variant_config(ae_defaults, family=FAMILY, variant=v)
+    with pytest.raises((ConfigError, SweepError), match=r"unknown parameter\(s\) \['epochz'\]"):
+        (v,) = expand("s", {"family": "ae", "grid": {"model.latent_space": ["vq"]}})
+        bad = {**ae_defaults, "trainer": {**ae_defaults["trainer"], "epochz": 3}}
+        resolve_variant_config(bad, family=FAMILY, variant=v)
+
+
+@pytest.fixture
+def ae_defaults():
+    import yaml
+
+    from tests.conftest import REPO
+    return yaml.safe_load((REPO / "conf/base/parameters_ae.yml").read_text())["ae"]

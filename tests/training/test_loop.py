@@ -1,0 +1,112 @@
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from sweeplab.training import CheckpointStore, TrainerConfig, train
+
+RUN = {"sweep": "t", "variant": "v", "condition": {"lr": 0.01}, "seed": 3, "config_hash": "abc"}
+
+
+def data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=g)
+    return {"x": x, "y": x @ torch.arange(5.0) + 0.1 * torch.randn(n, generator=g)}
+
+
+def regression(model, batch):
+    pred = model(batch["x"]).squeeze(-1)
+    mse = nn.functional.mse_loss(pred, batch["y"])
+    return {"total_loss": mse, "mae": (pred - batch["y"]).abs().mean()}
+
+
+def fit(epochs=4, checkpoint=None, metrics=regression, **trainer):
+    cfg = TrainerConfig(epochs=epochs, batch_size=32, lr=0.05, **trainer)
+    return train(build_model=lambda: nn.Linear(5, 1), batch_metrics=metrics, train_data=data(256, 0),
+                 val_data=data(64, 1), trainer=cfg, run=RUN, checkpoint=checkpoint)
+
+
+def test_a_run_record_with_history_and_summary():
+    record = fit()
+    h = record.history
+    assert list(h.columns[:2]) == ["epoch", "split"] and len(h) == 8
+    assert set(h["split"]) == {"train", "val"}
+    val = h[h["split"] == "val"]["total_loss"].to_numpy()
+    assert val[-1] < val[0], "it learns"
+    s = record.summary
+    assert s["status"] == "completed" and s["epochs_run"] == 4 and s["best_epoch"] in range(1, 5)
+    assert s["best"]["val"]["total_loss"] == pytest.approx(val.min())
+    assert s["config_hash"] == "abc" and s["condition"] == {"lr": 0.01}
+    assert set(record.weights) == {"weight", "bias"}
+
+
+def test_same_seed_same_numbers():
+    pd.testing.assert_frame_equal(fit().history, fit().history)
+
+
+def test_non_finite_loss_becomes_a_failed_record():
+    calls = {"n": 0}
+
+    def explodes(model, batch):
+        calls["n"] += 1
+        out = regression(model, batch)
+        if calls["n"] > 12:  # inside epoch 2 (8 batches per epoch)
+            out["mae"] = out["mae"] * float("nan")
+        return out
+
+    record = fit(metrics=explodes)
+    assert record.summary["status"] == "failed"
+    assert record.summary["reason"] == "NonFiniteLoss: non-finite mae at epoch 2 (train)"
+    assert record.summary["epochs_run"] == 1 and record.weights, "the best weights so far are kept"
+
+
+def test_early_stopping_and_clipping():
+    record = fit(epochs=30, patience=2, grad_clip=0.5)
+    assert record.summary["status"] == "completed"
+    assert record.summary["reason"].startswith("early stop") and record.summary["epochs_run"] < 30
+
+
+def test_interrupted_run_continues_from_its_checkpoint(tmp_path):
+    store = CheckpointStore(tmp_path)
+    reference = fit(epochs=5)
+
+    calls = {"n": 0}
+
+    def crashes_in_epoch_3(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 2 * 9 + 3:  # 8 train + 1 val batches per epoch
+            raise RuntimeError("node lost")
+        return regression(model, batch)
+
+    first = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=crashes_in_epoch_3)
+    assert first.summary["status"] == "failed" and "node lost" in first.summary["reason"]
+
+    resumed_calls = {"n": 0}
+
+    def counting(model, batch):
+        resumed_calls["n"] += 1
+        return regression(model, batch)
+
+    second = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=counting)
+    assert resumed_calls["n"] == 3 * 9, "only epochs 3-5 ran again"
+    pd.testing.assert_frame_equal(second.history, reference.history)
+    assert torch.equal(second.weights["weight"], reference.weights["weight"])
+
+    restored_calls = {"n": 0}
+
+    def never(model, batch):
+        restored_calls["n"] += 1
+        return regression(model, batch)
+
+    third = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=never)
+    assert restored_calls["n"] == 0 and third.summary["restored"] is True
+    pd.testing.assert_frame_equal(third.history, reference.history, check_dtype=False)
+    other = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "other-data"), metrics=never)
+    assert restored_calls["n"] == 5 * 9 and "restored" not in other.summary, "new data: no reuse"
+
+
+def test_bad_trainer_settings_are_named():
+    with pytest.raises(ValueError, match="trainer.epochs must be at least 1"):
+        TrainerConfig(epochs=0)
+    record = fit(monitor="accuracy")
+    assert record.summary["status"] == "failed" and "trainer.monitor 'accuracy'" in record.summary["reason"]
