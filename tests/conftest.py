@@ -42,4 +42,5 @@ def kedro_project(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    (project / "src").mkdir()  # bootstrap wants the folder; the package itself is installed
     return project

@@ -218,8 +218,11 @@ def variant_pipelines(family: Family, variants: list[Variant]) -> Pipeline:
     """The family's template once per variant, each under ``<sweep>.<variant>``."""
     pipes = []
     for variant in variants:
+        resolve_this = functools.update_wrapper(
+            functools.partial(resolve_variant_config, family=family, variant=variant), resolve_variant_config
+        )
         resolve = Node(
-            functools.partial(resolve_variant_config, family=family, variant=variant),
+            resolve_this,
             inputs=f"params:{family.name}",
             outputs="config",
             name="resolve_config",

@@ -105,6 +105,15 @@ def test_interrupted_run_continues_from_its_checkpoint(tmp_path):
     assert restored_calls["n"] == 5 * 9 and "restored" not in other.summary, "new data: no reuse"
 
 
+def test_failure_before_any_epoch_keeps_history_columns():
+    def broken(model, batch):
+        raise ValueError("shape mismatch")
+
+    record = fit(metrics=broken)
+    assert record.summary["status"] == "failed" and record.summary["epochs_run"] == 0
+    assert list(record.history.columns) == ["epoch", "split"], "a CSV that loads back"
+
+
 def test_bad_trainer_settings_are_named():
     with pytest.raises(ValueError, match="trainer.epochs must be at least 1"):
         TrainerConfig(epochs=0)

@@ -154,9 +154,14 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
     }
 
 
+def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows -> the history DataFrame; it keeps its columns even when no epoch finished."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["epoch", "split"])
+
+
 def failed_record(run: Mapping[str, Any], reason: str, wall_s: float = 0.0) -> RunRecord:
     """The record of a variant that failed before it trained an epoch."""
-    return RunRecord({}, pd.DataFrame(columns=["epoch", "split"]), _summary(run, "failed", reason, [], None, wall_s))
+    return RunRecord({}, history_frame([]), _summary(run, "failed", reason, [], None, wall_s))
 
 
 def train(
@@ -181,7 +186,7 @@ def train(
     if checkpoint is not None and (done := checkpoint.final()) is not None:
         logger.info("%s: restored finished run from %s (no retraining)", name, checkpoint.folder)
         summary = dict(done["summary"], restored=True)
-        return RunRecord(done["weights"], pd.DataFrame(done["history"]), summary)
+        return RunRecord(done["weights"], history_frame(done["history"]), summary)
 
     history: list[dict[str, Any]] = []
     best_epoch, best_value, best_weights = None, math.inf, {}
@@ -241,10 +246,10 @@ def train(
         logger.error("%s failed: %s\n%s", name, exc, traceback.format_exc(limit=-3))
         summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", history, best_epoch,
                            time.perf_counter() - start_time)
-        return RunRecord(best_weights, pd.DataFrame(history), summary)
+        return RunRecord(best_weights, history_frame(history), summary)
 
     summary = _summary(run, status, reason, history, best_epoch, time.perf_counter() - start_time)
-    record = RunRecord(best_weights, pd.DataFrame(history), summary)
+    record = RunRecord(best_weights, history_frame(history), summary)
     if checkpoint is not None:
         checkpoint.save_final({"weights": best_weights, "history": history, "summary": summary})
     logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], best_epoch)

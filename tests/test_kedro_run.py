@@ -1,0 +1,153 @@
+"""Real Kedro runs of a tiny ae_sweep: in-process sessions and the ``kedro`` CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from sweeplab.hooks import SweepFailedError
+from sweeplab.sweeps import SweepError
+from tests.conftest import TINY_PARAMS
+
+VARIANTS = ["none_beta0_s0", "none_beta1_s0", "vq_beta0_s0", "vq_beta1_s0"]
+
+
+def run_session(project: Path, pipeline: str = "ae_sweep", params: dict | None = None, env: str | None = None):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, runtime_params=params or TINY_PARAMS) as session:
+        return session.run(pipeline_names=[pipeline])
+
+
+def latest(project: Path, relative: str) -> Path:
+    """The newest version of a versioned output."""
+    versions = sorted((project / relative).glob("*/"))
+    assert versions, f"no version of {relative}"
+    return versions[-1] / Path(relative).name
+
+
+def summaries(project: Path) -> dict[str, dict]:
+    return {v: json.loads(latest(project, f"data/07_model_output/ae_sweep/{v}/summary.json").read_text())
+            for v in VARIANTS}
+
+
+def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_project):
+    run_session(kedro_project)
+    for v in VARIANTS:
+        config = latest(kedro_project, f"data/06_models/ae_sweep/{v}/config.yml").read_text()
+        assert f"variant: {v}" in config and "config_hash:" in config
+        assert latest(kedro_project, f"data/06_models/ae_sweep/{v}/model.pt").stat().st_size > 1000
+        history = pd.read_csv(latest(kedro_project, f"data/07_model_output/ae_sweep/{v}/history.csv"))
+        assert len(history) == 4 and {"rec_tokens", "rec_globals", "total_loss"} <= set(history.columns)
+        if v.startswith("vq"):
+            assert {"commit", "codebook", "perplex"} <= set(history.columns)
+        for figure in ("losses.png", "recon.png"):
+            png = latest(kedro_project, f"data/08_reporting/ae_sweep/{v}/{figure}").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    first = summaries(kedro_project)
+    assert all(s["status"] == "completed" and s["epochs_run"] == 2 for s in first.values())
+
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/ae_sweep/results.csv"))
+    assert list(table.columns[:8]) == ["variant", "latent", "beta", "seed", "status", "rec_tokens", "rec_globals", "total_loss"]
+    assert sorted(table["variant"]) == VARIANTS
+    assert table.loc[table.variant == "vq_beta1_s0", "rec_tokens"].item() == pytest.approx(first["vq_beta1_s0"]["best"]["val"]["rec_tokens"])
+    assert "| vq_beta1_s0 | vq | 1 | 0 | completed |" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+    heatmaps = sorted((kedro_project / "data/08_reporting/ae_sweep/heatmaps").glob("*/heatmaps/*.png"))
+    assert [p.name for p in heatmaps] == ["rec_globals.png", "rec_tokens.png"]
+    assert latest(kedro_project, "data/08_reporting/ae_sweep/validation_curves.png").stat().st_size > 10_000
+
+    run_session(kedro_project)  # the same command again: everything restored from checkpoints
+    second = summaries(kedro_project)
+    assert all(s.get("restored") is True for s in second.values())
+    for v in VARIANTS:
+        assert second[v]["best"] == first[v]["best"], "restored numbers are the trained numbers"
+
+
+def test_interrupted_variant_continues_from_its_checkpoint(kedro_project, monkeypatch):
+    import sweeplab.pipelines.ae.nodes as ae_nodes
+
+    real = ae_nodes.autoencoder_metrics
+    calls = {"n": 0}
+
+    def lost_in_epoch_two(model, batch, **kw):
+        if kw["globals_beta"] == 1 and model.quantizer is not None and model.training:
+            calls["n"] += 1
+            if calls["n"] > 9:  # 2,100 train events = 9 batches: vq_beta1 dies in its epoch 2
+                raise RuntimeError("node lost")
+        return real(model, batch, **kw)
+
+    monkeypatch.setattr(ae_nodes, "autoencoder_metrics", lost_in_epoch_two)
+    with pytest.raises(SweepFailedError, match="vq_beta1_s0: RuntimeError: node lost"):
+        run_session(kedro_project)
+    assert summaries(kedro_project)["vq_beta1_s0"]["status"] == "failed"
+    assert summaries(kedro_project)["vq_beta0_s0"]["status"] == "completed", "siblings finish"
+
+    monkeypatch.setattr(ae_nodes, "autoencoder_metrics", real)
+    run_session(kedro_project)
+    after = summaries(kedro_project)
+    assert after["vq_beta1_s0"]["status"] == "completed" and "restored" not in after["vq_beta1_s0"]
+    history = pd.read_csv(latest(kedro_project, "data/07_model_output/ae_sweep/vq_beta1_s0/history.csv"))
+    assert list(history["epoch"]) == [1, 1, 2, 2], "epoch 1 kept from the checkpoint, epoch 2 trained"
+    assert all(after[v].get("restored") for v in VARIANTS if v != "vq_beta1_s0")
+
+
+def test_zero_variants_is_an_error(kedro_project):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["ae_sweep"]["seeds"] = []
+    with pytest.raises(SweepError, match="expands to zero variants"):
+        run_session(kedro_project, params=params)
+
+
+def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
+    from sweeplab.datasets import H5File
+    from sweeplab.pipelines.events.nodes import split_events
+    from tests.conftest import write_h5
+
+    split = split_events(H5File(unsplit_file), {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": 0})
+    real = write_h5(kedro_project / "data/01_raw/4tops_splitted.h5", split)
+    arrays = {k: H5File(real).read(k) for k in H5File(real).keys()}
+    arrays["Y_train"] = arrays.pop("y_train")  # as in the real file
+    write_h5(real, arrays)
+    params = copy.deepcopy(TINY_PARAMS)
+    params["ae"]["trainer"]["epochs"] = 1
+    params["ae_sweep"]["grid"] = {"model": {"latent_space": "linear"}, "loss": {"globals_beta": 1}}
+    run_session(kedro_project, params=params, env="full")
+    assert not (kedro_project / "data/01_raw/events_synthetic.h5").exists(), "no synthetic data in full"
+    summary = json.loads(latest(kedro_project, "data/07_model_output/ae_sweep/linear_beta1_s0/summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_run"] == 1
+
+
+@pytest.mark.slow
+def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro_project):
+    params = ("events.synthetic.n_events=2000,ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=linear,"
+              "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30,ae_sweep.seeds=0 1")
+    result = kedro_cli(kedro_project, "--pipeline=ae_sweep", f"--params={params}")
+    assert result.returncode != 0
+    assert "2 variant(s) failed" in result.stdout + result.stderr
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/ae_sweep/results.csv"))
+    assert sorted(table["variant"]) == ["linear_beta1_lr0p001_s0", "linear_beta1_lr0p001_s1",
+                                        "linear_beta1_lr1e30_s0", "linear_beta1_lr1e30_s1"]
+    failed = table[table["status"] == "failed"]
+    assert sorted(failed["variant"]) == ["linear_beta1_lr1e30_s0", "linear_beta1_lr1e30_s1"]
+    assert failed["reason"].str.contains("non-finite").all()
+    assert np.isfinite(table.loc[table.status == "completed", "rec_tokens"]).all()
+    assert "2 completed, 2 failed" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+
+    report = kedro_cli(kedro_project, "--pipelines=ae_sweep_report", f"--params={params}")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "train_autoencoder" not in report.stdout + report.stderr, "the report trains nothing"
