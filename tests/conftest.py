@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from sweeplab.datasets import ArrayStream, H5ArraysDataset  # noqa: E402
+from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset  # noqa: E402
 from sweeplab.pipelines.events.synthetic import generate_events  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -114,7 +114,7 @@ def test_zero_variants_is_an_error(kedro_project):
 
 
 def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
-    from sweeplab.datasets import H5File
+    from sweeplab.datasets.hdf5 import H5File
     from sweeplab.pipelines.events.nodes import split_events
     from tests.conftest import write_h5
 

@@ -1,7 +1,8 @@
-"""Custom Kedro datasets. Each writes atomically: a temporary file, then a rename."""
+"""Custom Kedro datasets; each writes atomically (a temporary file, then a rename).
 
-from sweeplab.datasets.checkpoints import CheckpointStoreDataset
-from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset, H5File
-from sweeplab.datasets.torch_weights import TorchWeightsDataset
+- ``hdf5.H5ArraysDataset``: HDF5 files of arrays, loaded lazily, saved by streaming;
+- ``torch_weights.TorchWeightsDataset``: state dicts, loaded with ``weights_only=True``;
+- ``checkpoints.CheckpointStoreDataset``: where the training loop keeps its checkpoints.
 
-__all__ = ["ArrayStream", "CheckpointStoreDataset", "H5ArraysDataset", "H5File", "TorchWeightsDataset"]
+Nothing is imported here, so reading HDF5 does not pull in torch.
+"""

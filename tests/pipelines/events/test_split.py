@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from kedro.io import DatasetError
 
-from sweeplab.datasets import H5ArraysDataset, H5File
+from sweeplab.datasets.hdf5 import H5ArraysDataset, H5File
 from sweeplab.pipelines.events.nodes import assign_splits, fit_normaliser, split_events, token_transform
 from sweeplab.pipelines.events.format import object_features, object_types
 from tests.conftest import write_h5

@@ -1,6 +1,6 @@
 import numpy as np
 
-from sweeplab.datasets import H5File
+from sweeplab.datasets.hdf5 import H5File
 from sweeplab.pipelines.events.format import (
     MET, N_COLUMNS, N_OBJECTS, OBJECT_TYPES, PROCESSES, check_labels, check_rows, object_features, object_types,
 )

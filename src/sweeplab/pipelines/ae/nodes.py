@@ -110,7 +110,8 @@ def reconstruct(weights: dict[str, torch.Tensor], config: dict[str, Any], inputs
 def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any], summary: dict[str, Any],
                         ae_inputs: dict[str, Any], normaliser: dict[str, Any]) -> matplotlib.figure.Figure:
     """Node: ``recon.png``, true vs reconstructed distributions on the validation split."""
-    fig = matplotlib.figure.Figure(figsize=(10, 7), layout="constrained")
+    fig = matplotlib.figure.Figure(figsize=(10, 7))
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.92, wspace=0.2, hspace=0.3)
     title = f"{config['sweep']}.{config['variant']}"
     if not weights:
         fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")

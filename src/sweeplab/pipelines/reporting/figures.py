@@ -10,9 +10,15 @@ from matplotlib.figure import Figure
 
 
 def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:
+    """A figure of ``n`` panels, up to 3 a row.
+
+    Margins are set by hand: the constrained layout engine costs more than drawing the
+    panels, and a sweep draws two figures per variant.
+    """
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(size * cols + 0.8, size * rows), layout="constrained")
+    fig = Figure(figsize=(size * cols + 0.8, size * rows + 0.4))
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.1, top=0.88, wspace=0.3, hspace=0.45)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel().tolist()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -73,6 +79,7 @@ def plot_heatmap(table: pd.DataFrame, metric: str, x: str, y: str, title: str) -
 def plot_curves(histories: dict[str, pd.DataFrame], metrics: list[str], split: str = "val") -> Figure:
     """Every run's ``split`` curves: one panel per metric, one line per variant."""
     fig, axes = _grid(len(metrics))
+    fig.set_layout_engine("constrained")  # one figure per sweep: room for the outside legend
     for ax, metric in zip(axes, metrics, strict=True):
         for variant, history in histories.items():
             rows = history[history["split"] == split] if "split" in history else history.iloc[0:0]

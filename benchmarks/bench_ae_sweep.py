@@ -1,0 +1,70 @@
+"""Wall time of the default ``kedro run --pipelines=ae_sweep`` against a plain PyTorch script.
+
+Both run here, one after the other, as whole processes (interpreter start and imports
+included). The Kedro run starts from a scratch copy of the project (no data, no
+checkpoints), so it generates, splits, trains all 9 variants, draws every figure and
+writes the report. The plain script then trains the same 9 models on the arrays that run
+produced. Target: ratio <= 1.15.
+
+Timings on a shared 2-core machine drift by 20% from minute to minute, so the two are
+run in alternation ``--repeat`` times (default 3) and the median of the paired ratios is
+the figure; every pair is printed.
+
+    python benchmarks/bench_ae_sweep.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def latest(folder: Path) -> Path:
+    return sorted(folder.glob("*/*"))[-1]
+
+
+def one_pair() -> tuple[float, float]:
+    """(kedro seconds, plain seconds), the Kedro run from an empty scratch project."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+        (project / "conf" / "local").mkdir()
+        (project / "src").mkdir()
+        shutil.copy(REPO / "pyproject.toml", project)
+        kedro_s = timed([sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep"], project)
+        split = latest(project / "data/03_primary/events_split.h5")
+        norm = latest(project / "data/04_feature/events_normaliser.json")
+        plain_s = timed([sys.executable, str(REPO / "benchmarks/plain_ae_sweep.py"), str(split), str(norm)], project)
+    return kedro_s, plain_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    pairs = [one_pair() for _ in range(parser.parse_args().repeat)]
+    for i, (kedro_s, plain_s) in enumerate(pairs, 1):
+        print(f"pair {i}: kedro run {kedro_s:6.1f} s   plain script {plain_s:6.1f} s   ratio {kedro_s / plain_s:.3f}")  # noqa: T201
+    kedro_med = statistics.median(k for k, _ in pairs)
+    ratio = statistics.median(k / p for k, p in pairs)
+    print(f"kedro run --pipelines=ae_sweep : median {kedro_med:6.1f} s  (target <= 90 s)")  # noqa: T201
+    print(f"ratio kedro / plain            : median {ratio:6.3f}  (target <= 1.15)")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
