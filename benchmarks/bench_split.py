@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sweeplab.datasets.hdf5 import H5ArraysDataset
+from sweeplab.pipelines.events.synthetic import generate_events
+
 SPLIT = """
 import json, resource, sys, time
 from sweeplab.datasets.hdf5 import H5ArraysDataset, H5File
@@ -47,8 +50,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     n = parser.parse_args().events
-    from sweeplab.datasets.hdf5 import H5ArraysDataset
-    from sweeplab.pipelines.events.synthetic import generate_events
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "unsplit.h5"

@@ -15,9 +15,12 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+import sweeplab.pipelines.ae.nodes as ae_nodes
+from sweeplab.datasets.hdf5 import H5File
 from sweeplab.hooks import SweepFailedError
+from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.sweeps import SweepError
-from tests.conftest import TINY_PARAMS
+from tests.conftest import TINY_PARAMS, write_h5
 
 VARIANTS = ["none_beta0_s0", "none_beta1_s0", "vq_beta0_s0", "vq_beta1_s0"]
 
@@ -43,7 +46,7 @@ def summaries(project: Path) -> dict[str, dict]:
 def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_project):
@@ -79,8 +82,6 @@ def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_proj
 
 
 def test_interrupted_variant_continues_from_its_checkpoint(kedro_project, monkeypatch):
-    import sweeplab.pipelines.ae.nodes as ae_nodes
-
     real = ae_nodes.autoencoder_metrics
     calls = {"n": 0}
 
@@ -114,10 +115,6 @@ def test_zero_variants_is_an_error(kedro_project):
 
 
 def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
-    from sweeplab.datasets.hdf5 import H5File
-    from sweeplab.pipelines.events.nodes import split_events
-    from tests.conftest import write_h5
-
     split = split_events(H5File(unsplit_file), {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": 0})
     real = write_h5(kedro_project / "data/01_raw/4tops_splitted.h5", split)
     arrays = {k: H5File(real).read(k) for k in H5File(real).keys()}

@@ -1,8 +1,10 @@
 import pytest
+import yaml
 
 from sweeplab.config import ConfigError
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.sweeps import SweepError, expand, flatten_grid, parse_values, resolve_variant_config
+from tests.conftest import REPO
 
 SPEC = {"family": "ae", "grid": {"model.latent_space": ["none", "linear", "vq"], "loss": {"globals_beta": [0, 1, 10]}},
         "labels": {"loss.globals_beta": "beta"}, "seeds": [0]}
@@ -66,7 +68,16 @@ def test_unknown_grid_key_and_bad_values_are_named(ae_defaults):
 
 @pytest.fixture
 def ae_defaults():
-    import yaml
-
-    from tests.conftest import REPO
     return yaml.safe_load((REPO / "conf/base/parameters_ae.yml").read_text())["ae"]
+
+
+def test_without_a_session_the_project_conf_and_kedro_env_are_read(kedro_project, monkeypatch):
+    """E.g. a notebook that imports the pipelines before any session recorded parameters."""
+    import sweeplab.sweeps as sweeps_module
+
+    monkeypatch.setattr(sweeps_module, "_run_parameters", None)
+    monkeypatch.chdir(kedro_project)
+    monkeypatch.setenv("KEDRO_ENV", "full")
+    params = sweeps_module.run_parameters()
+    assert params["events"]["source"] == "split" and params["ae"]["trainer"]["epochs"] == 20
+    assert params["ae"]["model"]["latent_space"] == "linear", "full overrides single keys of base"

@@ -42,7 +42,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     return cls(**kwargs)
 
 
-def _coerce(hint: Any, value: Any, path: str) -> Any:
+def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - one branch per kind of type
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)

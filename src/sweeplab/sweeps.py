@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.config import ConfigError, config_hash, from_dict, to_dict
@@ -275,9 +277,6 @@ def run_parameters() -> dict[str, Any]:
     """The parameters of the current session, or, outside a session, of the project's conf."""
     if _run_parameters is not None:
         return _run_parameters
-    from kedro.config import OmegaConfigLoader
-    from kedro.framework.project import settings
-
     conf_source = Path(os.environ.get("KEDRO_CONF_SOURCE", Path.cwd() / settings.CONF_SOURCE))
     logger.info("No Kedro session recorded its parameters; reading %s", conf_source)
     loader = OmegaConfigLoader(

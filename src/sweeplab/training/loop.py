@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -104,35 +104,56 @@ def _check_finite(metrics: dict[str, torch.Tensor], epoch: int, split: str) -> N
         raise NonFiniteLoss(f"non-finite {bad} at epoch {epoch} ({split})")
 
 
-def _run_epoch(model, batch_metrics, data, batch_size, epoch, split, optimizer=None, grad_clip=None, generator=None):
-    training = optimizer is not None
-    model.train(training)
-    order = torch.randperm(_n_rows(data), generator=generator).to(next(iter(data.values())).device) if training else None
-    sums: dict[str, float] = {}
-    seen = 0
-    with torch.set_grad_enabled(training):
-        for batch in _batches(data, batch_size, order):
-            metrics = batch_metrics(model, batch)
-            _check_finite(metrics, epoch, split)
-            if training:
-                optimizer.zero_grad(set_to_none=True)
-                metrics[OBJECTIVE].backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-            n = len(next(iter(batch.values())))
-            seen += n
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+class _Means:
+    """Sample-weighted means of per-batch metrics over an epoch."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.seen = 0
+
+    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+        self.seen += n
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach()) * n
+
+    def result(self) -> dict[str, float]:
+        return {k: s / self.seen for k, s in self.sums.items()}
+
+
+def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int):
     model.train()
-    return {k: s / seen for k, s in sums.items()}
+    order = torch.randperm(_n_rows(data), generator=generator).to(next(iter(data.values())).device)
+    means = _Means()
+    for batch in _batches(data, trainer.batch_size, order):
+        metrics = batch_metrics(model, batch)
+        _check_finite(metrics, epoch, "train")
+        optimizer.zero_grad(set_to_none=True)
+        metrics[OBJECTIVE].backward()
+        if trainer.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
+        optimizer.step()
+        means.add(metrics, len(next(iter(batch.values()))))
+    return means.result()
+
+
+@torch.no_grad()
+def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int):
+    model.eval()
+    means = _Means()
+    for batch in _batches(data, batch_size, None):
+        metrics = batch_metrics(model, batch)
+        _check_finite(metrics, epoch, "val")
+        means.add(metrics, len(next(iter(batch.values()))))
+    model.train()
+    return means.result()
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None, wall_s: float) -> dict[str, Any]:
+def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
+             *, wall_s: float) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
@@ -161,7 +182,46 @@ def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def failed_record(run: Mapping[str, Any], reason: str, wall_s: float = 0.0) -> RunRecord:
     """The record of a variant that failed before it trained an epoch."""
-    return RunRecord({}, history_frame([]), _summary(run, "failed", reason, [], None, wall_s))
+    return RunRecord({}, history_frame([]), _summary(run, "failed", reason, [], None, wall_s=wall_s))
+
+
+@dataclass
+class _Progress:
+    """Where a run stands after its latest finished epoch: all a checkpoint has to hold."""
+
+    epoch: int = 0
+    stale: int = 0  # epochs since the monitored val metric last improved
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float = math.inf
+    best_weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def record(self, epoch: int, train_m: dict, val_m: dict, monitor: str, model: nn.Module) -> None:
+        if monitor not in val_m:
+            raise KeyError(f"trainer.monitor '{monitor}' is not a metric; have {sorted(val_m)}")
+        self.epoch = epoch
+        self.history += [{"epoch": epoch, "split": "train", **train_m}, {"epoch": epoch, "split": "val", **val_m}]
+        if val_m[monitor] < self.best_value:
+            self.best_epoch, self.best_value, self.best_weights, self.stale = epoch, val_m[monitor], _copy_state(model), 0
+        else:
+            self.stale += 1
+
+
+def _save_checkpoint(slot: CheckpointSlot, progress: _Progress, model, optimizer, generator) -> None:
+    slot.save_epoch({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
+        **{f.name: getattr(progress, f.name) for f in fields(progress)},
+    })
+
+
+def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator) -> _Progress:
+    """Model, optimiser and both random streams as they were: the run goes on identically."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["generator"])
+    return _Progress(**{f.name: state[f.name] for f in fields(_Progress)})
 
 
 def train(
@@ -188,8 +248,8 @@ def train(
         summary = dict(done["summary"], restored=True)
         return RunRecord(done["weights"], history_frame(done["history"]), summary)
 
-    history: list[dict[str, Any]] = []
-    best_epoch, best_value, best_weights = None, math.inf, {}
+    progress = _Progress()
+    reason = "finished all epochs"
     try:
         seed = int(run["seed"])
         torch.manual_seed(seed)
@@ -199,58 +259,37 @@ def train(
         model = build_model().to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=trainer.lr, weight_decay=trainer.weight_decay)
         train_t, val_t = _to_tensors(train_data, device), _to_tensors(val_data, device)
+        if checkpoint is not None and (state := checkpoint.latest()) is not None:
+            progress = _restore_checkpoint(state, model, optimizer, generator)
+            logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
 
-        start_epoch, stale = 0, 0
-        state = checkpoint.latest() if checkpoint is not None else None
-        if state is not None:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            generator.set_state(state["generator"])
-            start_epoch, stale, history = state["epoch"], state["stale"], list(state["history"])
-            best_epoch, best_value, best_weights = state["best_epoch"], state["best_value"], state["best_weights"]
-            logger.info("%s: continuing from the checkpoint of epoch %d", name, start_epoch)
-
-        status, reason = "completed", "finished all epochs"
-        bar = tqdm(total=trainer.epochs, initial=start_epoch, desc=name, unit="epoch", leave=False, disable=None)
-        for epoch in range(start_epoch + 1, trainer.epochs + 1):
-            train_m = _run_epoch(model, batch_metrics, train_t, trainer.batch_size, epoch, "train",
-                                 optimizer, trainer.grad_clip, generator)
-            val_m = _run_epoch(model, batch_metrics, val_t, trainer.eval_batch_size, epoch, "val")
-            history += [{"epoch": epoch, "split": "train", **train_m}, {"epoch": epoch, "split": "val", **val_m}]
-            if trainer.monitor not in val_m:
-                raise KeyError(f"trainer.monitor '{trainer.monitor}' is not a metric; have {sorted(val_m)}")
-            if val_m[trainer.monitor] < best_value:
-                best_epoch, best_value, best_weights, stale = epoch, val_m[trainer.monitor], _copy_state(model), 0
-            else:
-                stale += 1
+        bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
+        for epoch in range(progress.epoch + 1, trainer.epochs + 1):
+            train_m = _train_epoch(model, batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
+                                   generator=generator, epoch=epoch)
+            val_m = _evaluate(model, batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch)
+            progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in val_m.items() if k == trainer.monitor})
+            bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
             if checkpoint is not None:
-                checkpoint.save_epoch({
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
-                    "epoch": epoch, "stale": stale, "history": history,
-                    "best_epoch": best_epoch, "best_value": best_value, "best_weights": best_weights,
-                })
+                _save_checkpoint(checkpoint, progress, model, optimizer, generator)
             flat = {f"train/{k}": v for k, v in train_m.items()} | {f"val/{k}": v for k, v in val_m.items()}
-            stop = next((r for rule in stop_rules if (r := rule(epoch, flat))), None)
-            if stop:
+            if stop := next((r for rule in stop_rules if (r := rule(epoch, flat))), None):
                 reason = stop
                 break
-            if trainer.patience is not None and stale >= trainer.patience:
-                reason = f"early stop: val {trainer.monitor} did not improve for {stale} epochs"
+            if trainer.patience is not None and progress.stale >= trainer.patience:
+                reason = f"early stop: val {trainer.monitor} did not improve for {progress.stale} epochs"
                 break
         bar.close()
     except Exception as exc:  # isolate the variant: a failed record, never a crashed sweep
         logger.error("%s failed: %s\n%s", name, exc, traceback.format_exc(limit=-3))
-        summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", history, best_epoch,
-                           time.perf_counter() - start_time)
-        return RunRecord(best_weights, history_frame(history), summary)
+        summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
+                           wall_s=time.perf_counter() - start_time)
+        return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
-    summary = _summary(run, status, reason, history, best_epoch, time.perf_counter() - start_time)
-    record = RunRecord(best_weights, history_frame(history), summary)
+    summary = _summary(run, "completed", reason, progress.history, progress.best_epoch,
+                       wall_s=time.perf_counter() - start_time)
     if checkpoint is not None:
-        checkpoint.save_final({"weights": best_weights, "history": history, "summary": summary})
-    logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], best_epoch)
-    return record
+        checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
+    logger.info("%s: completed after %d epochs (best epoch %s)", name, summary["epochs_run"], progress.best_epoch)
+    return RunRecord(progress.best_weights, history_frame(progress.history), summary)

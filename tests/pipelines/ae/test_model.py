@@ -3,7 +3,12 @@ import functools
 import pytest
 import torch
 
-from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, VectorQuantizer, autoencoder_metrics
+from sweeplab.pipelines.ae.model import (
+    EventAutoencoder,
+    ModelConfig,
+    VectorQuantizer,
+    autoencoder_metrics,
+)
 
 
 def config(latent_space="vq", **kw):

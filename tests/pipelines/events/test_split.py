@@ -4,8 +4,13 @@ import pytest
 from kedro.io import DatasetError
 
 from sweeplab.datasets.hdf5 import H5ArraysDataset, H5File
-from sweeplab.pipelines.events.nodes import assign_splits, fit_normaliser, split_events, token_transform
 from sweeplab.pipelines.events.format import object_features, object_types
+from sweeplab.pipelines.events.nodes import (
+    assign_splits,
+    fit_normaliser,
+    split_events,
+    token_transform,
+)
 from tests.conftest import write_h5
 
 SPLIT = {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 5, "step_size": 700}

@@ -2,7 +2,15 @@ import numpy as np
 
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.pipelines.events.format import (
-    MET, N_COLUMNS, N_OBJECTS, OBJECT_TYPES, PROCESSES, check_labels, check_rows, object_features, object_types,
+    MET,
+    N_COLUMNS,
+    N_OBJECTS,
+    OBJECT_TYPES,
+    PROCESSES,
+    check_labels,
+    check_rows,
+    object_features,
+    object_types,
 )
 from sweeplab.pipelines.events.synthetic import generate_block, generate_events, iter_event_blocks
 

@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab.pipelines.ae.nodes import AEConfig, build_ae_inputs, plot_reconstruction, train_autoencoder
+from sweeplab.pipelines.ae.nodes import (
+    AEConfig,
+    build_ae_inputs,
+    plot_reconstruction,
+    train_autoencoder,
+)
 from sweeplab.pipelines.reporting.figures import plot_history
 from sweeplab.sweeps import Family
 

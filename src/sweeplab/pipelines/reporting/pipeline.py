@@ -8,7 +8,12 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab.pipelines.reporting.nodes import plot_heatmaps, plot_validation_curves, results_markdown, results_table
+from sweeplab.pipelines.reporting.nodes import (
+    plot_heatmaps,
+    plot_validation_curves,
+    results_markdown,
+    results_table,
+)
 from sweeplab.sweeps import Variant
 
 
