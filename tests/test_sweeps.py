@@ -1,6 +1,7 @@
 import pytest
 import yaml
 
+from sweeplab import sweeps as sweeps_module
 from sweeplab.config import ConfigError
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.sweeps import SweepError, expand, flatten_grid, parse_values, resolve_variant_config
@@ -73,8 +74,6 @@ def ae_defaults():
 
 def test_without_a_session_the_project_conf_and_kedro_env_are_read(kedro_project, monkeypatch):
     """E.g. a notebook that imports the pipelines before any session recorded parameters."""
-    import sweeplab.sweeps as sweeps_module
-
     monkeypatch.setattr(sweeps_module, "_run_parameters", None)
     monkeypatch.chdir(kedro_project)
     monkeypatch.setenv("KEDRO_ENV", "full")

@@ -1,4 +1,4 @@
-"""Small local-file helpers shared by the custom datasets."""
+"""What the custom datasets share: local versioned paths and atomic writes."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import glob
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-
-def versioning_functions() -> dict:
-    """The exists/glob callables that ``AbstractVersionedDataset`` needs, for local paths."""
-    return {"exists_function": lambda p: Path(p).exists(), "glob_function": glob.glob}
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
 
 @contextlib.contextmanager
@@ -27,3 +25,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+class LocalVersionedDataset(AbstractVersionedDataset):
+    """A versioned dataset of one local file; subclasses write it through :func:`atomic_path`."""
+
+    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
+        super().__init__(
+            filepath=PurePosixPath(filepath),
+            version=version,
+            exists_function=lambda p: Path(p).exists(),
+            glob_function=glob.glob,
+        )
+        self.metadata = metadata
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).exists()
+        except DatasetError:  # no version saved yet
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}

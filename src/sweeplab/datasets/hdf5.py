@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError
 
-from sweeplab.datasets._files import atomic_path, versioning_functions
+from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 
 
 class H5File:
@@ -79,7 +79,7 @@ class ArrayStream:
         return cls({k: (np.shape(v), np.asarray(v).dtype) for k, v in arrays.items()}, blocks, attrs or {})
 
 
-class H5ArraysDataset(AbstractVersionedDataset[Any, H5File]):
+class H5ArraysDataset(LocalVersionedDataset):
     """Kedro dataset for an HDF5 file of arrays.
 
     Example catalog entry::
@@ -89,10 +89,6 @@ class H5ArraysDataset(AbstractVersionedDataset[Any, H5File]):
           filepath: data/05_model_input/events_split.h5
           versioned: true
     """
-
-    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
-        super().__init__(filepath=PurePosixPath(filepath), version=version, **versioning_functions())
-        self.metadata = metadata
 
     def load(self) -> H5File:
         return H5File(self._get_load_path())
@@ -106,12 +102,3 @@ class H5ArraysDataset(AbstractVersionedDataset[Any, H5File]):
             for key, start, rows in stream.blocks():
                 f[key][start : start + len(rows)] = rows
             f.attrs.update(stream.attrs)
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
-
 import torch
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError
 
-from sweeplab.datasets._files import atomic_path, versioning_functions
+from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 
 
-class TorchWeightsDataset(AbstractVersionedDataset[dict, dict]):
+class TorchWeightsDataset(LocalVersionedDataset):
     """A ``{name: tensor}`` state dict in a ``.pt`` file; never unpickles arbitrary objects."""
-
-    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
-        super().__init__(filepath=PurePosixPath(filepath), version=version, **versioning_functions())
-        self.metadata = metadata
 
     def load(self) -> dict[str, torch.Tensor]:
         return torch.load(self._get_load_path(), map_location="cpu", weights_only=True)
@@ -26,12 +19,3 @@ class TorchWeightsDataset(AbstractVersionedDataset[dict, dict]):
             raise DatasetError(f"{self._filepath}: expected a state dict, got {type(data).__name__}")
         with atomic_path(self._get_save_path()) as tmp:
             torch.save({k: v.detach().cpu() for k, v in data.items()}, tmp)
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+from kedro.io import DatasetError, Version
+
+from sweeplab.datasets.checkpoints import CheckpointStoreDataset
+from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset
+from sweeplab.datasets.torch_weights import TorchWeightsDataset
+
+
+def test_weights_round_trip_versioned(tmp_path):
+    path = str(tmp_path / "model.pt")
+    weights = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3)}
+    TorchWeightsDataset(filepath=path, version=Version(None, "2026-01-01T00.00.00.000Z")).save(weights)
+    TorchWeightsDataset(filepath=path, version=Version(None, "2026-01-02T00.00.00.000Z")).save({"w": torch.ones(1)})
+    latest = TorchWeightsDataset(filepath=path, version=Version(None, None)).load()
+    pinned = TorchWeightsDataset(filepath=path, version=Version("2026-01-01T00.00.00.000Z", None)).load()
+    assert torch.equal(latest["w"], torch.ones(1))
+    assert torch.equal(pinned["w"], weights["w"]) and set(pinned) == {"w", "b"}
+
+
+def test_weights_refuse_non_state_dicts(tmp_path):
+    dataset = TorchWeightsDataset(filepath=str(tmp_path / "m.pt"))
+    with pytest.raises(DatasetError, match="expected a state dict"):
+        dataset.save(torch.nn.Linear(2, 2))
+    assert not dataset.exists() and not list(tmp_path.iterdir())
+
+
+def test_h5_stream_writes_blocks_and_failed_stream_keeps_the_old_file(tmp_path):
+    path = tmp_path / "a.h5"
+    dataset = H5ArraysDataset(filepath=str(path))
+    dataset.save({"x": np.arange(10)})
+
+    def blocks():
+        yield "x", 0, np.arange(5)
+        raise RuntimeError("source vanished")
+
+    with pytest.raises(DatasetError, match="source vanished"):
+        dataset.save(ArrayStream({"x": ((10,), np.int64)}, blocks))
+    assert np.array_equal(dataset.load().read("x"), np.arange(10)), "the good file is untouched"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"], "no temporary file left"
+
+
+def test_checkpoint_store_comes_from_the_catalog_and_is_read_only(tmp_path):
+    dataset = CheckpointStoreDataset(path=str(tmp_path / "ckpt"))
+    store = dataset.load()
+    assert store.slot("s", "v", "hash", "fingerprint" * 3).folder == tmp_path / "ckpt/s/v/hash-fingerprintfinge"
+    with pytest.raises(DatasetError, match="written by the training loop"):
+        dataset.save(store)
