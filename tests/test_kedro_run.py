@@ -70,9 +70,9 @@ def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_proj
     assert sorted(table["variant"]) == VARIANTS
     assert table.loc[table.variant == "vq_beta1_s0", "rec_tokens"].item() == pytest.approx(first["vq_beta1_s0"]["best"]["val"]["rec_tokens"])
     assert "| vq_beta1_s0 | vq | 1 | 0 | completed |" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
-    heatmaps = sorted((kedro_project / "data/08_reporting/ae_sweep/heatmaps").glob("*/heatmaps/*.png"))
-    assert [p.name for p in heatmaps] == ["rec_globals.png", "rec_tokens.png"]
-    assert latest(kedro_project, "data/08_reporting/ae_sweep/validation_curves.png").stat().st_size > 10_000
+    figures = latest(kedro_project, "data/08_reporting/ae_sweep/report") / "figures"
+    assert {"heatmap_rec_tokens_latent_x_beta.png", "heatmap_rec_globals_latent_x_beta.png",
+            "validation_curves.png"} <= {p.name for p in figures.glob("*.png")}
 
     run_session(kedro_project)  # the same command again: everything restored from checkpoints
     second = summaries(kedro_project)
@@ -143,8 +143,48 @@ def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro
     assert sorted(failed["variant"]) == ["linear_beta1_lr1e30_s0", "linear_beta1_lr1e30_s1"]
     assert failed["reason"].str.contains("non-finite").all()
     assert np.isfinite(table.loc[table.status == "completed", "rec_tokens"]).all()
-    assert "2 completed, 2 failed" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+    assert "2 completed, 2 failed, 0 missing" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
 
     report = kedro_cli(kedro_project, "--pipelines=ae_sweep_report", f"--params={params}")
     assert report.returncode == 0, report.stderr[-2000:]
     assert "train_autoencoder" not in report.stdout + report.stderr, "the report trains nothing"
+
+
+def test_multi_seed_report_then_report_alone_counts_missing_seeds(kedro_project):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["ae_sweep"]["seeds"] = "0 1"
+    run_session(kedro_project, params=params)
+    report_dir = "data/08_reporting/ae_sweep"
+    table = pd.read_csv(latest(kedro_project, f"{report_dir}/results.csv"))
+    stats = pd.read_csv(latest(kedro_project, f"{report_dir}/condition_stats.csv"))
+    aggregated = json.loads(latest(kedro_project, f"{report_dir}/aggregated_results.json").read_text())
+    assert len(table) == 8 and len(aggregated["conditions"]) == 4
+    for condition in aggregated["conditions"]:
+        tokens = condition["metrics"]["rec_tokens"]
+        assert condition["n_runs"] == 2 and tokens["n"] == 2
+        assert tokens["ci_lower"] < tokens["mean"] < tokens["ci_upper"], "two seeds give an interval"
+    # the statistics are the tables' data: means per condition from the per-run table
+    means = table.groupby(["latent", "beta"])["rec_tokens"].mean()
+    rows = stats[stats["metric"] == "rec_tokens"].set_index(["latent", "beta"])["mean"]
+    pd.testing.assert_series_equal(rows.sort_index(), means.sort_index(), check_names=False)
+    comparisons = pd.read_csv(latest(kedro_project, f"{report_dir}/comparisons.csv"))
+    assert len(comparisons) == 6 and (comparisons["test"] == "paired t").all()
+    assert (comparisons["p_adjusted"] >= comparisons["pvalue"]).all()
+    curves = pd.read_csv(latest(kedro_project, f"{report_dir}/curves.csv"))
+    assert (curves["n"] == 2).all() and set(curves["epoch"]) == {1, 2}
+    assert len(pd.read_csv(latest(kedro_project, f"{report_dir}/best_per_axis.csv")))
+    report = latest(kedro_project, f"{report_dir}/report")
+    text = (report / "report.md").read_text()
+    assert "8 planned runs in 4 conditions: 8 completed, 0 failed, 0 missing" in text
+    for png in (report / "figures").glob("*.png"):
+        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000, png.name
+        assert f"(figures/{png.name})" in text
+
+    summaries_before = len(list((kedro_project / "data/07_model_output/ae_sweep").rglob("summary.json")))
+    params["ae_sweep"]["seeds"] = "0 1 2"  # a third seed planned but never trained
+    run_session(kedro_project, pipeline="ae_sweep_report", params=params)
+    assert len(list((kedro_project / "data/07_model_output/ae_sweep").rglob("summary.json"))) == summaries_before
+    aggregated = json.loads(latest(kedro_project, f"{report_dir}/aggregated_results.json").read_text())
+    assert all(c["n_missing"] == 1 and c["n_completed"] == 2 for c in aggregated["conditions"])
+    assert "12 planned runs in 4 conditions: 8 completed, 0 failed, 4 missing" in (
+        latest(kedro_project, f"{report_dir}/report") / "report.md").read_text()

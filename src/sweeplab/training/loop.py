@@ -282,7 +282,8 @@ def train(
                 break
         bar.close()
     except Exception as exc:  # isolate the variant: a failed record, never a crashed sweep
-        logger.error("%s failed: %s\n%s", name, exc, traceback.format_exc(limit=-3))
+        trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
+        logger.error("%s failed: %s%s", name, exc, trace)
         summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
                            wall_s=time.perf_counter() - start_time)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)

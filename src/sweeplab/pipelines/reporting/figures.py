@@ -1,4 +1,7 @@
-"""Figures from run records. Every function returns a new ``Figure``; the catalog saves it."""
+"""Figures from run records and their statistics. Each function returns a new ``Figure``;
+the catalog saves it. Where a condition has fewer than two runs there is no interval, and
+the figure says so (a hollow marker and ``n=1``), never a zero-width bar.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:
@@ -27,6 +31,17 @@ def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:
 
 def metric_columns(history: pd.DataFrame) -> list[str]:
     return [c for c in history.columns if c not in ("epoch", "split")]
+
+
+def _scale_x(ax, values) -> None:
+    """Log x for an axis whose values span more than a factor of 20 (symlog if 0 is among them)."""
+    positive = [v for v in values if v > 0]
+    if len(positive) < 2 or max(positive) / min(positive) <= 20 or any(v < 0 for v in values):
+        return
+    if any(v == 0 for v in values):
+        ax.set_xscale("symlog", linthresh=min(positive))
+    else:
+        ax.set_xscale("log")
 
 
 def plot_history(history: pd.DataFrame, summary: dict) -> Figure:
@@ -50,32 +65,6 @@ def plot_history(history: pd.DataFrame, summary: dict) -> Figure:
     return fig
 
 
-def plot_heatmap(table: pd.DataFrame, metric: str, x: str, y: str, title: str) -> Figure:
-    """Mean of ``metric`` over two grid axes; each cell annotated with the mean and n.
-
-    Failed or missing runs leave a cell empty and are said so, never drawn as a value.
-    """
-    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
-    ax = fig.subplots()
-    completed = table[table["status"] == "completed"]
-    xs, ys = list(dict.fromkeys(table[x])), list(dict.fromkeys(table[y]))
-    grouped = completed.groupby([y, x])[metric]
-    means = grouped.mean().reindex(pd.MultiIndex.from_product([ys, xs])).to_numpy().reshape(len(ys), len(xs))
-    counts = grouped.count().reindex(pd.MultiIndex.from_product([ys, xs]), fill_value=0).to_numpy().reshape(len(ys), len(xs))
-    image = ax.imshow(np.ma.masked_invalid(means), cmap="viridis", aspect="auto")
-    fig.colorbar(image, ax=ax, label=metric)
-    for i in range(len(ys)):
-        for j in range(len(xs)):
-            text = "failed" if counts[i, j] == 0 else f"{means[i, j]:.3g}\nn={counts[i, j]}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if counts[i, j] else "red")
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title)
-    return fig
-
-
 def plot_curves(histories: dict[str, pd.DataFrame], metrics: list[str], split: str = "val") -> Figure:
     """Every run's ``split`` curves: one panel per metric, one line per variant."""
     fig, axes = _grid(len(metrics))
@@ -90,4 +79,124 @@ def plot_curves(histories: dict[str, pd.DataFrame], metrics: list[str], split: s
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right upper", fontsize=7)
+    return fig
+
+
+def plot_heatmap(stats: pd.DataFrame, metric: str, x: str, y: str) -> Figure:
+    """Mean of ``metric`` over two grid axes, each cell annotated with the mean and n.
+
+    A condition with no completed run is an empty cell that says so. With more than two
+    axes, each cell pools the other axes' conditions (n counts them all).
+    """
+    rows = stats[stats["metric"] == metric]
+    xs, ys = list(dict.fromkeys(rows[x])), list(dict.fromkeys(rows[y]))
+    weighted = rows.assign(total=rows["mean"].fillna(0) * rows["n"])
+    cells = weighted.groupby([y, x], sort=False).agg(total=("total", "sum"), n=("n", "sum"))
+    cells = cells.reindex(pd.MultiIndex.from_product([ys, xs]))
+    n = cells["n"].fillna(0).to_numpy().reshape(len(ys), len(xs)).astype(int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (cells["total"].to_numpy() / cells["n"].to_numpy()).reshape(len(ys), len(xs))
+    means[n == 0] = np.nan
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(np.ma.masked_invalid(means), cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label=metric)
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            text = "no completed\nrun" if n[i, j] == 0 else f"{means[i, j]:.3g}\nn={n[i, j]}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if n[i, j] else "red",
+                    bbox={"facecolor": "black", "alpha": 0.25, "lw": 0} if n[i, j] else None)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"val {metric} (mean over seeds)")
+    return fig
+
+
+def plot_metric_vs_axis(stats: pd.DataFrame, metric: str, x: str, hue: str | None, labels: list[str],
+                        confidence: float) -> Figure:
+    """``metric`` against a numeric axis, one line per value of ``hue``, with CI bars.
+
+    Other axes (beyond x and hue) get a panel per combination of their values.
+    """
+    rows = stats[stats["metric"] == metric]
+    facets = [lab for lab in labels if lab not in (x, hue)]
+    groups = list(rows.groupby(facets, sort=False)) if facets else [((), rows)]
+    fig, axes = _grid(len(groups), size=3.8)
+    for ax, (facet_values, facet) in zip(axes, groups, strict=True):
+        lines = facet.groupby(hue, sort=False) if hue else [(None, facet)]
+        if facet["n"].sum() == 0:
+            ax.text(0.5, 0.5, "no completed run", transform=ax.transAxes, ha="center", color="red")
+        for value, group in lines:
+            line = group[group["n"] > 0].sort_values(x)
+            if line.empty:
+                continue
+            color = ax.plot(line[x], line["mean"], marker="o", label=f"{hue}={value}" if hue else None)[0].get_color()
+            has_ci = line["n"] >= 2
+            err = np.vstack([line["mean"] - line["ci_lower"], line["ci_upper"] - line["mean"]])[:, has_ci.to_numpy()]
+            ax.errorbar(line[x][has_ci], line["mean"][has_ci], yerr=err, fmt="none", ecolor=color, capsize=3)
+            for xv, mv, nv in zip(line[x][~has_ci], line["mean"][~has_ci], line["n"][~has_ci], strict=True):
+                ax.plot(xv, mv, marker="o", mfc="white", color=color)
+                ax.annotate(f"n={nv}: no CI", (xv, mv), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        _scale_x(ax, sorted(rows[x].unique()))
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"val {metric}")
+        if facets:
+            values = facet_values if isinstance(facet_values, tuple) else (facet_values,)
+            ax.set_title(", ".join(f"{f}={v}" for f, v in zip(facets, values, strict=True)), fontsize=9)
+        if hue and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"val {metric} vs {x}: mean and {confidence:.0%} t interval over seeds")
+    return fig
+
+
+def plot_aggregated_curves(curves: pd.DataFrame, metrics: list[str], labels: list[str], split: str,
+                           confidence: float) -> Figure:
+    """Per-epoch mean over seeds with t-interval bands; below each panel, the runs left per
+    epoch (runs that stopped early drop out, and the band is drawn only where n >= 2)."""
+    fig = Figure(figsize=(4.2 * len(metrics) + 2.5, 5.2), layout="constrained")
+    grid = fig.add_gridspec(2, len(metrics), height_ratios=[3, 1])
+    rows = curves[curves["split"] == split]
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(grid[0, i])
+        ax_n = fig.add_subplot(grid[1, i], sharex=ax)
+        for key, group in rows[rows["metric"] == metric].groupby(labels, sort=False):
+            values = key if isinstance(key, tuple) else (key,)
+            name = ", ".join(f"{lab}={v}" for lab, v in zip(labels, values, strict=True))
+            line = group.sort_values("epoch")
+            color = ax.plot(line["epoch"], line["mean"], label=name)[0].get_color()
+            band = line["n"] >= 2
+            ax.fill_between(line["epoch"], line["ci_lower"], line["ci_upper"], where=band, color=color, alpha=0.2,
+                            interpolate=False)
+            ax_n.step(line["epoch"], line["n"], where="mid", color=color)
+        ax.set_title(f"{split} {metric}")
+        ax_n.set_xlabel("epoch")
+        ax_n.set_ylabel("runs (n)")
+        ax_n.set_ylim(bottom=0)
+        ax_n.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_n.yaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, names = fig.axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="outside right upper", fontsize=7)
+    fig.suptitle(f"{split} curves: mean over seeds, {confidence:.0%} t band where n >= 2")
+    return fig
+
+
+def plot_completion(stats: pd.DataFrame, labels: list[str]) -> Figure:
+    """Planned runs per condition, split into completed, failed and missing."""
+    per = stats.drop_duplicates(labels)
+    names = [", ".join(f"{lab}={row[lab]}" for lab in labels) for _, row in per.iterrows()]
+    fig = Figure(figsize=(7, 0.35 * len(per) + 1.4), layout="constrained")
+    ax = fig.subplots()
+    left = np.zeros(len(per))
+    for column, color in (("n_completed", "tab:green"), ("n_failed", "tab:red"), ("n_missing", "lightgrey")):
+        counts = per[column].to_numpy()
+        ax.barh(names, counts, left=left, color=color, label=column.removeprefix("n_"))
+        left += counts
+    ax.invert_yaxis()
+    ax.set_xlabel("runs (planned = full bar)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1 - 1.5 / (0.35 * len(per) + 1.4)), ncol=3)
+    ax.set_title("completion per condition")
     return fig

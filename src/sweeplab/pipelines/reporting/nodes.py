@@ -1,61 +1,385 @@
-"""Reporting nodes: they read run records (summaries and histories) only, never a model."""
+"""Reporting nodes. They read run records (summaries and histories) and the sweep spec,
+never a model, so one report serves every family.
+
+Vocabulary: a *condition* is one combination of grid values (every sweep parameter but the
+seed); its *runs* are its seeds. A planned run whose summary was never saved is *missing*.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sweeplab.config import from_dict
 from sweeplab.pipelines.reporting import figures
-from sweeplab.sweeps import axis_label, flatten_grid
+from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
+from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
 
 logger = logging.getLogger(__name__)
 
+RUN_COLUMNS = ("variant", "seed", "status", "reason")
 
-def axis_columns(spec: dict[str, Any]) -> dict[str, str]:
-    """Grid key -> its short column name in tables (``loss.globals_beta`` -> ``beta``)."""
+
+# ----------------------------------------------------------------------------------------------
+# the report's configuration, ``report:`` in a sweep spec
+
+
+@dataclass(frozen=True)
+class LinePlot:
+    x: str  # a numeric grid axis (dotted key or label)
+    hue: str | None = None  # one line per value of this axis
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    x: str
+    y: str
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    metrics: tuple[str, ...] = ()  # best-epoch val metrics to show; default: all found
+    directions: dict[str, str] = field(default_factory=dict)  # metric -> "min" | "max" (default min)
+    confidence: float = 0.95
+    correction: Literal["holm", "bonferroni", "none"] = "holm"
+    compare_metric: str | None = None  # default: the first metric
+    line_plots: tuple[LinePlot, ...] | None = None  # default: each numeric axis vs the next axis
+    heatmaps: tuple[Heatmap, ...] | None = None  # default: the first two axes
+    heatmap_metrics: tuple[str, ...] = ()  # default: metrics
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """What a report needs to know of a sweep: its axes (key -> label) and planned variants."""
+
+    axes: dict[str, str]
+    variants: list[Variant]
+    report: ReportConfig
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.axes.values())
+
+    def label(self, axis: str) -> str:
+        """A grid key or a label -> the label, or a clear error."""
+        if axis in self.axes.values():
+            return axis
+        if axis in self.axes:
+            return self.axes[axis]
+        raise ValueError(f"report: '{axis}' is not a grid axis; axes are {list(self.axes)}")
+
+    def direction(self, metric: str) -> str:
+        direction = self.report.directions.get(metric, "min")
+        if direction not in ("min", "max"):
+            raise ValueError(f"report.directions.{metric}: expected min or max, got {direction!r}")
+        return direction
+
+
+def layout(spec: dict[str, Any]) -> SweepLayout:
     labels = spec.get("labels") or {}
-    return {key: axis_label(key, labels) for key in flatten_grid(spec["grid"])}
+    axes = {key: axis_label(key, labels) for key in flatten_grid(spec["grid"])}
+    report = from_dict(ReportConfig, dict(spec.get("report") or {}), where="report")
+    return SweepLayout(axes, expand("sweep", spec), report)
 
 
-def report_metrics(spec: dict[str, Any], summaries: list[dict[str, Any]]) -> list[str]:
-    """The metrics to tabulate: ``report.metrics`` in the sweep spec, else every val metric."""
-    configured = (spec.get("report") or {}).get("metrics")
-    if configured:
-        return list(configured)
-    found: dict[str, None] = {}
-    for s in summaries:
-        found.update(dict.fromkeys(s.get("best", {}).get("val", {})))
-    return list(found)
+def condition_name(row: pd.Series | dict, labels: list[str]) -> str:
+    return ", ".join(f"{label}={row[label]}" for label in labels)
 
 
-def results_table(spec: dict[str, Any], *summaries: dict[str, Any]) -> pd.DataFrame:
-    """One row per run: variant, grid values, seed, status, and val metrics at the best epoch."""
-    columns = axis_columns(spec)
-    metrics = report_metrics(spec, list(summaries))
-    rows = []
-    for s in summaries:
-        row = {"variant": s["variant"]}
-        row |= {label: s["condition"].get(key) for key, label in columns.items()}
-        row |= {"seed": s["seed"], "status": s["status"]}
-        best = s.get("best", {}).get("val", {})
-        row |= {m: best.get(m, np.nan) for m in metrics}
-        row |= {"best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"),
-                "wall_s": s.get("wall_s"), "reason": s.get("reason"), "config_hash": s.get("config_hash")}
+# ----------------------------------------------------------------------------------------------
+# runs
+
+
+def _flatten_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Summary metrics as flat columns: best-epoch val metrics under their own name, the rest
+    prefixed (``final_val_``, ``best_train_``, ``final_train_``)."""
+    out: dict[str, float] = {}
+    for which, split in (("best", "val"), ("final", "val"), ("best", "train"), ("final", "train")):
+        prefix = "" if (which, split) == ("best", "val") else f"{which}_{split}_"
+        for metric, value in (summary.get(which, {}).get(split) or {}).items():
+            out[prefix + metric] = float(value) if value is not None else np.nan
+    for key in ("best_epoch", "epochs_run", "wall_s"):
+        value = summary.get(key)
+        out[key] = float(value) if value is not None else np.nan
+    return out
+
+
+def results_table(spec: dict[str, Any], **summaries: dict[str, Any]) -> pd.DataFrame:
+    """One row per planned run: variant, grid values, seed, status (completed, failed or
+    missing), reason, then its metrics (val at the best epoch first)."""
+    sweep = layout(spec)
+    rows, found = [], {}
+    for variant in sweep.variants:
+        summary = summaries.get(variant.name) or {"status": "missing", "reason": "no summary given"}
+        row: dict[str, Any] = {"variant": variant.name}
+        row |= {sweep.axes[key]: value for key, value in variant.condition.items()}
+        row |= {"seed": variant.seed, "status": summary.get("status", "missing"), "reason": summary.get("reason", "")}
+        if row["status"] != "missing":
+            row |= _flatten_metrics(summary)
+            found |= dict.fromkeys(summary.get("best", {}).get("val") or {})
         rows.append(row)
     table = pd.DataFrame(rows)
-    failed = table[table["status"] != "completed"]
-    if len(failed):
-        logger.warning("%d of %d runs failed: %s", len(failed), len(table), ", ".join(failed["variant"]))
+    metrics = list(sweep.report.metrics) or list(found)
+    for metric in metrics:
+        if metric not in table:
+            table[metric] = np.nan
+    front = ["variant", *sweep.labels, "seed", "status", *metrics]
+    table = table[front + [c for c in table.columns if c not in front and c != "reason"] + ["reason"]]
+    not_done = table[table["status"] != "completed"]
+    if len(not_done):
+        logger.warning("%d of %d planned runs did not complete: %s", len(not_done), len(table),
+                       ", ".join(f"{r.variant} ({r.status})" for r in not_done.itertuples()))
     return table
+
+
+def report_metrics(table: pd.DataFrame, spec: dict[str, Any]) -> list[str]:
+    """The metrics a report shows: ``report.metrics``, or every best-epoch val metric."""
+    sweep = layout(spec)
+    if sweep.report.metrics:
+        return list(sweep.report.metrics)
+    start = list(table.columns).index("status") + 1
+    return [c for c in table.columns[start:] if c not in ("best_epoch", "epochs_run", "wall_s", "reason")
+            and not c.startswith(("final_", "best_"))]
+
+
+def numeric_metrics(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:
+    skip = {*RUN_COLUMNS, *sweep.labels}
+    return [c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])]
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics per condition
+
+
+def _conditions(table: pd.DataFrame, labels: list[str]):
+    """(grid values, that condition's rows), in grid order."""
+    for values, rows in table.groupby(labels, sort=False, dropna=False):
+        yield dict(zip(labels, values if isinstance(values, tuple) else (values,), strict=True)), rows
+
+
+def condition_statistics(table: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per condition and metric: completion counts, then n, mean, std (ddof=1), SEM, the
+    t interval, median, min and max over completed runs with finite values.
+
+    Returns the flat table and the same as JSON-ready ``aggregated_results``.
+    """
+    sweep = layout(spec)
+    confidence = sweep.report.confidence
+    metrics = numeric_metrics(table, sweep)
+    flat, conditions = [], []
+    for grid, rows in _conditions(table, sweep.labels):
+        counts = {
+            "n_planned": len(rows),
+            "n_completed": int((rows["status"] == "completed").sum()),
+            "n_failed": int((rows["status"] == "failed").sum()),
+            "n_missing": int((rows["status"] == "missing").sum()),
+        }
+        counts["completion_rate"] = counts["n_completed"] / counts["n_planned"]
+        completed = rows[rows["status"] == "completed"]
+        excluded = [{"variant": r.variant, "seed": int(r.seed), "status": r.status, "reason": str(r.reason)}
+                    for r in rows.itertuples() if r.status != "completed"]
+        per_metric = {}
+        for metric in metrics:
+            d = describe(completed[metric].to_numpy(dtype=float), confidence)
+            per_metric[metric] = d.as_dict()
+            note = "" if d.n >= 2 else f"n = {d.n}: no interval"
+            flat.append({**grid, "metric": metric, **counts, **d.as_dict(), "note": note})
+            for variant, seed, value in zip(completed["variant"], completed["seed"], completed[metric], strict=True):
+                if not np.isfinite(value):
+                    excluded.append({"variant": variant, "seed": int(seed), "status": "completed",
+                                     "reason": f"{metric} is {value}: excluded from its statistics"})
+        conditions.append({
+            "condition": condition_name(grid, sweep.labels),
+            "grid": {key: _plain(grid[label]) for key, label in sweep.axes.items()},
+            "n_runs": counts["n_planned"], **counts,
+            "excluded": excluded,
+            "metrics": {m: {k: _plain(v) for k, v in s.items()} for m, s in per_metric.items()},
+        })
+    aggregated = {"confidence": confidence, "interval": f"t, n-1 degrees of freedom, {confidence:.0%}",
+                  "axes": sweep.axes, "conditions": conditions}
+    return pd.DataFrame(flat), aggregated
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python; NaN and inf -> None (strict JSON has neither)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# comparisons
+
+
+def _values_by_seed(rows: pd.DataFrame, metric: str) -> dict[int, float]:
+    done = rows[rows["status"] == "completed"]
+    return {int(s): float(v) for s, v in zip(done["seed"], done[metric], strict=True)}
+
+
+def compare_conditions(table: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """Every pair of conditions on ``report.compare_metric``: paired t-test when the same
+    seeds completed in both, else Welch's; effect size; p-values corrected across the whole
+    family of pairs (``report.correction``: holm, bonferroni or none)."""
+    sweep = layout(spec)
+    metric = sweep.report.compare_metric or report_metrics(table, spec)[0]
+    if metric not in table:
+        raise ValueError(f"report.compare_metric: '{metric}' is not a metric of the runs")
+    groups = list(_conditions(table, sweep.labels))
+    rows = []
+    for (grid_a, rows_a), (grid_b, rows_b) in itertools.combinations(groups, 2):
+        a, b = _values_by_seed(rows_a, metric), _values_by_seed(rows_b, metric)
+        c = compare(a, b)
+        rows.append({"metric": metric, "condition_a": condition_name(grid_a, sweep.labels),
+                     "condition_b": condition_name(grid_b, sweep.labels),
+                     "mean_a": describe(list(a.values())).mean, "mean_b": describe(list(b.values())).mean,
+                     **c.as_dict()})
+    frame = pd.DataFrame(rows, columns=["metric", "condition_a", "condition_b", "mean_a", "mean_b", "test",
+                                        "n_a", "n_b", "mean_diff", "statistic", "df", "pvalue", "effect_size"])
+    frame["p_adjusted"] = adjust_pvalues(frame["pvalue"].to_numpy(dtype=float), sweep.report.correction)
+    frame["correction"] = sweep.report.correction
+    frame["significant"] = frame["p_adjusted"] < 1 - sweep.report.confidence
+    return frame
+
+
+def best_per_axis(table: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """For each grid axis, metric and setting of the other axes: the best value of the axis
+    (by mean; lower or higher is better per ``report.directions``), the runner-up, and whether
+    the best is significantly better (paired or Welch t-test, p < 1 - confidence, uncorrected)."""
+    sweep = layout(spec)
+    alpha = 1 - sweep.report.confidence
+    out = []
+    for label in sweep.labels:
+        others = [lab for lab in sweep.labels if lab != label]
+        contexts = [({}, table)] if not others else _conditions(table, others)
+        for context, rows in contexts:
+            for metric in report_metrics(table, spec):
+                sign = 1 if sweep.direction(metric) == "min" else -1
+                options = []
+                for value, group in rows.groupby(label, sort=False):
+                    values = _values_by_seed(group, metric)
+                    d = describe(list(values.values()))
+                    if d.n:
+                        options.append((sign * d.mean, value, values, d))
+                options.sort(key=lambda o: o[0])
+                record = {"axis": label, "context": condition_name(context, others) or "(all)",
+                          "metric": metric, "direction": sweep.direction(metric)}
+                if not options:
+                    out.append({**record, "best": None, "note": "no completed run"})
+                    continue
+                _, best, best_values, best_d = options[0]
+                record |= {"best": best, "best_mean": best_d.mean, "best_n": best_d.n}
+                if len(options) == 1:
+                    out.append({**record, "note": "only one value has completed runs"})
+                    continue
+                _, second, second_values, second_d = options[1]
+                c = compare(best_values, second_values)
+                better = c.pvalue < alpha and sign * c.mean_diff < 0
+                out.append({**record, "runner_up": second, "runner_up_mean": second_d.mean,
+                            "runner_up_n": second_d.n, "test": c.test, "pvalue": c.pvalue,
+                            "significantly_better": bool(better),
+                            "note": "" if np.isfinite(c.pvalue) else "n < 2: no test"})
+    return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# training curves across seeds
+
+
+def aggregate_curves(spec: dict[str, Any], **histories: pd.DataFrame) -> pd.DataFrame:
+    """Per condition, split, epoch and metric: n runs still going, mean and t interval.
+
+    Runs that stopped early drop out of later epochs; ``n`` says so, and ``n_runs`` is the
+    number of runs with any history in that condition.
+    """
+    sweep = layout(spec)
+    confidence = sweep.report.confidence
+    rows = []
+    by_condition: dict[tuple, list[pd.DataFrame]] = {}
+    for variant in sweep.variants:
+        history = histories.get(variant.name)
+        if history is not None and len(history):
+            by_condition.setdefault(tuple(variant.condition.values()), []).append(history)
+    for values, runs in by_condition.items():
+        grid = dict(zip(sweep.labels, values, strict=True))
+        stacked = pd.concat(runs, keys=range(len(runs)), names=["run", None])
+        metrics = [c for c in stacked.columns if c not in ("epoch", "split")]
+        for (split, epoch), at in stacked.groupby(["split", "epoch"], sort=True):
+            for metric in metrics:
+                d = describe(at[metric].to_numpy(dtype=float), confidence)
+                rows.append({**grid, "split": split, "epoch": int(epoch), "metric": metric,
+                             "n": d.n, "n_runs": len(runs), "mean": d.mean, "std": d.std,
+                             "ci_lower": d.ci_lower, "ci_upper": d.ci_upper})
+    return pd.DataFrame(rows, columns=[*sweep.labels, "split", "epoch", "metric", "n", "n_runs", "mean", "std",
+                                       "ci_lower", "ci_upper"])
+
+
+# ----------------------------------------------------------------------------------------------
+# figures and the report
+
+
+def default_plots(table: pd.DataFrame, sweep: SweepLayout) -> tuple[list[LinePlot], list[Heatmap]]:
+    labels = sweep.labels
+    numeric = [lab for lab in labels if table[lab].nunique() > 1 and pd.api.types.is_numeric_dtype(table[lab])
+               and not pd.api.types.is_bool_dtype(table[lab])]
+    lines = sweep.report.line_plots
+    if lines is None:
+        lines = tuple(LinePlot(x, next((h for h in labels if h != x), None)) for x in numeric)
+    heatmaps = sweep.report.heatmaps
+    if heatmaps is None:
+        heatmaps = (Heatmap(labels[1], labels[0]),) if len(labels) >= 2 else ()
+    return ([LinePlot(sweep.label(p.x), sweep.label(p.hue) if p.hue else None) for p in lines],
+            [Heatmap(sweep.label(h.x), sweep.label(h.y)) for h in heatmaps])
+
+
+def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFrame,
+                        spec: dict[str, Any], **histories: pd.DataFrame) -> dict[str, Figure]:
+    """Every figure of the report, by file name."""
+    sweep = layout(spec)
+    metrics = report_metrics(table, spec)
+    lines, heatmaps = default_plots(table, sweep)
+    confidence = sweep.report.confidence
+    out: dict[str, Figure] = {"completion.png": figures.plot_completion(stats, sweep.labels)}
+    for metric in metrics:
+        for plot in lines:
+            name = f"{metric}_vs_{plot.x}.png"
+            out[name] = figures.plot_metric_vs_axis(stats, metric, plot.x, plot.hue, sweep.labels, confidence)
+    for heat in heatmaps:
+        for metric in sweep.report.heatmap_metrics or metrics:
+            out[f"heatmap_{metric}_{heat.y}_x_{heat.x}.png"] = figures.plot_heatmap(stats, metric, heat.x, heat.y)
+    if len(curves):
+        out["training_curves_val.png"] = figures.plot_aggregated_curves(curves, metrics, sweep.labels, "val", confidence)
+    out["validation_curves.png"] = figures.plot_curves(histories, metrics)
+    return out
+
+
+def results_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
+    """The per-run results table as Markdown, with a line counting run outcomes."""
+    sweep = layout(spec)
+    shown = table[["variant", *sweep.labels, "seed", "status", *report_metrics(table, spec),
+                   "best_epoch", "epochs_run", "wall_s"]]
+    counts = table["status"].value_counts()
+    lines = [f"# {spec.get('title', 'Sweep results')}", "",
+             f"{len(table)} runs: {counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed, "
+             f"{counts.get('missing', 0)} missing. Metrics are validation values at each run's best epoch.",
+             "", markdown_table(shown)]
+    not_done = table[table["status"] != "completed"]
+    if len(not_done):
+        lines += ["", "## Runs that did not complete", ""]
+        lines += [f"- `{r.variant}` ({r.status}): {r.reason}" for r in not_done.itertuples()]
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
     def cell(value: Any) -> str:
-        if isinstance(value, float):
+        if isinstance(value, float | np.floating):
             return "–" if np.isnan(value) else format(value, floatfmt)
         return str(value).replace("|", "\\|")
 
@@ -64,41 +388,52 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
     return "\n".join(lines)
 
 
-def results_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
-    """The results table as Markdown, with a line counting completed and failed runs."""
-    shown = table.drop(columns=["reason", "config_hash"], errors="ignore")
-    n_failed = int((table["status"] != "completed").sum())
-    lines = [f"# {spec.get('title', 'Sweep results')}", "",
-             f"{len(table)} runs: {len(table) - n_failed} completed, {n_failed} failed. "
-             "Metrics are validation values at each run's best epoch.", "", markdown_table(shown)]
-    failed = table[table["status"] != "completed"]
-    if len(failed):
-        lines += ["", "## Failed runs", ""] + [f"- `{r.variant}`: {r.reason}" for r in failed.itertuples()]
-    return "\n".join(lines) + "\n"
+def _interval(row: pd.Series) -> str:
+    if row["n"] == 0:
+        return "no completed run"
+    if row["n"] < 2:
+        return f"{row['mean']:.4g} (n = {row['n']}: no interval)"
+    return f"{row['mean']:.4g} [{row['ci_lower']:.4g}, {row['ci_upper']:.4g}]"
 
 
-def heatmap_axes(spec: dict[str, Any]) -> tuple[str, str] | None:
-    """(x, y) column names for heatmaps: ``report.heatmap`` or the first two grid axes."""
-    columns = axis_columns(spec)
-    configured = (spec.get("report") or {}).get("heatmap")
-    if configured:
-        return columns.get(configured["x"], configured["x"]), columns.get(configured["y"], configured["y"])
-    names = list(columns.values())
-    return (names[1], names[0]) if len(names) >= 2 else None
-
-
-def plot_heatmaps(table: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Figure]:
-    """One heatmap per metric (``report.heatmap_metrics``, default all) over two grid axes."""
-    axes = heatmap_axes(spec)
-    if axes is None:
-        return {}
-    metrics = (spec.get("report") or {}).get("heatmap_metrics") or report_metrics(spec, [])
-    return {f"{m}.png": figures.plot_heatmap(table, m, *axes, title=f"val {m}") for m in metrics if m in table}
-
-
-def plot_validation_curves(spec: dict[str, Any], **histories: pd.DataFrame) -> Figure:
-    """All variants' validation curves, one panel per reported metric."""
-    metrics = (spec.get("report") or {}).get("metrics") or sorted(
-        {c for h in histories.values() for c in figures.metric_columns(h)}
-    )
-    return figures.plot_curves(histories, list(metrics))
+def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataFrame, best: pd.DataFrame,
+                 figures_by_name: dict[str, Figure], spec: dict[str, Any]) -> dict[str, Any]:
+    """The report folder: ``report.md`` with every table, and the figures it links to."""
+    sweep = layout(spec)
+    metrics = report_metrics(table, spec)
+    confidence = sweep.report.confidence
+    completion = stats.drop_duplicates(sweep.labels)[[*sweep.labels, "n_planned", "n_completed", "n_failed",
+                                                      "n_missing", "completion_rate"]]
+    main = stats[stats["metric"].isin(metrics)].copy()
+    main["value"] = main.apply(_interval, axis=1)
+    wide = main.pivot_table(index=sweep.labels, columns="metric", values="value", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=metrics).reset_index()
+    lines = [f"# {spec.get('title', 'Sweep report')}", "",
+             f"{len(table)} planned runs in {len(completion)} conditions: "
+             f"{int(completion['n_completed'].sum())} completed, {int(completion['n_failed'].sum())} failed, "
+             f"{int(completion['n_missing'].sum())} missing.", "",
+             "## Completion", "", markdown_table(completion), "", "![completion](figures/completion.png)", "",
+             "## Results per condition", "",
+             f"Mean over completed seeds of each run's validation value at its best epoch, with the "
+             f"{confidence:.0%} confidence interval of the mean (Student's t, n - 1 degrees of freedom). "
+             "With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
+    lines += [f"![{name}](figures/{name})" for name in figures_by_name if name != "completion.png"]
+    metric = comparisons["metric"].iloc[0] if len(comparisons) else None
+    lines += ["", f"## Comparisons on {metric}", ""]
+    if len(comparisons):
+        tested = comparisons[np.isfinite(comparisons["pvalue"])]
+        lines += [f"{len(comparisons)} pairs, {len(tested)} tested (paired t-test when the same seeds completed "
+                  f"in both, else Welch's); p-values corrected by {comparisons['correction'].iloc[0]} across "
+                  f"the tested pairs; significant at p < {1 - confidence:.2g}.", ""]
+        cols = ["condition_a", "condition_b", "mean_diff", "test", "pvalue", "p_adjusted", "effect_size", "significant"]
+        shown = tested.sort_values("p_adjusted")[cols]
+        lines += [markdown_table(shown), "", "Pairs without a test (a side with n < 2) are listed in comparisons.csv.", ""]
+    lines += ["## Best setting per axis", "",
+              "For each axis and setting of the others: the best value by mean, the runner-up, and whether "
+              f"the best is significantly better (uncorrected p < {1 - confidence:.2g}).", ""]
+    if len(best):
+        lines += [markdown_table(best), ""]
+    excluded = table[table["status"] != "completed"]
+    if len(excluded):
+        lines += ["## Runs left out", ""] + [f"- `{r.variant}` ({r.status}): {r.reason}" for r in excluded.itertuples()]
+    return {"report.md": "\n".join(lines) + "\n", **{f"figures/{k}": v for k, v in figures_by_name.items()}}

@@ -1,0 +1,131 @@
+"""Statistics across seeds: descriptive summaries with t intervals, pairwise tests,
+multiple-comparison corrections. Pure functions of arrays; scipy.stats does the maths.
+
+Conventions, stated once:
+
+- ``std`` is the sample standard deviation (``ddof=1``), not numpy's default ``ddof=0``;
+  ``sem = std / sqrt(n)``.
+- The confidence interval of the mean is ``mean +/- t_{(1+c)/2, n-1} * sem``, Student's t
+  with ``n - 1`` degrees of freedom. With ``n < 2`` there is no interval (NaN), never a
+  zero-width one.
+- Non-finite values (NaN, +/-inf) are excluded from every statistic and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats as sps
+
+Correction = Literal["holm", "bonferroni", "none"]
+
+
+@dataclass(frozen=True)
+class Description:
+    n: int  # finite values used
+    n_nonfinite: int  # values excluded as NaN or infinite
+    mean: float
+    std: float  # ddof=1
+    sem: float
+    ci_lower: float
+    ci_upper: float
+    median: float
+    min: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def describe(values, confidence: float = 0.95) -> Description:
+    """Mean, sample std, SEM, t interval, median, min, max of the finite ``values``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = np.asarray(values, dtype=float).ravel()
+    finite = x[np.isfinite(x)]
+    n, nan = len(finite), float("nan")
+    if n == 0:
+        return Description(0, len(x), nan, nan, nan, nan, nan, nan, nan, nan)
+    mean = float(finite.mean())
+    std = float(finite.std(ddof=1)) if n >= 2 else nan
+    sem = std / np.sqrt(n) if n >= 2 else nan
+    half = float(sps.t.ppf((1 + confidence) / 2, n - 1) * sem) if n >= 2 else nan
+    return Description(n, len(x) - n, mean, std, sem, mean - half, mean + half,
+                       float(np.median(finite)), float(finite.min()), float(finite.max()))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    test: str  # "paired t" | "Welch t" | "none (n < 2)"
+    n_a: int
+    n_b: int
+    mean_diff: float  # mean(a) - mean(b)
+    statistic: float
+    df: float
+    pvalue: float
+    effect_size: float  # Cohen's d_z (paired) or d with the average variance (Welch)
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def compare(a: dict[int, float], b: dict[int, float]) -> Comparison:
+    """Two conditions' values keyed by seed: a paired t-test when the same seeds have finite
+    values in both (and n >= 2), else Welch's t-test, else no test.
+
+    Effect sizes: paired, ``d_z = mean(a - b) / std(a - b)``; unpaired,
+    ``d = (mean a - mean b) / sqrt((var a + var b) / 2)``, both with ``ddof=1``.
+    """
+    fa = {s: v for s, v in a.items() if np.isfinite(v)}
+    fb = {s: v for s, v in b.items() if np.isfinite(v)}
+    xa, xb = np.array(list(fa.values())), np.array(list(fb.values()))
+    nan = float("nan")
+    diff = float(xa.mean() - xb.mean()) if len(xa) and len(xb) else nan
+    if set(fa) == set(fb) and len(fa) >= 2:
+        seeds = sorted(fa)
+        pa, pb = np.array([fa[s] for s in seeds]), np.array([fb[s] for s in seeds])
+        d = pa - pb
+        result = sps.ttest_rel(pa, pb)
+        sd = d.std(ddof=1)
+        effect = float(d.mean() / sd) if sd > 0 else _signed_inf(d.mean())
+        return Comparison("paired t", len(pa), len(pb), diff, float(result.statistic), float(len(d) - 1),
+                          float(result.pvalue), effect)
+    if len(xa) >= 2 and len(xb) >= 2:
+        result = sps.ttest_ind(xa, xb, equal_var=False)
+        va, vb = xa.var(ddof=1), xb.var(ddof=1)
+        pooled = np.sqrt((va + vb) / 2)
+        effect = float(diff / pooled) if pooled > 0 else _signed_inf(diff)
+        return Comparison("Welch t", len(xa), len(xb), diff, float(result.statistic), float(result.df),
+                          float(result.pvalue), effect)
+    return Comparison("none (n < 2)", len(xa), len(xb), diff, nan, nan, nan, nan)
+
+
+def _signed_inf(x: float) -> float:
+    return float("nan") if x == 0 else float(np.sign(x) * np.inf)
+
+
+def adjust_pvalues(pvalues, method: Correction = "holm") -> np.ndarray:
+    """Family-wise corrected p-values; NaN entries (no test) stay NaN and do not count.
+
+    Bonferroni: ``min(1, m p)``. Holm's step-down: sort ascending, multiply the k-th smallest
+    by ``m - k + 1``, make the sequence non-decreasing, cap at 1. ``m`` is the number of tests.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    m = len(tested)
+    if m == 0:
+        return out
+    if method == "none":
+        out[tested] = p[tested]
+    elif method == "bonferroni":
+        out[tested] = np.minimum(1.0, p[tested] * m)
+    elif method == "holm":
+        order = tested[np.argsort(p[tested], kind="stable")]
+        scaled = p[order] * (m - np.arange(m))
+        out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    else:
+        raise ValueError(f"correction must be one of holm, bonferroni, none; got {method!r}")
+    return out

@@ -1,0 +1,146 @@
+"""Report nodes on hand-made run records: completed, failed, missing and non-finite runs."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from sweeplab.datasets.run_records import ReportFolderDataset
+from sweeplab.pipelines.reporting import nodes
+from sweeplab.pipelines.reporting.stats import adjust_pvalues
+
+SPEC = {"family": "ae", "grid": {"a": [1, 2], "m": ["x", "y"]}, "seeds": [0, 1, 2],
+        "report": {"metrics": ["loss"], "confidence": 0.9}}
+# condition (a, m) -> {seed: loss, or "failed"}; seeds absent from a dict are missing
+PLAN = {
+    (1, "x"): {0: 1.0, 1: 1.2, 2: 1.1},
+    (1, "y"): {0: 2.0, 1: 2.4, 2: "failed"},
+    (2, "x"): {0: 0.5, 1: float("nan")},
+    (2, "y"): {0: "failed", 1: "failed", 2: "failed"},
+}
+
+
+def summary(a, m, seed, loss):
+    failed = loss == "failed"
+    metrics = {} if failed else {"loss": loss, "acc": 1 - (loss if np.isfinite(loss) else 0) / 10}
+    return {"sweep": "s", "variant": f"a{a}_{m}_s{seed}", "condition": {"a": a, "m": m}, "seed": seed,
+            "status": "failed" if failed else "completed", "reason": "non-finite loss at epoch 2" if failed else "done",
+            "best_epoch": None if failed else 3, "epochs_run": 2 if failed else 3,
+            "final": {"val": metrics, "train": metrics}, "best": {"val": metrics, "train": metrics}, "wall_s": 1.0}
+
+
+@pytest.fixture
+def table():
+    summaries = {f"a{a}_{m}_s{seed}": summary(a, m, seed, loss)
+                 for (a, m), runs in PLAN.items() for seed, loss in runs.items()}
+    return nodes.results_table(SPEC, **summaries)
+
+
+def test_results_table_lists_every_planned_run(table):
+    assert len(table) == 12 and list(table.columns[:6]) == ["variant", "a", "m", "seed", "status", "loss"]
+    assert table["status"].value_counts().to_dict() == {"completed": 7, "failed": 4, "missing": 1}
+    missing = table[table["status"] == "missing"]
+    assert missing["variant"].tolist() == ["a2_x_s2"] and np.isnan(missing["loss"].item())
+    assert table.set_index("variant").loc["a1_x_s1", "loss"] == 1.2
+
+
+def test_statistics_per_condition_match_scipy(table):
+    stats, aggregated = nodes.condition_statistics(table, SPEC)
+    loss = stats[stats["metric"] == "loss"].set_index(["a", "m"])
+    full = loss.loc[(1, "x")]
+    x = np.array([1.0, 1.2, 1.1])
+    lo, hi = sps.t.interval(0.9, 2, loc=x.mean(), scale=sps.sem(x))
+    assert (full["n_planned"], full["n_completed"], full["n_failed"], full["n_missing"]) == (3, 3, 0, 0)
+    assert (full["mean"], full["std"], full["sem"]) == pytest.approx((x.mean(), x.std(ddof=1), sps.sem(x)))
+    assert (full["ci_lower"], full["ci_upper"]) == pytest.approx((lo, hi))
+    assert (full["median"], full["min"], full["max"]) == pytest.approx((1.1, 1.0, 1.2))
+
+    two = loss.loc[(1, "y")]
+    assert (two["n"], two["n_failed"], two["completion_rate"]) == (2, 1, pytest.approx(2 / 3))
+
+    one = loss.loc[(2, "x")]  # one finite, one NaN, one missing
+    assert (one["n"], one["n_nonfinite"], one["n_missing"], one["mean"]) == (1, 1, 1, 0.5)
+    assert math.isnan(one["ci_lower"]) and one["note"] == "n = 1: no interval"
+
+    none = loss.loc[(2, "y")]
+    assert none["n"] == 0 and none["n_failed"] == 3 and math.isnan(none["mean"])
+
+    json.dumps(aggregated, allow_nan=False)  # strict JSON: NaN written as null
+    by_name = {c["condition"]: c for c in aggregated["conditions"]}
+    cond = by_name["a=2, m=x"]
+    assert cond["grid"] == {"a": 2, "m": "x"} and cond["n_runs"] == 3
+    assert cond["metrics"]["loss"]["n"] == 1 and cond["metrics"]["loss"]["ci_lower"] is None
+    reasons = {(e["variant"], e["status"]): e["reason"] for e in cond["excluded"]}
+    assert "loss is nan" in reasons[("a2_x_s1", "completed")]
+    assert ("a2_x_s2", "missing") in reasons
+    assert set(by_name["a=1, m=x"]["metrics"]["loss"]) >= {"mean", "std", "sem", "ci_lower", "ci_upper",
+                                                           "median", "min", "max", "n"}
+
+
+def test_comparisons_paired_welch_and_holm(table):
+    frame = nodes.compare_conditions(table, SPEC).set_index(["condition_a", "condition_b"])
+    assert len(frame) == 6
+    paired_or_welch = frame.loc[("a=1, m=x", "a=1, m=y")]
+    ref = sps.ttest_ind([1.0, 1.2, 1.1], [2.0, 2.4], equal_var=False)  # seed 2 failed in y: unpaired
+    assert paired_or_welch["test"] == "Welch t" and paired_or_welch["pvalue"] == pytest.approx(ref.pvalue)
+    assert frame.loc[("a=1, m=x", "a=2, m=x")]["test"] == "none (n < 2)"
+    expected = adjust_pvalues(frame["pvalue"].to_numpy(), "holm")
+    np.testing.assert_allclose(frame["p_adjusted"], expected)
+    assert frame["significant"].tolist() == (frame["p_adjusted"] < 0.1).tolist()
+
+    bonf = nodes.compare_conditions(table, {**SPEC, "report": {**SPEC["report"], "correction": "bonferroni"}})
+    tested = np.isfinite(bonf["pvalue"])
+    np.testing.assert_allclose(bonf["p_adjusted"][tested], np.minimum(1, bonf["pvalue"][tested] * tested.sum()))
+
+
+def test_paired_test_when_the_same_seeds_completed():
+    spec = {"family": "ae", "grid": {"a": [1, 2]}, "seeds": [0, 1, 2], "report": {"metrics": ["loss"]}}
+    values = {1: [1.0, 1.5, 1.2], 2: [1.4, 1.6, 1.9]}
+    summaries = {f"a{a}_s{s}": summary(a, "x", s, values[a][s]) for a in (1, 2) for s in range(3)}  # no m axis
+    frame = nodes.compare_conditions(nodes.results_table(spec, **summaries), spec)
+    assert frame["test"].item() == "paired t"
+    assert frame["pvalue"].item() == pytest.approx(sps.ttest_rel(values[1], values[2]).pvalue)
+
+
+def test_best_per_axis_respects_direction(table):
+    best = nodes.best_per_axis(table, SPEC)
+    row = best[(best.axis == "m") & (best.context == "a=1")].iloc[0]
+    assert row["best"] == "x" and row["runner_up"] == "y" and row["test"] == "Welch t"
+    flipped = nodes.best_per_axis(table, {**SPEC, "report": {**SPEC["report"], "directions": {"loss": "max"}}})
+    assert flipped[(flipped.axis == "m") & (flipped.context == "a=1")].iloc[0]["best"] == "y"
+    lonely = best[(best.axis == "m") & (best.context == "a=2")].iloc[0]
+    assert lonely["best"] == "x" and lonely["note"] == "only one value has completed runs"
+
+
+def test_curves_aggregate_per_epoch_and_drop_runs_that_stopped():
+    spec = {"family": "ae", "grid": {"a": [1]}, "seeds": [0, 1, 2], "report": {"metrics": ["loss"]}}
+    def history(values):
+        return pd.DataFrame([{"epoch": e + 1, "split": "val", "loss": v} for e, v in enumerate(values)])
+    curves = nodes.aggregate_curves(spec, a1_s0=history([3.0, 2.0, 1.0]), a1_s1=history([3.5, 2.5]),
+                                    a1_s2=history([2.5, 2.2, 1.4]))
+    at = curves.set_index("epoch")
+    assert at.loc[1, "n"] == 3 and at.loc[3, "n"] == 2 and (at["n_runs"] == 3).all()
+    lo, hi = sps.t.interval(0.95, 2, loc=np.mean([2.0, 2.5, 2.2]), scale=sps.sem([2.0, 2.5, 2.2]))
+    assert (at.loc[2, "ci_lower"], at.loc[2, "ci_upper"]) == pytest.approx((lo, hi))
+
+
+def test_figures_and_report_folder(tmp_path, table):
+    stats, _ = nodes.condition_statistics(table, SPEC)
+    histories = {v: pd.DataFrame([{"epoch": 1, "split": "val", "loss": 1.0}, {"epoch": 2, "split": "val", "loss": 0.9}])
+                 for v in table["variant"]}
+    curves = nodes.aggregate_curves(SPEC, **histories)
+    figures = nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
+    assert {"completion.png", "loss_vs_a.png", "heatmap_loss_a_x_m.png", "training_curves_val.png"} <= set(figures)
+    folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
+                                figures, SPEC)
+    ReportFolderDataset(filepath=str(tmp_path / "report")).save(folder)
+    report = (tmp_path / "report" / "report.md").read_text()
+    for name in figures:
+        png = (tmp_path / "report" / "figures" / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000, name
+        assert f"(figures/{name})" in report
+    assert "n = 1: no interval" in report and "no completed run" in report
+    assert "`a2_y_s0` (failed): non-finite loss at epoch 2" in report
