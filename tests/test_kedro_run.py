@@ -188,3 +188,33 @@ def test_multi_seed_report_then_report_alone_counts_missing_seeds(kedro_project)
     assert all(c["n_missing"] == 1 and c["n_completed"] == 2 for c in aggregated["conditions"])
     assert "12 planned runs in 4 conditions: 8 completed, 0 failed, 4 missing" in (
         latest(kedro_project, f"{report_dir}/report") / "report.md").read_text()
+
+
+def test_report_alone_on_pinned_versions(kedro_project):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["ae_sweep"]["grid"] = {"model": {"latent_space": "linear"}, "loss": {"globals_beta": "0 1"}}
+    run_session(kedro_project, params=params)
+    path = latest(kedro_project, "data/07_model_output/ae_sweep/linear_beta1_s0/summary.json")
+    original = json.loads(path.read_text())
+    # a later version of one record, as a partial re-run would leave
+    newer = copy.deepcopy(original)
+    newer["best"]["val"]["rec_tokens"] = 123.0
+    later = path.parent.parent / "9999-01-01T00.00.00.000Z" / "summary.json"
+    later.parent.mkdir()
+    later.write_text(json.dumps(newer))
+
+    def reported_tokens():
+        table = pd.read_csv(latest(kedro_project, "data/08_reporting/ae_sweep/results.csv"))
+        return table.set_index("variant").loc["linear_beta1_s0", "rec_tokens"]
+
+    run_session(kedro_project, pipeline="ae_sweep_report", params=params)
+    assert reported_tokens() == 123.0, "latest by default"
+    bootstrap_project(kedro_project)
+    with KedroSession.create(project_path=kedro_project, runtime_params=params) as session:
+        session.run(pipeline_names=["ae_sweep_report"],
+                    load_versions={"ae_sweep.linear_beta1_s0.summary": path.parent.name})
+    assert reported_tokens() == pytest.approx(original["best"]["val"]["rec_tokens"])
+    with KedroSession.create(project_path=kedro_project, runtime_params=params) as session, \
+            pytest.raises(Exception, match="linear_beta1_s0"):
+        session.run(pipeline_names=["ae_sweep_report"],
+                    load_versions={"ae_sweep.linear_beta1_s0.summary": "2000-01-01T00.00.00.000Z"})

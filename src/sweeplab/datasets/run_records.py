@@ -21,11 +21,18 @@ from matplotlib.figure import Figure
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 
 
-class RunSummaryDataset(LocalVersionedDataset):
+class _ToleratesMissing(LocalVersionedDataset):
+    def _never_saved(self) -> bool:
+        """No version at all, and none pinned (a pinned version that is absent is an error)."""
+        pinned = self._version is not None and self._version.load is not None
+        return not pinned and not self._exists()
+
+
+class RunSummaryDataset(_ToleratesMissing):
     """A run's summary dict as JSON; a record never saved loads as ``status: missing``."""
 
     def load(self) -> dict[str, Any]:
-        if not self._exists():
+        if self._never_saved():
             return {"status": "missing", "reason": f"no saved summary at {self._filepath}"}
         return json.loads(Path(self._get_load_path()).read_text())
 
@@ -34,11 +41,11 @@ class RunSummaryDataset(LocalVersionedDataset):
             tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
 
 
-class RunHistoryDataset(LocalVersionedDataset):
+class RunHistoryDataset(_ToleratesMissing):
     """A run's per-epoch history as CSV; a history never saved loads as an empty frame."""
 
     def load(self) -> pd.DataFrame:
-        if not self._exists():
+        if self._never_saved():
             return pd.DataFrame(columns=["epoch", "split"])
         return pd.read_csv(self._get_load_path())
 

@@ -124,6 +124,7 @@ def plot_metric_vs_axis(stats: pd.DataFrame, metric: str, x: str, hue: str | Non
     facets = [lab for lab in labels if lab not in (x, hue)]
     groups = list(rows.groupby(facets, sort=False)) if facets else [((), rows)]
     fig, axes = _grid(len(groups), size=3.8)
+    fig.set_layout_engine("constrained")  # a few figures per sweep: worth the layout cost
     for ax, (facet_values, facet) in zip(axes, groups, strict=True):
         lines = facet.groupby(hue, sort=False) if hue else [(None, facet)]
         if facet["n"].sum() == 0:
@@ -147,7 +148,7 @@ def plot_metric_vs_axis(stats: pd.DataFrame, metric: str, x: str, hue: str | Non
             ax.set_title(", ".join(f"{f}={v}" for f, v in zip(facets, values, strict=True)), fontsize=9)
         if hue and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.suptitle(f"val {metric} vs {x}: mean and {confidence:.0%} t interval over seeds")
+    fig.suptitle(f"val {metric} vs {x}\nmean and {confidence:.0%} t interval over seeds", fontsize=10)
     return fig
 
 
