@@ -218,3 +218,25 @@ def test_report_alone_on_pinned_versions(kedro_project):
             pytest.raises(Exception, match="linear_beta1_s0"):
         session.run(pipeline_names=["ae_sweep_report"],
                     load_versions={"ae_sweep.linear_beta1_s0.summary": "2000-01-01T00.00.00.000Z"})
+
+
+def test_tiny_gw_sweep_runs_and_reports(kedro_project):
+    params = {"shapes": {"synthetic": {"n_samples": 1500}},
+              "gw": {"trainer": {"epochs": 2}},
+              "gw_sweep": {"grid": {"model": {"workspace_dim": "8"}, "synergy": {"loss_scale": "0.1 10"}},
+                           "seeds": "0 1"}}
+    run_session(kedro_project, pipeline="gw_sweep", params=params)
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/gw_sweep/results.csv"))
+    assert sorted(table["variant"]) == ["dim8_scale0p1_s0", "dim8_scale0p1_s1", "dim8_scale10_s0", "dim8_scale10_s1"]
+    assert (table["status"] == "completed").all()
+    assert {"synergy_acc", "synergy_norm_ce", "rec_synergy", "rec_other", "r2_unique", "r2_redundant",
+            "best_val_loss"} <= set(table.columns)
+    meta = json.loads(latest(kedro_project, "data/05_model_input/shapes_metadata.json").read_text())
+    assert meta["roles"]["synergistic"]["from"] == ["size", "u"]
+    aggregated = json.loads(latest(kedro_project, "data/08_reporting/gw_sweep/aggregated_results.json").read_text())
+    assert [c["grid"] for c in aggregated["conditions"]] == [
+        {"model.workspace_dim": 8, "synergy.loss_scale": 0.1}, {"model.workspace_dim": 8, "synergy.loss_scale": 10}]
+    comparisons = pd.read_csv(latest(kedro_project, "data/08_reporting/gw_sweep/comparisons.csv"))
+    assert comparisons["metric"].tolist() == ["synergy_acc"] and comparisons["test"].tolist() == ["paired t"]
+    figures = latest(kedro_project, "data/08_reporting/gw_sweep/report") / "figures"
+    assert (figures / "synergy_acc_vs_scale.png").stat().st_size > 10_000

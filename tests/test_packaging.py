@@ -65,4 +65,7 @@ def test_viz_build_shows_the_sweep_as_one_namespace(kedro_project):
     assert {"ae_sweep.vq_beta10_s0", "ae_sweep.none_beta0_s0"} <= children, "variants nest inside the sweep"
     names = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
     assert {"split_events", "fit_normaliser", "build_ae_inputs"} <= names, "data prep around the sweep"
-    assert graph["layers"] == ["raw", "primary", "feature", "models", "model_output", "reporting"]
+    layers = graph["layers"]
+    assert set(layers) == {"raw", "primary", "feature", "model_input", "models", "model_output", "reporting"}
+    assert layers[0] == "raw" and layers[-1] == "reporting"
+    assert layers.index("primary") < layers.index("feature") < layers.index("models") < layers.index("model_output")

@@ -27,6 +27,7 @@ def test_command_line_value_lists():
     assert parse_values("none vq", "x") == ["none", "vq"]
     assert parse_values("1e-3 0.5 true", "x") == [0.001, 0.5, True]
     assert parse_values("vq", "x") == ["vq"]
+    assert parse_values("8", "x") == [8], "a single value from the command line is parsed too"
     assert len(expand("s", {**SPEC, "seeds": "3 4 5"})) == 27
 
 

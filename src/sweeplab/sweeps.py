@@ -33,7 +33,6 @@ from typing import Any
 
 import yaml
 from kedro.config import OmegaConfigLoader
-from kedro.framework.project import settings
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.config import ConfigError, config_hash, from_dict, to_dict
@@ -52,6 +51,7 @@ class Family:
     name: str  # its defaults live in ``params:<name>``
     config_type: type  # the typed config its nodes build from the resolved dict
     template: Callable[[], Pipeline]  # per-variant nodes; reads ``config`` first
+    data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
     shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced
 
 
@@ -98,7 +98,7 @@ def parse_values(value: Any, where: str) -> list[Any]:
     """A list of values; a string ``"a b c"`` (the ``--params`` form) or a scalar also works."""
     if isinstance(value, list | tuple):
         return list(value)
-    if isinstance(value, str) and len(value.split()) > 1:
+    if isinstance(value, str):
         return [parse_token(token) for token in value.split()]
     if value is None:
         raise SweepError(f"{where}: expected a list of values, got nothing")
@@ -277,7 +277,11 @@ def run_parameters() -> dict[str, Any]:
     """The parameters of the current session, or, outside a session, of the project's conf."""
     if _run_parameters is not None:
         return _run_parameters
-    conf_source = Path(os.environ.get("KEDRO_CONF_SOURCE", Path.cwd() / settings.CONF_SOURCE))
+    # the project's own settings (its merge strategy), even if Kedro has not been configured;
+    # imported here because settings -> hooks -> this module
+    from sweeplab import settings  # noqa: PLC0415
+
+    conf_source = Path.cwd() / "conf"
     logger.info("No Kedro session recorded its parameters; reading %s", conf_source)
     loader = OmegaConfigLoader(
         conf_source=str(conf_source), env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS

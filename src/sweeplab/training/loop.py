@@ -153,12 +153,13 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
-             *, wall_s: float) -> dict[str, Any]:
+             *, wall_s: float, monitor: str = OBJECTIVE) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
 
     last = max((r["epoch"] for r in history), default=None)
+    best_val = metrics_at(best_epoch, "val")
     return {
         "sweep": run.get("sweep"),
         "variant": run.get("variant"),
@@ -169,7 +170,9 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "best_epoch": best_epoch,
         "epochs_run": last or 0,
         "final": {"train": metrics_at(last, "train"), "val": metrics_at(last, "val")},
-        "best": {"train": metrics_at(best_epoch, "train"), "val": metrics_at(best_epoch, "val")},
+        "best": {"train": metrics_at(best_epoch, "train"), "val": best_val},
+        "monitor": monitor,
+        "best_val_loss": best_val.get(monitor),  # the monitored val metric at the best epoch
         "wall_s": round(wall_s, 3),
         "config_hash": run.get("config_hash"),
     }
@@ -285,11 +288,11 @@ def train(
         trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
         logger.error("%s failed: %s%s", name, exc, trace)
         summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
-                           wall_s=time.perf_counter() - start_time)
+                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
     summary = _summary(run, "completed", reason, progress.history, progress.best_epoch,
-                       wall_s=time.perf_counter() - start_time)
+                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
     if checkpoint is not None:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
     logger.info("%s: completed after %d epochs (best epoch %s)", name, summary["epochs_run"], progress.best_epoch)

@@ -1,5 +1,8 @@
 """The autoencoder family: its per-variant template, and its model inputs."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.pipelines.ae.nodes import (
@@ -8,15 +11,16 @@ from sweeplab.pipelines.ae.nodes import (
     plot_reconstruction,
     train_autoencoder,
 )
+from sweeplab.pipelines.events import pipeline as events_pipeline
 from sweeplab.pipelines.reporting.figures import plot_history
 from sweeplab.sweeps import Family
 
 
-def create_inputs_pipeline() -> Pipeline:
-    return Pipeline(
-        [Node(build_ae_inputs, ["events_split", "events_normaliser"], "ae_inputs", name="build_ae_inputs")],
-        tags=["data_prep"],
-    )
+def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
+    """Event data (source per ``events.source``), then the autoencoder's model inputs."""
+    events = events_pipeline.create_pipeline((params.get("events") or {}).get("source", "synthetic"))
+    inputs = Node(build_ae_inputs, ["events_split", "events_normaliser"], "ae_inputs", name="build_ae_inputs")
+    return events + Pipeline([inputs], tags=["data_prep"])
 
 
 def create_template() -> Pipeline:
@@ -34,5 +38,6 @@ FAMILY = Family(
     name="ae",
     config_type=AEConfig,
     template=create_template,
+    data_prep=create_data_prep,
     shared_inputs=frozenset({"ae_inputs", "checkpoint_store", "events_normaliser"}),
 )

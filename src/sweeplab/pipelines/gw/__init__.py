@@ -1,0 +1,1 @@
+"""Global workspace over two domains, with a synergy prior."""

@@ -1,0 +1,76 @@
+"""Global-workspace nodes: model inputs from the shapes dataset, and training."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from sweeplab.config import from_dict
+from sweeplab.datasets.hdf5 import H5File
+from sweeplab.pipelines.gw.model import (
+    GlobalWorkspace,
+    GWModelConfig,
+    LossWeights,
+    workspace_metrics,
+)
+from sweeplab.pipelines.shapes.nodes import load_shapes
+from sweeplab.pipelines.shapes.synthetic import ATTR_COLUMNS, FEATURES, ROLES
+from sweeplab.training import CheckpointStore, TrainerConfig, train
+
+# the probes read these features from the fused state; unique = one domain only
+PROBED = [f for f in FEATURES if f != "category"]
+UNIQUE = [PROBED.index(f) for f in (*ROLES["unique"]["attr"], *ROLES["unique"]["v"])]
+REDUNDANT = [PROBED.index(f) for f in ROLES["redundant"] if f in PROBED]
+
+
+@dataclass(frozen=True)
+class SynergyConfig:
+    loss_scale: float  # weight of the synergy cross-entropy on the fused state: the prior
+
+
+@dataclass(frozen=True)
+class GWConfig:
+    model: GWModelConfig
+    loss: LossWeights
+    synergy: SynergyConfig
+    trainer: TrainerConfig
+
+
+def build_gw_inputs(shapes: H5File) -> dict[str, Any]:
+    """Node: per split, the two domains, the synergy label and standardised probe targets."""
+    data = load_shapes(shapes)
+    columns = [FEATURES.index(f) for f in PROBED]
+    train_features = data["train"]["features"][:, columns]
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-8
+    inputs: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for split, part in data.items():
+        inputs[split] = {
+            "attr": part["attr"].astype(np.float32), "v": part["v"].astype(np.float32),
+            "synergy": part["synergy"].astype(np.int64),
+            "probe_target": ((part["features"][:, columns] - mean) / std).astype(np.float32),
+        }
+        for array in inputs[split].values():
+            digest.update(np.ascontiguousarray(array).tobytes())
+    inputs["fingerprint"] = digest.hexdigest()
+    return inputs
+
+
+def train_workspace(config: dict[str, Any], gw_inputs: dict[str, Any], checkpoint_store: CheckpointStore
+                    ) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
+    """Node: train one variant; returns (weights, history, summary), the run record."""
+    cfg = from_dict(GWConfig, config["config"], where="gw")
+    train_data = gw_inputs["train"]
+    build = functools.partial(GlobalWorkspace, cfg.model, attr_dim=train_data["attr"].shape[1],
+                              v_dim=train_data["v"].shape[1], n_probe=len(PROBED))
+    metrics = functools.partial(workspace_metrics, weights=cfg.loss, synergy_scale=cfg.synergy.loss_scale,
+                                synergy_column=ATTR_COLUMNS.index("u"), unique=UNIQUE, redundant=REDUNDANT)
+    slot = checkpoint_store.slot(config["sweep"], config["variant"], config["config_hash"], gw_inputs["fingerprint"])
+    record = train(build_model=build, batch_metrics=metrics, train_data=train_data, val_data=gw_inputs["val"],
+                   trainer=cfg.trainer, run=config, checkpoint=slot)
+    return record.as_outputs()

@@ -1,0 +1,34 @@
+"""The global-workspace family: its per-variant template and its data prep."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from sweeplab.pipelines.gw.nodes import GWConfig, build_gw_inputs, train_workspace
+from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.pipelines.shapes import pipeline as shapes_pipeline
+from sweeplab.sweeps import Family
+
+
+def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
+    shapes = shapes_pipeline.create_pipeline((params.get("shapes") or {}).get("source", "synthetic"))
+    return shapes + Pipeline([Node(build_gw_inputs, "shapes", "gw_inputs", name="build_gw_inputs")],
+                             tags=["data_prep"])
+
+
+def create_template() -> Pipeline:
+    return Pipeline([
+        Node(train_workspace, ["config", "gw_inputs", "checkpoint_store"], ["model", "history", "summary"],
+             name="train_workspace", tags=["training"]),
+        Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses"),
+    ])
+
+
+FAMILY = Family(
+    name="gw",
+    config_type=GWConfig,
+    template=create_template,
+    data_prep=create_data_prep,
+    shared_inputs=frozenset({"gw_inputs", "checkpoint_store"}),
+)
