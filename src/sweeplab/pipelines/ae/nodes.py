@@ -85,7 +85,7 @@ def train_autoencoder(
 
 @torch.no_grad()
 def reconstruct(weights: dict[str, torch.Tensor], config: dict[str, Any], inputs: dict[str, np.ndarray],
-                normaliser: dict[str, Any], max_events: int = 5000) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                normaliser: dict[str, Any], max_events: int = 3000) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """True and reconstructed pT, eta, phi (real objects) and MET, in physical units."""
     cfg = from_dict(AEConfig, config["config"], where="ae")
     model = EventAutoencoder(cfg.model)
@@ -123,6 +123,7 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
         ax.hist(true, bins, histtype="step", label="true", color="black")
         ax.hist(reco, bins, histtype="step", label="reconstructed", color="tab:red")
         ax.set_xlabel(name)
+        ax.locator_params(axis="x", nbins=5)
         if "GeV" in name:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
