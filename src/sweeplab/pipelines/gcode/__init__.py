@@ -1,0 +1,1 @@
+"""G-code programs and CNC sensor signals: parsing, vocabularies, token decomposition."""

@@ -1,0 +1,71 @@
+import pytest
+
+from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, iter_tokens, parse_program
+
+PROGRAM = """%
+(facing pass, tool 1)
+N10 G21 G90 ; metric, absolute
+N20 M6 T1
+N30 S12000 M3
+N40 G0 X0 Y0 Z5.0
+N50 Z1
+N60 G1 Z-0.5 F300
+N70 X40.5 Y-2.25
+N80 Y10 X0.
+n90 g2 x20 y20 i10 j0 f450 (arc, lower case)
+N100 G3X10Y30R12.5
+N110 G4 P0.5
+N120 M5
+%
+"""
+
+
+def test_every_construct():
+    report = parse_program(PROGRAM.splitlines(), source="face.nc")
+    blocks = {b.line: b for b in report.blocks}
+    assert report.skipped == []
+    assert blocks[3] == Block(3, ("G21", "G90"), ())
+    assert blocks[4] == Block(4, ("M6",), (("T", 1.0),))
+    assert blocks[5] == Block(5, ("M3",), (("S", 12000.0),)), "words in any order"
+    assert blocks[6].commands == ("G0",) and blocks[6].params == (("X", 0.0), ("Y", 0.0), ("Z", 5.0))
+    assert blocks[7] == Block(7, ("G0",), (("Z", 1.0),), modal=True), "continuation repeats the motion"
+    assert blocks[9].modal and blocks[9].commands == ("G1",) and blocks[9].params[1] == ("Y", -2.25)
+    assert blocks[10].params == (("Y", 10.0), ("X", 0.0))
+    assert blocks[11] == Block(11, ("G2",), (("X", 20.0), ("Y", 20.0), ("I", 10.0), ("J", 0.0), ("F", 450.0)))
+    assert blocks[12] == Block(12, ("G3",), (("X", 10.0), ("Y", 30.0), ("R", 12.5))), "no spaces needed"
+    assert blocks[13] == Block(13, ("G4",), (("P", 0.5),))
+    assert blocks[14] == Block(14, ("M5",), ())
+    assert sorted(blocks) == list(range(3, 15)), "comments, % and blank lines execute nothing"
+
+
+def test_tokens_in_order():
+    report = parse_program(["G1 X1 F200", "Y2"])
+    assert list(iter_tokens(report.blocks)) == [
+        ("COMMAND", "G1", None), ("PARAMETER", "X", 1.0), ("PARAMETER", "F", 200.0),
+        ("COMMAND", "G1", None), ("PARAMETER", "Y", 2.0)]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("G1 X1.2.3", r"prog.nc:2: malformed word at '\.3'"),
+    ("G1 X10 (open comment", r"prog.nc:2: unbalanced parenthesis"),
+    ("G1 W5", r"prog.nc:2: unsupported word W5"),
+    ("G1 X", r"prog.nc:2: malformed word at 'X'"),
+    ("G0 G1 X1", r"prog.nc:2: two motion commands \['G0', 'G1'\]"),
+    ("S300", r"prog.nc:2: parameters without a command"),
+])
+def test_malformed_lines_name_file_and_line(line, message):
+    with pytest.raises(GCodeSyntaxError, match=message):
+        parse_program(["G21", line], source="prog.nc")
+
+
+def test_axis_words_before_any_motion():
+    with pytest.raises(GCodeSyntaxError, match=r"p.nc:1: axis words before any motion command"):
+        parse_program(["X1 Y2"], source="p.nc")
+
+
+def test_skip_mode_counts_and_keeps_going():
+    report = parse_program(["G0 X0", "G1 X1..2", "Y3", "G1 W2", "X4"], source="p.nc", on_error="skip")
+    assert [b.line for b in report.blocks] == [1, 3, 5]
+    assert [line for line, _ in report.skipped] == [2, 4]
+    assert "p.nc:4: unsupported word W2" in report.skipped[1][1]
+    assert report.blocks[1].commands == ("G0",), "a skipped line does not change the modal state"
