@@ -134,6 +134,10 @@ def test_figures_and_report_folder(tmp_path, table):
     curves = nodes.aggregate_curves(SPEC, **histories)
     figures = nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
     assert {"completion.png", "loss_vs_a.png", "heatmap_loss_a_x_m.png", "training_curves_val.png"} <= set(figures)
+    with_chance = nodes.plot_report_figures(table, stats, curves, {**SPEC, "report": {**SPEC["report"],
+                                            "references": {"loss": 0.125}}}, **histories)
+    levels = [list(line.get_ydata()) for ax in with_chance["loss_vs_a.png"].axes for line in ax.get_lines()]
+    assert [0.125, 0.125] in levels, "the reference level is drawn"
     folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
                                 figures, SPEC)
     ReportFolderDataset(filepath=str(tmp_path / "report")).save(folder)

@@ -117,10 +117,11 @@ def plot_heatmap(stats: pd.DataFrame, metric: str, x: str, y: str) -> Figure:
 
 
 def plot_metric_vs_axis(stats: pd.DataFrame, metric: str, x: str, hue: str | None, labels: list[str],
-                        confidence: float) -> Figure:
+                        confidence: float, reference: float | None = None) -> Figure:
     """``metric`` against a numeric axis, one line per value of ``hue``, with CI bars.
 
-    Other axes (beyond x and hue) get a panel per combination of their values.
+    Other axes (beyond x and hue) get a panel per combination of their values. A
+    ``reference`` level (chance, say) is drawn as a dashed line.
     """
     rows = stats[stats["metric"] == metric]
     facets = [lab for lab in labels if lab not in (x, hue)]
@@ -142,6 +143,8 @@ def plot_metric_vs_axis(stats: pd.DataFrame, metric: str, x: str, hue: str | Non
             for xv, mv, nv in zip(line[x][~has_ci], line["mean"][~has_ci], line["n"][~has_ci], strict=True):
                 ax.plot(xv, mv, marker="o", mfc="white", color=color)
                 ax.annotate(f"n={nv}: no CI", (xv, mv), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if reference is not None:
+            ax.axhline(reference, color="grey", ls="--", lw=1, label=f"reference {reference:g}")
         _scale_x(ax, sorted(rows[x].unique()))
         ax.set_xlabel(x)
         ax.set_ylabel(f"val {metric}")

@@ -52,6 +52,7 @@ class ReportConfig:
     line_plots: tuple[LinePlot, ...] | None = None  # default: each numeric axis vs the next axis
     heatmaps: tuple[Heatmap, ...] | None = None  # default: the first two axes
     heatmap_metrics: tuple[str, ...] = ()  # default: metrics
+    references: dict[str, float] = field(default_factory=dict)  # metric -> a level to draw (e.g. chance)
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,8 @@ def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.Dat
     for metric in metrics:
         for plot in lines:
             name = f"{metric}_vs_{plot.x}.png"
-            out[name] = figures.plot_metric_vs_axis(stats, metric, plot.x, plot.hue, sweep.labels, confidence)
+            out[name] = figures.plot_metric_vs_axis(stats, metric, plot.x, plot.hue, sweep.labels, confidence,
+                                                    reference=sweep.report.references.get(metric))
     for heat in heatmaps:
         for metric in sweep.report.heatmap_metrics or metrics:
             out[f"heatmap_{metric}_{heat.y}_x_{heat.x}.png"] = figures.plot_heatmap(stats, metric, heat.x, heat.y)
