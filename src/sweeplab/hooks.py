@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -10,7 +9,6 @@ from kedro.framework.project import pipelines
 
 from sweeplab import sweeps
 
-logger = logging.getLogger(__name__)
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
 
 

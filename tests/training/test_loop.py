@@ -1,9 +1,10 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from sweeplab.training import CheckpointStore, TrainerConfig, train
+from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
 
 RUN = {"sweep": "t", "variant": "v", "condition": {"lr": 0.01}, "seed": 3, "config_hash": "abc"}
 
@@ -119,3 +120,10 @@ def test_bad_trainer_settings_are_named():
         TrainerConfig(epochs=0)
     record = fit(monitor="accuracy")
     assert record.summary["status"] == "failed" and "trainer.monitor 'accuracy'" in record.summary["reason"]
+
+
+def test_data_fingerprint_follows_the_arrays():
+    data = {"train": {"x": np.arange(6.0)}, "val": {"x": np.ones(3)}}
+    same = {"train": {"x": np.arange(6.0)}, "val": {"x": np.ones(3)}}
+    changed = {"train": {"x": np.arange(6.0)}, "val": {"x": np.array([1.0, 1.0, 1.5])}}
+    assert fingerprint(data) == fingerprint(same) != fingerprint(changed)

@@ -47,6 +47,9 @@ class H5File:
     def shape(self, key: str) -> tuple[int, ...]:
         return self._meta[key][0]
 
+    def dtype(self, key: str) -> np.dtype:
+        return self._meta[key][1]
+
     def read(self, key: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
             return f[key][rows]

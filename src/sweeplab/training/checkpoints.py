@@ -7,6 +7,7 @@ hold only tensors and plain Python values, and are read back with ``weights_only
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,15 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fingerprint(splits: dict[str, dict[str, np.ndarray]]) -> str:
+    """sha256 over every array of every split: a checkpoint is never reused on other data."""
+    digest = hashlib.sha256()
+    for arrays in splits.values():
+        for array in arrays.values():
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 class CheckpointSlot:
@@ -74,6 +85,10 @@ class CheckpointStore:
 
     def slot(self, sweep: str, variant: str, config_hash: str, data_fingerprint: str) -> CheckpointSlot:
         return CheckpointSlot(self.root / sweep / variant / f"{config_hash}-{data_fingerprint[:16]}")
+
+    def slot_for(self, config: dict[str, Any], data_fingerprint: str) -> CheckpointSlot:
+        """The slot of a resolved variant config (see ``sweeplab.sweeps.resolve_variant_config``)."""
+        return self.slot(config["sweep"], config["variant"], config["config_hash"], data_fingerprint)
 
     def __repr__(self) -> str:
         return f"CheckpointStore({str(self.root)!r})"

@@ -183,11 +183,6 @@ def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["epoch", "split"])
 
 
-def failed_record(run: Mapping[str, Any], reason: str, wall_s: float = 0.0) -> RunRecord:
-    """The record of a variant that failed before it trained an epoch."""
-    return RunRecord({}, history_frame([]), _summary(run, "failed", reason, [], None, wall_s=wall_s))
-
-
 @dataclass
 class _Progress:
     """Where a run stands after its latest finished epoch: all a checkpoint has to hold."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +15,7 @@ from sweeplab.datasets.hdf5 import H5File
 from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, autoencoder_metrics
 from sweeplab.pipelines.events.format import MET, METPHI, check_rows, object_features, object_types
 from sweeplab.pipelines.events.nodes import split_keys, token_transform
-from sweeplab.training import CheckpointStore, TrainerConfig, train
-
-logger = logging.getLogger(__name__)
+from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,6 @@ def build_ae_inputs(events_split: H5File, normaliser: dict[str, Any]) -> dict[st
     mean, std = np.array(normaliser["mean"]), np.array(normaliser["std"])
     met_mean, met_std = normaliser["log_met"]["mean"], normaliser["log_met"]["std"]
     inputs: dict[str, Any] = {}
-    digest = hashlib.sha256()
     for split, (x_key, _) in split_keys(events_split).items():
         X = events_split.read(x_key)
         check_rows(X, f"{events_split.path}:{x_key}")
@@ -57,9 +52,7 @@ def build_ae_inputs(events_split: H5File, normaliser: dict[str, Any]) -> dict[st
             "met": ((np.log1p(X[:, MET].astype(np.float64)) - met_mean) / met_std).astype(np.float32),
             "met_phi": X[:, METPHI].astype(np.float32),
         }
-        for array in inputs[split].values():
-            digest.update(np.ascontiguousarray(array).tobytes())
-    inputs["fingerprint"] = digest.hexdigest()
+    inputs["fingerprint"] = fingerprint(inputs)
     return inputs
 
 
@@ -68,7 +61,7 @@ def train_autoencoder(
 ) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
     """Node: train one variant; returns (weights, history, summary), the run record."""
     cfg = from_dict(AEConfig, config["config"], where="ae")  # validated when the sweep expanded
-    slot = checkpoint_store.slot(config["sweep"], config["variant"], config["config_hash"], ae_inputs["fingerprint"])
+    slot = checkpoint_store.slot_for(config, ae_inputs["fingerprint"])
     record = train(
         build_model=functools.partial(EventAutoencoder, cfg.model),
         batch_metrics=functools.partial(

@@ -66,7 +66,7 @@ def split_events(events: H5File, split: dict[str, Any]) -> ArrayStream:
     for name, count in zip(SPLITS, counts, strict=True):
         if count == 0:
             raise EventFormatError(f"{events.path}: split '{name}' would be empty ({n} events, fractions {split['fractions']})")
-    x_dtype = np.float32 if events.read(x_key, slice(0, 1)).dtype == np.float32 else np.float64
+    x_dtype = np.float32 if events.dtype(x_key) == np.float32 else np.float64
     step = int(split.get("step_size", 65536))
 
     def blocks():

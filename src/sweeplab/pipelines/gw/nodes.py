@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from sweeplab.pipelines.gw.model import (
 )
 from sweeplab.pipelines.shapes.nodes import load_shapes
 from sweeplab.pipelines.shapes.synthetic import ATTR_COLUMNS, FEATURES, ROLES
-from sweeplab.training import CheckpointStore, TrainerConfig, train
+from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
 
 # the probes read these features from the fused state; unique = one domain only
 PROBED = [f for f in FEATURES if f != "category"]
@@ -48,16 +47,13 @@ def build_gw_inputs(shapes: H5File) -> dict[str, Any]:
     train_features = data["train"]["features"][:, columns]
     mean, std = train_features.mean(0), train_features.std(0) + 1e-8
     inputs: dict[str, Any] = {}
-    digest = hashlib.sha256()
     for split, part in data.items():
         inputs[split] = {
             "attr": part["attr"].astype(np.float32), "v": part["v"].astype(np.float32),
             "synergy": part["synergy"].astype(np.int64),
             "probe_target": ((part["features"][:, columns] - mean) / std).astype(np.float32),
         }
-        for array in inputs[split].values():
-            digest.update(np.ascontiguousarray(array).tobytes())
-    inputs["fingerprint"] = digest.hexdigest()
+    inputs["fingerprint"] = fingerprint(inputs)
     return inputs
 
 
@@ -70,7 +66,7 @@ def train_workspace(config: dict[str, Any], gw_inputs: dict[str, Any], checkpoin
                               v_dim=train_data["v"].shape[1], n_probe=len(PROBED))
     metrics = functools.partial(workspace_metrics, weights=cfg.loss, synergy_scale=cfg.synergy.loss_scale,
                                 synergy_column=ATTR_COLUMNS.index("u"), unique=UNIQUE, redundant=REDUNDANT)
-    slot = checkpoint_store.slot(config["sweep"], config["variant"], config["config_hash"], gw_inputs["fingerprint"])
+    slot = checkpoint_store.slot_for(config, gw_inputs["fingerprint"])
     record = train(build_model=build, batch_metrics=metrics, train_data=train_data, val_data=gw_inputs["val"],
                    trainer=cfg.trainer, run=config, checkpoint=slot)
     return record.as_outputs()

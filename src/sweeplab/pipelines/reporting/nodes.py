@@ -24,6 +24,7 @@ from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
 logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = ("variant", "seed", "status", "reason")
+SUMMARY_SCALARS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # flattened as they are
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def _flatten_metrics(summary: dict[str, Any]) -> dict[str, float]:
         prefix = "" if (which, split) == ("best", "val") else f"{which}_{split}_"
         for metric, value in (summary.get(which, {}).get(split) or {}).items():
             out[prefix + metric] = float(value) if value is not None else np.nan
-    for key in ("best_val_loss", "best_epoch", "epochs_run", "wall_s"):
+    for key in SUMMARY_SCALARS:
         value = summary.get(key)
         out[key] = float(value) if value is not None else np.nan
     return out
@@ -145,7 +146,7 @@ def report_metrics(table: pd.DataFrame, spec: dict[str, Any]) -> list[str]:
     if sweep.report.metrics:
         return list(sweep.report.metrics)
     start = list(table.columns).index("status") + 1
-    return [c for c in table.columns[start:] if c not in ("best_val_loss", "best_epoch", "epochs_run", "wall_s", "reason")
+    return [c for c in table.columns[start:] if c not in (*SUMMARY_SCALARS, "reason")
             and not c.startswith(("final_", "best_"))]
 
 
