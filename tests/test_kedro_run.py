@@ -240,3 +240,28 @@ def test_tiny_gw_sweep_runs_and_reports(kedro_project):
     assert comparisons["metric"].tolist() == ["synergy_acc"] and comparisons["test"].tolist() == ["paired t"]
     figures = latest(kedro_project, "data/08_reporting/gw_sweep/report") / "figures"
     assert (figures / "synergy_acc_vs_scale.png").stat().st_size > 10_000
+
+
+def test_tiny_gcode_comparison_runs_and_reports(kedro_project):
+    params = {"gcode_data": {"synthetic": {"n_programs": 6}},
+              "gcode": {"trainer": {"epochs": 2}, "model": {"d_model": 32, "ff_dim": 64, "encoder_layers": 1,
+                                                             "decoder_layers": 1}},
+              "gcode_compare": {"seeds": "0"}}
+    run_session(kedro_project, pipeline="gcode_compare", params=params)
+    assert len(list((kedro_project / "data/01_raw/gcode/programs").glob("*.nc"))) == 6
+    assert len(list((kedro_project / "data/01_raw/gcode/sensors").glob("*.csv"))) == 6
+    vocab = json.loads(latest(kedro_project, "data/04_feature/gcode/vocabulary_v2.json").read_text())
+    report = json.loads(latest(kedro_project, "data/08_reporting/gcode/vocabulary_report.json").read_text())
+    assert report["v2"]["size"] == len(vocab["tokens"]) == vocab["size"] < report["v1"]["size"]
+    assert set(vocab["counts"]) == set(vocab["tokens"])
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/gcode_compare/results.csv"))
+    assert table["variant"].tolist() == ["baseline_s0", "augmented_s0", "multihead_s0"]
+    assert set(table["status"]) <= {"completed", "collapsed"}
+    assert table["unique_tokens"].between(1, len(vocab["tokens"])).all()
+    criteria = pd.read_csv(latest(kedro_project, "data/08_reporting/gcode_compare/criteria.csv"))
+    assert sorted(set(criteria["metric"])) == ["command_acc", "token_acc", "type_acc", "unique_tokens"]
+    assert len(criteria) == 3 * 4
+    baseline = criteria[(criteria["approach"] == "baseline") & (criteria["metric"] == "unique_tokens")].iloc[0]
+    assert baseline["mean"] == table.loc[0, "unique_tokens"] and baseline["met"] == (baseline["mean"] >= 40)
+    text = (latest(kedro_project, "data/08_reporting/gcode_compare/report") / "report.md").read_text()
+    assert "## Success criteria" in text and "unique_tokens (>= 40)" in text

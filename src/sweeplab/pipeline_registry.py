@@ -15,10 +15,11 @@ from kedro.pipeline import Pipeline
 
 from sweeplab import sweeps
 from sweeplab.pipelines.ae import pipeline as ae_pipeline
+from sweeplab.pipelines.gcode import pipeline as gcode_pipeline
 from sweeplab.pipelines.gw import pipeline as gw_pipeline
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
 
-FAMILIES = {family.name: family for family in (ae_pipeline.FAMILY, gw_pipeline.FAMILY)}
+FAMILIES = {family.name: family for family in (ae_pipeline.FAMILY, gw_pipeline.FAMILY, gcode_pipeline.FAMILY)}
 
 
 def register_pipelines() -> dict[str, Pipeline]:

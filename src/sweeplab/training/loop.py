@@ -3,7 +3,13 @@ stopping, stop rules, gradient clipping, the non-finite guard, checkpoints and r
 
 A family supplies ``build_model`` (called after seeding, so initialisation is reproducible)
 and ``batch_metrics(model, batch) -> {name: scalar tensor}``; the entry ``total_loss`` is the
-one optimised, every entry is logged per epoch for train and val.
+one optimised, every entry is logged per epoch for train and val. Optional extras:
+
+- ``augment(batch) -> batch``: applied to training batches only, drawing from torch's global
+  random stream (seeded, and saved in checkpoints, so augmented runs resume identically);
+- ``split_metrics(model, data) -> {name: float}``: metrics of the whole validation split that
+  are not means over batches (how many distinct tokens a model predicts, say);
+- ``stop_rules``: each sees the history so far and may end the run with its own status.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,8 +34,18 @@ logger = logging.getLogger(__name__)
 
 Batch = dict[str, torch.Tensor]
 BatchMetrics = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
-# A stop rule sees (epoch, {"train/x": .., "val/x": ..}) and returns a reason to stop, or None.
-StopRule = Callable[[int, dict[str, float]], str | None]
+
+
+class Stop(NamedTuple):
+    """Why a stop rule ended a run, and the status the run record gets (e.g. ``collapsed``)."""
+
+    status: str
+    reason: str
+
+
+# A stop rule sees the history rows so far ({"epoch", "split", metrics...}), returns Stop or None.
+StopRule = Callable[[list[dict[str, Any]]], Stop | None]
+SplitMetrics = Callable[[nn.Module, Batch], dict[str, float]]
 
 OBJECTIVE = "total_loss"
 
@@ -120,11 +136,13 @@ class _Means:
         return {k: s / self.seen for k, s in self.sums.items()}
 
 
-def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int):
+def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
+                 augment: Callable[[Batch], Batch] | None):
     model.train()
     order = torch.randperm(_n_rows(data), generator=generator).to(next(iter(data.values())).device)
     means = _Means()
-    for batch in _batches(data, trainer.batch_size, order):
+    for rows in _batches(data, trainer.batch_size, order):
+        batch = augment(rows) if augment is not None else rows
         metrics = batch_metrics(model, batch)
         _check_finite(metrics, epoch, "train")
         optimizer.zero_grad(set_to_none=True)
@@ -137,15 +155,16 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
 
 
 @torch.no_grad()
-def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int):
+def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int, split_metrics: SplitMetrics | None):
     model.eval()
     means = _Means()
     for batch in _batches(data, batch_size, None):
         metrics = batch_metrics(model, batch)
         _check_finite(metrics, epoch, "val")
         means.add(metrics, len(next(iter(batch.values()))))
+    result = means.result() | (split_metrics(model, data) if split_metrics is not None else {})
     model.train()
-    return means.result()
+    return result
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -232,6 +251,8 @@ def train(
     run: Mapping[str, Any],
     checkpoint: CheckpointSlot | None = None,
     stop_rules: Sequence[StopRule] = (),
+    augment: Callable[[Batch], Batch] | None = None,
+    split_metrics: SplitMetrics | None = None,
 ) -> RunRecord:
     """Train one variant and return its run record; never raises for a failed run.
 
@@ -247,7 +268,7 @@ def train(
         return RunRecord(done["weights"], history_frame(done["history"]), summary)
 
     progress = _Progress()
-    reason = "finished all epochs"
+    status, reason = "completed", "finished all epochs"
     try:
         seed = int(run["seed"])
         torch.manual_seed(seed)
@@ -264,16 +285,16 @@ def train(
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):
             train_m = _train_epoch(model, batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
-                                   generator=generator, epoch=epoch)
-            val_m = _evaluate(model, batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch)
+                                   generator=generator, epoch=epoch, augment=augment)
+            val_m = _evaluate(model, batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,
+                              split_metrics=split_metrics)
             progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
             bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, progress, model, optimizer, generator)
-            flat = {f"train/{k}": v for k, v in train_m.items()} | {f"val/{k}": v for k, v in val_m.items()}
-            if stop := next((r for rule in stop_rules if (r := rule(epoch, flat))), None):
-                reason = stop
+            if stop := next((r for rule in stop_rules if (r := rule(progress.history))), None):
+                status, reason = stop
                 break
             if trainer.patience is not None and progress.stale >= trainer.patience:
                 reason = f"early stop: val {trainer.monitor} did not improve for {progress.stale} epochs"
@@ -286,9 +307,9 @@ def train(
                            wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
-    summary = _summary(run, "completed", reason, progress.history, progress.best_epoch,
+    summary = _summary(run, status, reason, progress.history, progress.best_epoch,
                        wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
     if checkpoint is not None:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
-    logger.info("%s: completed after %d epochs (best epoch %s)", name, summary["epochs_run"], progress.best_epoch)
+    logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)
     return RunRecord(progress.best_weights, history_frame(progress.history), summary)

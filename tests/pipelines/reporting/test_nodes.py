@@ -139,6 +139,7 @@ def test_figures_and_report_folder(tmp_path, table):
     levels = [list(line.get_ydata()) for ax in with_chance["loss_vs_a.png"].axes for line in ax.get_lines()]
     assert [0.125, 0.125] in levels, "the reference level is drawn"
     folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
+                                nodes.success_criteria(stats, SPEC),
                                 figures, SPEC)
     ReportFolderDataset(filepath=str(tmp_path / "report")).save(folder)
     report = (tmp_path / "report" / "report.md").read_text()

@@ -24,6 +24,9 @@ from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
 logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = ("variant", "seed", "status", "reason")
+# Runs whose metrics count: finished, or ended by a family's stop rule (a collapsed model is
+# a result, not an error). Failed and missing runs are counted and listed, never averaged.
+RESULT_STATUSES = ("completed", "collapsed")
 SUMMARY_SCALARS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # flattened as they are
 
 
@@ -54,6 +57,7 @@ class ReportConfig:
     heatmaps: tuple[Heatmap, ...] | None = None  # default: the first two axes
     heatmap_metrics: tuple[str, ...] = ()  # default: metrics
     references: dict[str, float] = field(default_factory=dict)  # metric -> a level to draw (e.g. chance)
+    criteria: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {min: .., max: ..} to meet
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def results_table(spec: dict[str, Any], **summaries: dict[str, Any]) -> pd.DataF
             table[metric] = np.nan
     front = ["variant", *sweep.labels, "seed", "status", *metrics]
     table = table[front + [c for c in table.columns if c not in front and c != "reason"] + ["reason"]]
-    not_done = table[table["status"] != "completed"]
+    not_done = table[~table["status"].isin(RESULT_STATUSES)]
     if len(not_done):
         logger.warning("%d of %d planned runs did not complete: %s", len(not_done), len(table),
                        ", ".join(f"{r.variant} ({r.status})" for r in not_done.itertuples()))
@@ -167,7 +171,8 @@ def _conditions(table: pd.DataFrame, labels: list[str]):
 
 def condition_statistics(table: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per condition and metric: completion counts, then n, mean, std (ddof=1), SEM, the
-    t interval, median, min and max over completed runs with finite values.
+    t interval, median, min and max over runs with a result (completed or collapsed) and
+    finite values.
 
     Returns the flat table and the same as JSON-ready ``aggregated_results``.
     """
@@ -179,22 +184,24 @@ def condition_statistics(table: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.
         counts = {
             "n_planned": len(rows),
             "n_completed": int((rows["status"] == "completed").sum()),
+            "n_collapsed": int((rows["status"] == "collapsed").sum()),
             "n_failed": int((rows["status"] == "failed").sum()),
             "n_missing": int((rows["status"] == "missing").sum()),
         }
-        counts["completion_rate"] = counts["n_completed"] / counts["n_planned"]
-        completed = rows[rows["status"] == "completed"]
+        counts["completion_rate"] = (counts["n_completed"] + counts["n_collapsed"]) / counts["n_planned"]
+        completed = rows[rows["status"].isin(RESULT_STATUSES)]
         excluded = [{"variant": r.variant, "seed": int(r.seed), "status": r.status, "reason": str(r.reason)}
-                    for r in rows.itertuples() if r.status != "completed"]
+                    for r in rows.itertuples() if r.status not in RESULT_STATUSES]
         per_metric = {}
         for metric in metrics:
             d = describe(completed[metric].to_numpy(dtype=float), confidence)
             per_metric[metric] = d.as_dict()
             note = "" if d.n >= 2 else f"n = {d.n}: no interval"
             flat.append({**grid, "metric": metric, **counts, **d.as_dict(), "note": note})
-            for variant, seed, value in zip(completed["variant"], completed["seed"], completed[metric], strict=True):
+            for variant, seed, status, value in zip(completed["variant"], completed["seed"], completed["status"],
+                                                    completed[metric], strict=True):
                 if not np.isfinite(value):
-                    excluded.append({"variant": variant, "seed": int(seed), "status": "completed",
+                    excluded.append({"variant": variant, "seed": int(seed), "status": status,
                                      "reason": f"{metric} is {value}: excluded from its statistics"})
         conditions.append({
             "condition": condition_name(grid, sweep.labels),
@@ -222,7 +229,7 @@ def _plain(value: Any) -> Any:
 
 
 def _values_by_seed(rows: pd.DataFrame, metric: str) -> dict[int, float]:
-    done = rows[rows["status"] == "completed"]
+    done = rows[rows["status"].isin(RESULT_STATUSES)]
     return {int(s): float(v) for s, v in zip(done["seed"], done[metric], strict=True)}
 
 
@@ -249,6 +256,50 @@ def compare_conditions(table: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFram
     frame["correction"] = sweep.report.correction
     frame["significant"] = frame["p_adjusted"] < 1 - sweep.report.confidence
     return frame
+
+
+def success_criteria(stats: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """Per condition and ``report.criteria`` metric: the target, the mean and its interval,
+    whether the mean meets the target and whether the whole interval does."""
+    sweep = layout(spec)
+    rows = []
+    for metric, bounds in sweep.report.criteria.items():
+        unknown = set(bounds) - {"min", "max"}
+        if unknown or not bounds:
+            raise ValueError(f"{spec.get('title', 'sweep')}: report.criteria.{metric}: expected min and/or max, "
+                             f"got {sorted(bounds)}")
+        found = stats[stats["metric"] == metric]
+        if found.empty:
+            raise ValueError(f"report.criteria names '{metric}', which no run reports; "
+                             f"metrics: {sorted(stats['metric'].unique())}")
+        target = " and ".join(f"{'>=' if k == 'min' else '<='} {v:g}" for k, v in bounds.items())
+        for _, row in found.iterrows():
+            rows.append({**{label: row[label] for label in sweep.labels}, "metric": metric, "target": target,
+                         "n": int(row["n"]), "mean": row["mean"], "ci_lower": row["ci_lower"],
+                         "ci_upper": row["ci_upper"], "met": _meets(row["mean"], bounds),
+                         "met_by_interval": _meets(row["ci_lower"], bounds) and _meets(row["ci_upper"], bounds)})
+    return pd.DataFrame(rows, columns=[*sweep.labels, "metric", "target", "n", "mean", "ci_lower", "ci_upper",
+                                       "met", "met_by_interval"])
+
+
+def _meets(value: float, bounds: dict[str, float]) -> bool:
+    return bool(np.isfinite(value)) and all(value >= v if k == "min" else value <= v for k, v in bounds.items())
+
+
+def criteria_markdown(criteria: pd.DataFrame, labels: list[str]) -> list[str]:
+    """One row per condition, one column per criterion: mean [interval] and whether it is met."""
+    if criteria.empty:
+        return []
+    cells = criteria.copy()
+    cells["value"] = [f"{'yes' if met else 'no'}: {_interval(row)}" for met, (_, row) in
+                      zip(cells["met"], cells.iterrows(), strict=True)]
+    wide = cells.pivot_table(index=labels, columns="metric", values="value", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=list(dict.fromkeys(criteria["metric"]))).reset_index()
+    wide.columns = [*labels, *(f"{m} ({t})" for m, t in dict(zip(criteria["metric"], criteria["target"],
+                                                                  strict=True)).items())]
+    return ["## Success criteria", "",
+            "Met when the mean over seeds meets the target (yes/no), with the mean and its interval; "
+            "criteria.csv also says whether the whole interval meets it.", "", markdown_table(wide), ""]
 
 
 def best_per_axis(table: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
@@ -370,12 +421,14 @@ def results_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
                    "best_epoch", "epochs_run", "wall_s"]]
     counts = table["status"].value_counts()
     lines = [f"# {spec.get('title', 'Sweep results')}", "",
-             f"{len(table)} runs: {counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed, "
+             f"{len(table)} runs: {counts.get('completed', 0)} completed, "
+             + (f"{counts['collapsed']} collapsed, " if counts.get("collapsed") else "")
+             + f"{counts.get('failed', 0)} failed, "
              f"{counts.get('missing', 0)} missing. Metrics are validation values at each run's best epoch.",
              "", markdown_table(shown)]
     not_done = table[table["status"] != "completed"]
     if len(not_done):
-        lines += ["", "## Runs that did not complete", ""]
+        lines += ["", "## Runs that did not complete all epochs", ""]
         lines += [f"- `{r.variant}` ({r.status}): {r.reason}" for r in not_done.itertuples()]
     return "\n".join(lines) + "\n"
 
@@ -400,26 +453,32 @@ def _interval(row: pd.Series) -> str:
 
 
 def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataFrame, best: pd.DataFrame,
-                 figures_by_name: dict[str, Figure], spec: dict[str, Any]) -> dict[str, Any]:
+                 criteria: pd.DataFrame, figures_by_name: dict[str, Figure], spec: dict[str, Any]) -> dict[str, Any]:
     """The report folder: ``report.md`` with every table, and the figures it links to."""
     sweep = layout(spec)
     metrics = report_metrics(table, spec)
     confidence = sweep.report.confidence
-    completion = stats.drop_duplicates(sweep.labels)[[*sweep.labels, "n_planned", "n_completed", "n_failed",
-                                                      "n_missing", "completion_rate"]]
+    completion = stats.drop_duplicates(sweep.labels)[[*sweep.labels, "n_planned", "n_completed", "n_collapsed",
+                                                      "n_failed", "n_missing", "completion_rate"]]
+    if not completion["n_collapsed"].any():
+        completion = completion.drop(columns="n_collapsed")
     main = stats[stats["metric"].isin(metrics)].copy()
     main["value"] = main.apply(_interval, axis=1)
     wide = main.pivot_table(index=sweep.labels, columns="metric", values="value", aggfunc="first", sort=False)
     wide = wide.reindex(columns=metrics).reset_index()
     lines = [f"# {spec.get('title', 'Sweep report')}", "",
              f"{len(table)} planned runs in {len(completion)} conditions: "
-             f"{int(completion['n_completed'].sum())} completed, {int(completion['n_failed'].sum())} failed, "
+             f"{int(completion['n_completed'].sum())} completed, "
+             + (f"{int(completion['n_collapsed'].sum())} collapsed, " if "n_collapsed" in completion else "")
+             + f"{int(completion['n_failed'].sum())} failed, "
              f"{int(completion['n_missing'].sum())} missing.", "",
              "## Completion", "", markdown_table(completion), "", "![completion](figures/completion.png)", "",
              "## Results per condition", "",
-             f"Mean over completed seeds of each run's validation value at its best epoch, with the "
+             f"Mean over the seeds with a result (completed or collapsed) of each run's validation value at "
+             f"its best epoch, with the "
              f"{confidence:.0%} confidence interval of the mean (Student's t, n - 1 degrees of freedom). "
              "With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
+    lines += criteria_markdown(criteria, sweep.labels)
     lines += [f"![{name}](figures/{name})" for name in figures_by_name if name != "completion.png"]
     metric = comparisons["metric"].iloc[0] if len(comparisons) else None
     lines += ["", f"## Comparisons on {metric}", ""]
@@ -436,7 +495,11 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
               f"the best is significantly better (uncorrected p < {1 - confidence:.2g}).", ""]
     if len(best):
         lines += [markdown_table(best), ""]
-    excluded = table[table["status"] != "completed"]
+    stopped = table[table["status"] == "collapsed"]
+    if len(stopped):
+        lines += ["## Runs stopped by a rule (their metrics count)", ""]
+        lines += [f"- `{r.variant}` ({r.status}): {r.reason}" for r in stopped.itertuples()] + [""]
+    excluded = table[~table["status"].isin(RESULT_STATUSES)]
     if len(excluded):
         lines += ["## Runs left out", ""] + [f"- `{r.variant}` ({r.status}): {r.reason}" for r in excluded.itertuples()]
     return {"report.md": "\n".join(lines) + "\n", **{f"figures/{k}": v for k, v in figures_by_name.items()}}

@@ -1,0 +1,264 @@
+"""G-code data prep nodes: generate recordings, read and check them, build the two
+vocabularies, and cut sensor windows paired with the tokens of the lines they cover.
+
+A recording is a program (``<name>.nc``) and its sensor log (``<name>.csv``: ``time_s``,
+``line`` = the 1-based program line executing at that sample, then one column per channel
+in :data:`~sweeplab.pipelines.gcode.machine.CHANNELS`). Programs are split into train, val
+and test whole, so no program's lines leak across splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sweeplab.config import from_dict
+from sweeplab.datasets.hdf5 import ArrayStream, H5File
+from sweeplab.pipelines.gcode.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
+from sweeplab.pipelines.gcode.parser import Block, parse_program
+from sweeplab.pipelines.gcode.programs import generate_program
+from sweeplab.pipelines.gcode.tokens import (
+    BOS,
+    COMMAND,
+    EOS,
+    PAD,
+    SEP,
+    TokenSpec,
+    Vocabulary,
+    block_tokens,
+    token_type,
+)
+from sweeplab.training import fingerprint
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+WINDOW_ARRAYS = ("x", "tokens", "rare")  # per split in the windows file: <array>_<split>
+
+
+@dataclass
+class Recording:
+    name: str
+    split: str
+    blocks: dict[int, Block]  # program line -> its executed block
+    lines: np.ndarray  # [samples] the executing program line
+    signals: np.ndarray  # [samples, channels] float32
+
+
+# ----------------------------------------------------------------------------------------------
+# synthetic recordings
+
+
+def generate_recordings(params: dict[str, Any]) -> tuple[dict[str, str], dict[str, pd.DataFrame]]:
+    """Node: ``n_programs`` programs and the sensor logs of running them, on rotating machines."""
+    n, seed = int(params["n_programs"]), int(params["seed"])
+    if n < 3:
+        raise ValueError(f"gcode_data.synthetic.n_programs must be at least 3 (one per split), got {n}")
+    machine = from_dict(MachineConfig, params.get("machine") or {}, where="gcode_data.synthetic.machine")
+    programs, sensors = {}, {}
+    for i in range(n):
+        name = f"program_{i:03d}"
+        text = generate_program(np.random.default_rng([seed, i]), name)
+        blocks = parse_program(text.splitlines(), source=f"{name}.nc").blocks
+        programs[name] = text
+        sensors[name] = simulate(blocks, machine, machine=i % machine.n_machines, seed=seed * 100_003 + i)
+    return programs, sensors
+
+
+# ----------------------------------------------------------------------------------------------
+# reading and checking
+
+
+def _split_of(names: list[str], fractions: Mapping[str, float], seed: int) -> dict[str, str]:
+    order = np.random.default_rng(seed).permutation(sorted(names))
+    n_val = max(1, round(fractions["val"] * len(order)))
+    n_test = max(1, round(fractions["test"] * len(order)))
+    if len(order) < n_val + n_test + 1:
+        raise ValueError(f"gcode_data.split: {len(order)} recordings cannot fill train, val and test")
+    return {str(name): ("val" if i < n_val else "test" if i < n_val + n_test else "train")
+            for i, name in enumerate(order)}
+
+
+def _check_sensors(frame: pd.DataFrame, where: str, blocks: dict[int, Block]) -> None:
+    missing = [c for c in (TIME, LINE, *CHANNELS) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}; expected {[TIME, LINE, *CHANNELS]}")
+    if frame.empty:
+        raise ValueError(f"{where}: no samples")
+    values = frame[list(CHANNELS)].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"{where}: non-finite value in column '{CHANNELS[col]}' at data row {row + 1}")
+    lines = frame[LINE].to_numpy()
+    unknown = ~np.isin(lines, list(blocks))
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        raise ValueError(f"{where}: data row {row + 1} names program line {lines[row]}, "
+                         "which holds no executable block")
+    if (np.diff(lines) < 0).any():
+        row = int(np.argmax(np.diff(lines) < 0)) + 2
+        raise ValueError(f"{where}: column '{LINE}' goes backwards at data row {row}; "
+                         "expected the executing line in running order")
+
+
+def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, Callable[[], pd.DataFrame]],
+                    params: dict[str, Any]) -> list[Recording]:
+    """Node: parse every program, check its sensor log against it, assign splits."""
+    names, logs = set(programs), set(sensors)
+    if names != logs:
+        raise ValueError(f"gcode recordings: programs without a sensor log {sorted(names - logs)}, "
+                         f"sensor logs without a program {sorted(logs - names)}")
+    if len(names) < 3:
+        raise ValueError(f"gcode recordings: need at least 3 programs, found {len(names)}")
+    split = _split_of(sorted(names), params["split"], int(params["split"]["seed"]))
+    recordings = []
+    skipped = 0
+    for name in sorted(names):
+        report = parse_program(programs[name]().splitlines(), source=f"{name}.nc", on_error=params["on_error"])
+        skipped += len(report.skipped)
+        blocks = {b.line: b for b in report.blocks}
+        frame = sensors[name]()
+        _check_sensors(frame, f"{name}.csv", blocks)
+        recordings.append(Recording(name, split[name], blocks, frame[LINE].to_numpy(np.int64),
+                                    frame[list(CHANNELS)].to_numpy(np.float32)))
+    if skipped:
+        logger.warning("gcode: skipped %d malformed line(s) (gcode_data.on_error: skip)", skipped)
+    return recordings
+
+
+# ----------------------------------------------------------------------------------------------
+# vocabularies
+
+
+def _spec(params: Mapping[str, Any], version: str) -> TokenSpec:
+    return TokenSpec(version, float(params["resolution"]), dict(params["units"]))
+
+
+def _line_tokens(recording: Recording, spec: TokenSpec) -> tuple[list[list[str]], int]:
+    out, clipped = [], 0
+    for block in recording.blocks.values():
+        tokens, n = block_tokens(block, spec)
+        out.append(tokens)
+        clipped += n
+    return out, clipped
+
+
+def build_vocabularies(recordings: list[Recording], params: dict[str, Any]
+                       ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Node: v1 and v2 from the training programs' tokens, and a report of their sizes, the
+    share of each split's tokens they cover, unknown and clipped counts."""
+    vocabularies, report = {}, {}
+    for version in ("v1", "v2"):
+        spec = _spec(params, version)
+        per_split: dict[str, list[list[str]]] = {s: [] for s in SPLITS}
+        clipped = Counter()
+        for rec in recordings:
+            tokens, n = _line_tokens(rec, spec)
+            per_split[rec.split] += tokens
+            clipped[rec.split] += n
+        vocab = Vocabulary.build(per_split["train"], spec)
+        coverage, unknown = {}, {}
+        for split, lines in per_split.items():
+            flat = [t for line in lines for t in line]
+            _, n_unknown = vocab.encode(flat)
+            unknown[split] = n_unknown
+            coverage[split] = 1 - n_unknown / len(flat) if flat else None
+        vocabularies[version] = vocab.to_dict()
+        report[version] = {"size": len(vocab), "by_type": vocabularies[version]["by_type"],
+                           "coverage": coverage, "unknown_tokens": unknown,
+                           "clipped_values": dict(clipped) if version == "v2" else None}
+    report["note"] = ("coverage: share of a split's tokens that are in the vocabulary (built from train); "
+                      "the rest map to <unk>")
+    logger.info("gcode vocabularies: v1 %d tokens (val coverage %.3f), v2 %d tokens (val coverage %.3f)",
+                report["v1"]["size"], report["v1"]["coverage"]["val"], report["v2"]["size"],
+                report["v2"]["coverage"]["val"])
+    return vocabularies["v1"], vocabularies["v2"], report
+
+
+# ----------------------------------------------------------------------------------------------
+# windows
+
+
+def rare_commands(vocab: Vocabulary, share: float) -> list[str]:
+    """Commands making up less than ``share`` of the command tokens in training."""
+    counts = {t: vocab.counts.get(t, 0) for t in vocab.commands}
+    total = sum(counts.values()) or 1
+    return [t for t, c in counts.items() if c / total < share]
+
+
+def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], params: dict[str, Any]
+                  ) -> tuple[ArrayStream, dict[str, Any]]:
+    """Node: sensor windows ([channels, length], standardised by training statistics) and the
+    v2 token sequence of the program lines executing in each: ``<bos> line <sep> line <eos>``."""
+    length, stride, max_tokens = int(params["length"]), int(params["stride"]), int(params["max_tokens"])
+    if length < 8 or stride < 1:
+        raise ValueError(f"gcode_data.windows: length must be >= 8 and stride >= 1, got {length}, {stride}")
+    vocab = Vocabulary.from_dict(vocabulary, where="gcode vocabulary v2")
+    rare = set(rare_commands(vocab, float(params["rare_share"])))
+    train = np.concatenate([r.signals for r in recordings if r.split == "train"])
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    out: dict[str, list] = {f"{a}_{s}": [] for a in WINDOW_ARRAYS for s in SPLITS}
+    too_long = 0
+    for rec in recordings:
+        ids = {line: vocab.encode(block_tokens(block, vocab.spec)[0])[0] for line, block in rec.blocks.items()}
+        signals = ((rec.signals - mean) / std).T.astype(np.float32)
+        for start in range(0, len(rec.lines) - length + 1, stride):
+            covered = np.unique(rec.lines[start : start + length])
+            sequence = [BOS]
+            for i, line in enumerate(covered):
+                sequence += ([SEP] if i else []) + ids[int(line)]
+            sequence.append(EOS)
+            if len(sequence) > max_tokens:
+                too_long += 1
+                continue
+            out[f"x_{rec.split}"].append(signals[:, start : start + length])
+            out[f"tokens_{rec.split}"].append(sequence + [PAD] * (max_tokens - len(sequence)))
+            out[f"rare_{rec.split}"].append(any(vocab.tokens[t] in rare for t in sequence))
+    if too_long:
+        logger.info("gcode windows: %d windows covered more than %d tokens and were left out", too_long, max_tokens)
+    arrays = {}
+    for split in SPLITS:
+        if not out[f"x_{split}"]:
+            raise ValueError(f"gcode windows: split '{split}' has no window of {length} samples")
+        arrays[f"x_{split}"] = np.stack(out[f"x_{split}"])
+        arrays[f"tokens_{split}"] = np.array(out[f"tokens_{split}"], dtype=np.int64)
+        arrays[f"rare_{split}"] = np.array(out[f"rare_{split}"], dtype=bool)
+    attrs = {"channels": list(CHANNELS), "channel_mean": mean, "channel_std": std}
+    return ArrayStream.from_arrays(arrays, attrs), _window_report(arrays, vocab, sorted(rare), too_long)
+
+
+def _window_report(arrays: dict[str, np.ndarray], vocab: Vocabulary, rare: list[str], too_long: int
+                   ) -> dict[str, Any]:
+    """Sizes and make-up of the windows: how few of the target tokens are commands."""
+    report: dict[str, Any] = {"rare_commands": rare, "windows_left_out_too_long": too_long}
+    for split in SPLITS:
+        tokens = arrays[f"tokens_{split}"]
+        real = tokens[tokens != PAD]
+        kinds = Counter(token_type(vocab.tokens[t]) for t in real.tolist())
+        report[split] = {"windows": len(tokens), "with_rare_command": int(arrays[f"rare_{split}"].sum()),
+                         "tokens": int(real.size), "command_share": round(kinds[COMMAND] / max(real.size, 1), 4)}
+    return report
+
+
+def load_windows(windows: H5File, vocabulary: dict[str, Any]) -> dict[str, Any]:
+    """Node: the windows file read back and checked, as the training inputs of every variant."""
+    vocab = Vocabulary.from_dict(vocabulary, where="gcode vocabulary v2")
+    inputs: dict[str, Any] = {}
+    for split in SPLITS:
+        part = {name: windows.read(windows.find(f"{name}_{split}")) for name in WINDOW_ARRAYS}
+        if len({len(v) for v in part.values()}) != 1:
+            raise ValueError(f"{windows.path}: arrays of split '{split}' differ in rows")
+        if part["tokens"].max() >= len(vocab):
+            raise ValueError(f"{windows.path}:tokens_{split}: token id {part['tokens'].max()} outside the "
+                             f"vocabulary of {len(vocab)} tokens; rebuild the windows with this vocabulary")
+        inputs[split] = {"x": part["x"].astype(np.float32), "tokens": part["tokens"].astype(np.int64),
+                         "rare": part["rare"].astype(bool)}
+    inputs["vocabulary"] = vocabulary
+    inputs["fingerprint"] = fingerprint({s: inputs[s] for s in SPLITS} | {"vocab": {"tokens": np.array(vocab.tokens)}})
+    return inputs

@@ -1,0 +1,135 @@
+"""G-code training: one node for the three approaches of the comparison.
+
+- ``baseline``: one token head, the training windows as they are;
+- ``augmented``: the same model, rare-command windows oversampled and sensors augmented;
+- ``multihead``: four part heads with per-head loss weights, predictions composed back into
+  tokens; augmentation when ``augment_multihead`` says so.
+
+Every epoch the validation split is decoded with teacher forcing and scored on token, type,
+command and parameter-type accuracy and on how many distinct tokens the model predicts. A
+run whose distinct predictions stay below ``collapse.min_unique`` stops as ``collapsed``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from sweeplab.config import from_dict
+from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
+from sweeplab.pipelines.gcode.model import (
+    Composer,
+    GCodeModel,
+    GCodeModelConfig,
+    head_losses,
+    token_metrics,
+)
+from sweeplab.pipelines.gcode.tokens import PAD, Vocabulary
+from sweeplab.training import CheckpointStore, Stop, TrainerConfig, train
+
+
+@dataclass(frozen=True)
+class HeadWeights:
+    type: float = 1.0
+    symbol: float = 3.0  # the command head: commands are what the baseline loses
+    parameter: float = 1.0
+    value: float = 1.0
+
+
+@dataclass(frozen=True)
+class CollapseConfig:
+    min_unique: int = 20  # distinct tokens predicted on val below this counts as collapsed ...
+    patience: int = 3  # ... for this many epochs in a row ...
+    min_epochs: int = 4  # ... once this many epochs have run
+
+    def check(self, history: list[dict[str, Any]]) -> Stop | None:
+        """The stop rule: the run has collapsed onto a handful of tokens."""
+        unique = [row["unique_tokens"] for row in history if row["split"] == "val"]
+        recent = unique[-self.patience :]
+        if len(unique) >= self.min_epochs and len(recent) == self.patience and max(recent) < self.min_unique:
+            return Stop("collapsed", f"collapsed: val unique_tokens {[int(u) for u in recent]} stayed below "
+                                     f"{self.min_unique} for {self.patience} epochs")
+        return None
+
+
+@dataclass(frozen=True)
+class GCodeConfig:
+    approach: Literal["baseline", "augmented", "multihead"]
+    augment_multihead: bool  # whether the multi-head model also trains on rebalanced data
+    model: GCodeModelConfig
+    augment: AugmentConfig
+    head_weights: HeadWeights
+    collapse: CollapseConfig
+    trainer: TrainerConfig
+
+    @property
+    def augmented(self) -> bool:
+        return self.approach == "augmented" or (self.approach == "multihead" and self.augment_multihead)
+
+
+def _composer(vocab: Vocabulary) -> Composer:
+    tables = vocab.compose_tables()
+    return Composer(torch.as_tensor(vocab.part_tables()), *(torch.as_tensor(tables[k])
+                                                            for k in ("symbol", "parameter", "numeric")))
+
+
+def _batch_metrics(model: GCodeModel, batch: dict[str, torch.Tensor], *, composer: Composer,
+                   weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    tokens = batch["tokens"]
+    logits = model(batch["x"], tokens[:, :-1])
+    target = tokens[:, 1:]
+    metrics = head_losses(logits, target, composer.to(target.device), weights)
+    with torch.no_grad():
+        predicted = composer.predict(logits)
+        metrics |= token_metrics(predicted, target, composer.parts)
+        metrics["token_error"] = 1 - metrics["token_acc"]
+    return metrics
+
+
+def _split_metrics(model: GCodeModel, data: dict[str, torch.Tensor], *, composer: Composer, batch_size: int
+                   ) -> dict[str, float]:
+    """Exact metrics over the whole split (the per-batch means weight batches, not tokens)."""
+    composer = composer.to(data["tokens"].device)
+    predicted, targets = [], []
+    for start in range(0, len(data["tokens"]), batch_size):
+        tokens = data["tokens"][start : start + batch_size]
+        predicted.append(composer.predict(model(data["x"][start : start + batch_size], tokens[:, :-1])))
+        targets.append(tokens[:, 1:])
+    predicted_all, target = torch.cat(predicted), torch.cat(targets)
+    metrics = {k: float(v) for k, v in token_metrics(predicted_all, target, composer.parts).items()}
+    metrics["token_error"] = 1 - metrics["token_acc"]
+    metrics["unique_tokens"] = float(predicted_all[target != PAD].unique().numel())
+    return metrics
+
+
+def train_gcode(config: dict[str, Any], gcode_inputs: dict[str, Any], checkpoint_store: CheckpointStore
+                ) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
+    """Node: train one variant; returns (weights, history, summary), the run record."""
+    cfg = from_dict(GCodeConfig, config["config"], where="gcode")
+    vocab = Vocabulary.from_dict(gcode_inputs["vocabulary"])
+    train_data = {k: gcode_inputs["train"][k] for k in ("x", "tokens")}
+    if cfg.augmented:
+        train_data = oversample(train_data, gcode_inputs["train"]["rare"], cfg.augment.oversample)
+    val_data = {k: gcode_inputs["val"][k] for k in ("x", "tokens")}
+    composer = _composer(vocab)
+    x, tokens = train_data["x"], train_data["tokens"]
+    build = functools.partial(
+        GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], vocab_size=len(vocab),
+        max_tokens=tokens.shape[1] - 1, n_symbols=len(vocab.symbols), n_letters=len(vocab.letters()),
+        heads="multi" if cfg.approach == "multihead" else "single")
+    weights = {"type": cfg.head_weights.type, "symbol": cfg.head_weights.symbol,
+               "parameter": cfg.head_weights.parameter, "value": cfg.head_weights.value}
+    augment = (lambda batch: batch | {"x": augment_sensors(batch["x"], cfg.augment)}) if cfg.augmented else None
+    slot = checkpoint_store.slot_for(config, gcode_inputs["fingerprint"])
+    record = train(
+        build_model=build,
+        batch_metrics=functools.partial(_batch_metrics, composer=composer, weights=weights),
+        train_data=train_data, val_data=val_data, trainer=cfg.trainer, run=config, checkpoint=slot,
+        stop_rules=[cfg.collapse.check], augment=augment,
+        split_metrics=functools.partial(_split_metrics, composer=composer, batch_size=cfg.trainer.eval_batch_size),
+    )
+    record.summary["vocabulary_size"] = len(vocab)
+    return record.as_outputs()

@@ -1,0 +1,60 @@
+"""The G-code family: data prep (recordings -> vocabularies -> windows) and its template.
+
+``gcode_data.source`` picks where recordings come from: ``synthetic`` (base) generates
+programs and sensor logs into the raw folders first; ``folder`` reads real ones from them.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from sweeplab.pipelines.gcode.data import (
+    build_vocabularies,
+    build_windows,
+    generate_recordings,
+    load_recordings,
+    load_windows,
+)
+from sweeplab.pipelines.gcode.nodes import GCodeConfig, train_gcode
+from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.sweeps import Family
+
+SOURCES = ("synthetic", "folder")
+
+
+def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
+    source = (params.get("gcode_data") or {}).get("source", "synthetic")
+    if source not in SOURCES:
+        raise ValueError(f"parameters gcode_data.source: expected one of {list(SOURCES)}, got {source!r}")
+    nodes = []
+    if source == "synthetic":
+        nodes.append(Node(generate_recordings, "params:gcode_data.synthetic", ["gcode_programs", "gcode_sensors"],
+                          name="generate_gcode_recordings"))
+    nodes += [
+        Node(load_recordings, ["gcode_programs", "gcode_sensors", "params:gcode_data"], "gcode_recordings",
+             name="load_gcode_recordings"),
+        Node(build_vocabularies, ["gcode_recordings", "params:gcode_data.vocabulary"],
+             ["gcode_vocab_v1", "gcode_vocab_v2", "gcode_vocab_report"], name="build_gcode_vocabularies"),
+        Node(build_windows, ["gcode_recordings", "gcode_vocab_v2", "params:gcode_data.windows"],
+             ["gcode_windows", "gcode_windows_report"], name="build_gcode_windows"),
+        Node(load_windows, ["gcode_windows", "gcode_vocab_v2"], "gcode_inputs", name="load_gcode_windows"),
+    ]
+    return Pipeline(nodes, tags=["data_prep"])
+
+
+def create_template() -> Pipeline:
+    return Pipeline([
+        Node(train_gcode, ["config", "gcode_inputs", "checkpoint_store"], ["model", "history", "summary"],
+             name="train_gcode", tags=["training"]),
+        Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses"),
+    ])
+
+
+FAMILY = Family(
+    name="gcode",
+    config_type=GCodeConfig,
+    template=create_template,
+    data_prep=create_data_prep,
+    shared_inputs=frozenset({"gcode_inputs", "checkpoint_store"}),
+)

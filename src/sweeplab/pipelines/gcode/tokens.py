@@ -1,0 +1,197 @@
+"""G-code tokens, the two vocabularies, and the decomposition of a v2 token into its parts.
+
+A line becomes its commands, then for each parameter word its letter and its value:
+``G1 X16.5 F800`` -> ``G1 X NUM_X_16 F NUM_F_16`` (v2). The two vocabularies differ only in
+how a value becomes a token:
+
+- v1 keeps full precision: the value in units of ``resolution`` (0.01 mm: ``NUM_X_1650``);
+- v2 keeps two digits per parameter: ``floor(value / unit)`` clipped to -99..99, with one
+  ``unit`` per letter chosen so the machine's range fills about two digits (X in mm:
+  ``NUM_X_16``; F in 50 mm/min: ``NUM_F_16`` = 800-849 mm/min). Clipped values are counted.
+
+Every v2 token decomposes into (type, symbol, parameter, bucket): type is SPECIAL, COMMAND,
+PARAMETER or NUMERIC; symbol indexes the specials and commands (one head predicts both, the
+type says which); parameter indexes the letters; bucket indexes -99..99. A part that does
+not apply is -1. :meth:`Vocabulary.compose` inverts it exactly for every token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sweeplab.pipelines.gcode.parser import PARAMETER_LETTERS, Block
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>", "<unk>")
+PAD, BOS, EOS, SEP, UNK = range(len(SPECIALS))
+TYPES = ("SPECIAL", "COMMAND", "PARAMETER", "NUMERIC")
+SPECIAL, COMMAND, PARAMETER, NUMERIC = range(len(TYPES))
+MAX_BUCKET = 99
+N_BUCKETS = 2 * MAX_BUCKET + 1
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """How values become tokens: ``v1`` (full precision) or ``v2`` (two digits per letter)."""
+
+    version: str
+    resolution: float = 0.01  # v1: one token per this step
+    units: Mapping[str, float] | None = None  # v2: bucket width per parameter letter
+
+    def __post_init__(self) -> None:
+        if self.version not in ("v1", "v2"):
+            raise ValueError(f"vocabulary version must be v1 or v2, got {self.version!r}")
+        if self.version == "v2":
+            missing = [letter for letter in PARAMETER_LETTERS if letter not in (self.units or {})]
+            if missing:
+                raise ValueError(f"gcode.vocabulary.units: no bucket width for parameter letter(s) {missing}")
+            bad = {k: v for k, v in self.units.items() if not v > 0}
+            if bad:
+                raise ValueError(f"gcode.vocabulary.units: widths must be positive, got {bad}")
+
+    def value_token(self, letter: str, value: float) -> tuple[str, bool]:
+        """The numeric token of one parameter word, and whether the value was clipped."""
+        if self.version == "v1":
+            return f"NUM_{letter}_{round(value / self.resolution)}", False
+        bucket = math.floor(value / self.units[letter] + 1e-9)
+        clipped = max(-MAX_BUCKET, min(MAX_BUCKET, bucket))
+        return f"NUM_{letter}_{clipped}", clipped != bucket
+
+
+def block_tokens(block: Block, spec: TokenSpec) -> tuple[list[str], int]:
+    """The tokens of one line as written (a modal line's carried motion command is not
+    written, so it is no token), and how many of its values were clipped."""
+    tokens = [] if block.modal else list(block.commands)
+    clipped = 0
+    for letter, value in block.params:
+        token, was_clipped = spec.value_token(letter, value)
+        tokens += [letter, token]
+        clipped += was_clipped
+    return tokens, clipped
+
+
+def token_type(token: str) -> int:
+    if token in SPECIALS:
+        return SPECIAL
+    if token.startswith("NUM_"):
+        return NUMERIC
+    if token in PARAMETER_LETTERS:
+        return PARAMETER
+    return COMMAND
+
+
+class Vocabulary:
+    """Tokens with their training counts; encode maps unknown tokens to ``<unk>``."""
+
+    def __init__(self, tokens: Sequence[str], counts: Mapping[str, int], spec: TokenSpec):
+        if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError(f"a vocabulary starts with the special tokens {SPECIALS}")
+        self.tokens = list(tokens)
+        self.counts = dict(counts)
+        self.spec = spec
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("a vocabulary lists a token twice")
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Sequence[str]], spec: TokenSpec) -> Vocabulary:
+        """Every token seen in the (training) sequences: specials, commands, letters, values."""
+        counts = Counter(t for tokens in token_lists for t in tokens)
+        order = {COMMAND: 0, PARAMETER: 1, NUMERIC: 2}
+        seen = sorted(counts, key=lambda t: (order[token_type(t)], _natural(t)))
+        return cls([*SPECIALS, *seen], counts, spec)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Sequence[str]) -> tuple[list[int], int]:
+        """Token ids, and how many tokens were unknown."""
+        ids = [self.index.get(t, UNK) for t in tokens]
+        return ids, sum(i == UNK for i in ids) - sum(t == "<unk>" for t in tokens)
+
+    # ------------------------------------------------------------------ decomposition (v2)
+
+    @property
+    def symbols(self) -> list[str]:
+        """What the symbol head predicts: the special tokens, then the commands."""
+        return [t for t in self.tokens if token_type(t) in (SPECIAL, COMMAND)]
+
+    @property
+    def commands(self) -> list[str]:
+        return [t for t in self.tokens if token_type(t) == COMMAND]
+
+    @staticmethod
+    def letters() -> list[str]:
+        return list(PARAMETER_LETTERS)
+
+    def decompose(self, token: str) -> tuple[int, int, int, int]:
+        """(type, symbol, parameter, bucket) of a token; -1 where a part does not apply."""
+        kind = token_type(token)
+        if kind in (SPECIAL, COMMAND):
+            return kind, self.symbols.index(token), -1, -1
+        if kind == PARAMETER:
+            return kind, -1, PARAMETER_LETTERS.index(token), -1
+        _, letter, bucket = token.split("_", 2)
+        return kind, -1, PARAMETER_LETTERS.index(letter), int(bucket) + MAX_BUCKET
+
+    def compose(self, kind: int, symbol: int, parameter: int, bucket: int) -> str:
+        """The token with these parts: the exact inverse of :meth:`decompose`."""
+        if kind in (SPECIAL, COMMAND):
+            return self.symbols[symbol]
+        letter = PARAMETER_LETTERS[parameter]
+        return letter if kind == PARAMETER else f"NUM_{letter}_{bucket - MAX_BUCKET}"
+
+    def part_tables(self) -> np.ndarray:
+        """[len(vocab), 4] int64: each token id's decomposition, for the multi-head model."""
+        return np.array([self.decompose(t) for t in self.tokens], dtype=np.int64)
+
+    def compose_tables(self) -> dict[str, np.ndarray]:
+        """Id lookups for composing predictions: symbol -> id, letter -> id, (letter, bucket) -> id."""
+        numeric = np.full((len(PARAMETER_LETTERS), N_BUCKETS), UNK, dtype=np.int64)
+        for i, (kind, _, parameter, bucket) in enumerate(self.part_tables()):
+            if kind == NUMERIC:
+                numeric[parameter, bucket] = i
+        return {
+            "symbol": np.array([self.index[t] for t in self.symbols], dtype=np.int64),
+            "parameter": np.array([self.index.get(letter, UNK) for letter in PARAMETER_LETTERS], dtype=np.int64),
+            "numeric": numeric,
+        }
+
+    # ------------------------------------------------------------------ files
+
+    def to_dict(self) -> dict[str, Any]:
+        kinds = Counter(TYPES[token_type(t)] for t in self.tokens)
+        return {
+            "version": self.spec.version,
+            "size": len(self.tokens),
+            "by_type": dict(kinds),
+            "resolution": self.spec.resolution,
+            "units": dict(self.spec.units or {}),
+            "tokens": self.tokens,
+            "counts": {t: int(self.counts.get(t, 0)) for t in self.tokens},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "vocabulary") -> Vocabulary:
+        try:
+            spec = TokenSpec(data["version"], data.get("resolution", 0.01), data.get("units") or None)
+            return cls(data["tokens"], data.get("counts", {}), spec)
+        except KeyError as exc:
+            raise ValueError(f"{where}: missing key {exc}; expected version, tokens, counts") from exc
+
+
+def _natural(token: str) -> tuple:
+    """Sort G2 before G17 and NUM_X_-3 before NUM_X_12."""
+    if token.startswith("NUM_"):
+        _, letter, value = token.split("_", 2)
+        return letter, int(value)
+    head, digits = token[:1], token[1:]
+    try:
+        return head, float(digits)
+    except ValueError:
+        return head, math.inf

@@ -1,0 +1,115 @@
+"""Tokens, both vocabularies, bucketing, and the decomposition round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sweeplab.pipelines.gcode.model import Composer
+from sweeplab.pipelines.gcode.parser import parse_program
+from sweeplab.pipelines.gcode.programs import generate_program
+from sweeplab.pipelines.gcode.tokens import (
+    COMMAND,
+    MAX_BUCKET,
+    NUMERIC,
+    PARAMETER,
+    SPECIAL,
+    SPECIALS,
+    UNK,
+    TokenSpec,
+    Vocabulary,
+    block_tokens,
+)
+
+UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,
+         "T": 1.0, "P": 0.1, "Q": 0.1}
+V1, V2 = TokenSpec("v1", 0.01), TokenSpec("v2", units=UNITS)
+
+
+def program_tokens(spec: TokenSpec, seeds=range(12)) -> list[list[str]]:
+    lines = []
+    for seed in seeds:
+        text = generate_program(np.random.default_rng(seed), f"p{seed}")
+        lines += [block_tokens(b, spec)[0] for b in parse_program(text.splitlines()).blocks]
+    return lines
+
+
+def test_values_become_tokens_at_full_precision_or_two_digits():
+    assert V1.value_token("X", 16.5) == ("NUM_X_1650", False)
+    assert V1.value_token("Z", -0.25) == ("NUM_Z_-25", False)
+    assert V2.value_token("X", 16.5) == ("NUM_X_8", False)  # 2 mm buckets: 16-18 mm
+    assert V2.value_token("X", 17.99) == ("NUM_X_8", False)
+    assert V2.value_token("Z", -0.5) == ("NUM_Z_-1", False)  # floor, also below zero
+    assert V2.value_token("Z", -0.3) == ("NUM_Z_-1", False)
+    assert V2.value_token("F", 800) == ("NUM_F_32", False)
+    assert V2.value_token("X", 250.0) == ("NUM_X_99", True)  # beyond two digits: clipped, and said so
+    assert V2.value_token("X", -250.0) == (f"NUM_X_-{MAX_BUCKET}", True)
+
+
+def test_a_line_is_its_commands_then_letter_value_pairs_and_modal_lines_write_no_command():
+    blocks = parse_program(["G1 X16.5 Y3 F800", "X20.2"]).blocks
+    assert block_tokens(blocks[0], V2) == (["G1", "X", "NUM_X_8", "Y", "NUM_Y_1", "F", "NUM_F_32"], 0)
+    assert blocks[1].commands == ("G1",) and blocks[1].modal  # the machine runs G1 ...
+    assert block_tokens(blocks[1], V2) == (["X", "NUM_X_10"], 0)  # ... the program does not write it
+
+
+def test_missing_or_bad_bucket_width_is_named():
+    with pytest.raises(ValueError, match=r"units.*\['Q'\]"):
+        TokenSpec("v2", units={k: v for k, v in UNITS.items() if k != "Q"})
+    with pytest.raises(ValueError, match="positive"):
+        TokenSpec("v2", units=UNITS | {"F": 0})
+    with pytest.raises(ValueError, match="v1 or v2"):
+        TokenSpec("v3")
+
+
+def test_vocabulary_sizes_counts_and_unknown_tokens():
+    lines = program_tokens(V2)
+    vocab = Vocabulary.build(lines, V2)
+    flat = [t for line in lines for t in line]
+    assert vocab.tokens[: len(SPECIALS)] == list(SPECIALS)
+    assert len(vocab) == len(SPECIALS) + len(set(flat))
+    assert sum(vocab.counts.values()) == len(flat)
+    assert vocab.counts["G1"] == flat.count("G1")
+    ids, unknown = vocab.encode(["G1", "NUM_X_77777", "X", "M999"])
+    assert ids[0] == vocab.index["G1"] and ids[1] == UNK and ids[3] == UNK and unknown == 2
+    # full precision makes a far larger vocabulary from the same programs
+    v1 = Vocabulary.build(program_tokens(V1), V1)
+    assert len(v1) > 3 * len(vocab)
+    assert Vocabulary.from_dict(vocab.to_dict()).tokens == vocab.tokens
+    with pytest.raises(ValueError, match="missing key 'tokens'"):
+        Vocabulary.from_dict({"version": "v2", "units": UNITS}, where="vocab.json")
+
+
+def test_every_v2_token_decomposes_and_composes_back_exactly():
+    vocab = Vocabulary.build(program_tokens(V2), V2)
+    kinds = set()
+    for token in vocab.tokens:
+        parts = vocab.decompose(token)
+        kinds.add(parts[0])
+        assert vocab.compose(*parts) == token
+    assert kinds == {SPECIAL, COMMAND, PARAMETER, NUMERIC}
+    table = vocab.part_tables()
+    assert vocab.decompose("G1")[2:] == (-1, -1) and vocab.decompose("X")[1] == -1
+    assert (table[table[:, 0] == NUMERIC][:, 1:] >= [-1, 0, 0]).all()
+
+
+def test_heads_that_predict_a_tokens_parts_compose_to_that_token():
+    """The multi-head model's composition gives back every token from one-hot part logits."""
+    vocab = Vocabulary.build(program_tokens(V2), V2)
+    tables = vocab.compose_tables()
+    composer = Composer(torch.as_tensor(vocab.part_tables()),
+                        *(torch.as_tensor(tables[k]) for k in ("symbol", "parameter", "numeric")))
+    parts = vocab.part_tables()
+    sizes = {"type": 4, "symbol": len(vocab.symbols), "parameter": len(vocab.letters()), "value": 2 * MAX_BUCKET + 1}
+    logits = {}
+    for i, (name, size) in enumerate(sizes.items()):
+        column = torch.as_tensor(parts[:, i]).clamp(min=0)
+        logits[name] = torch.nn.functional.one_hot(column, size).float()[None]
+    assert composer.predict(logits)[0].tolist() == list(range(len(vocab)))
+    # a (letter, bucket) never seen in training composes to <unk>
+    logits["type"] = torch.nn.functional.one_hot(torch.tensor([[NUMERIC]]), 4).float()
+    logits["parameter"] = torch.nn.functional.one_hot(torch.tensor([[0]]), sizes["parameter"]).float()
+    logits["value"] = torch.nn.functional.one_hot(torch.tensor([[0]]), sizes["value"]).float()  # X = -99
+    logits["symbol"] = logits["symbol"][:, :1]
+    assert composer.predict(logits).item() == UNK
