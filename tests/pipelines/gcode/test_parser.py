@@ -1,6 +1,6 @@
 import pytest
 
-from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, iter_tokens, parse_program
+from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, parse_program
 
 PROGRAM = """%
 (facing pass, tool 1)
@@ -36,13 +36,6 @@ def test_every_construct():
     assert blocks[13] == Block(13, ("G4",), (("P", 0.5),))
     assert blocks[14] == Block(14, ("M5",), ())
     assert sorted(blocks) == list(range(3, 15)), "comments, % and blank lines execute nothing"
-
-
-def test_tokens_in_order():
-    report = parse_program(["G1 X1 F200", "Y2"])
-    assert list(iter_tokens(report.blocks)) == [
-        ("COMMAND", "G1", None), ("PARAMETER", "X", 1.0), ("PARAMETER", "F", 200.0),
-        ("COMMAND", "G1", None), ("PARAMETER", "Y", 2.0)]
 
 
 @pytest.mark.parametrize(("line", "message"), [

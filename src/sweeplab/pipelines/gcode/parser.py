@@ -11,7 +11,7 @@ or, with ``on_error="skip"``, drops the line and counts it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -106,12 +106,3 @@ def parse_program(lines: Iterable[str], *, source: str = "<program>",
             continue
         report.blocks.append(Block(number, tuple(commands), tuple(params), modal))
     return report
-
-
-def iter_tokens(blocks: Iterable[Block]) -> Iterator[tuple[str, str | None, float | None]]:
-    """(kind, name, value) per token: ("COMMAND", "G1", None), ("PARAMETER", "X", 10.0)."""
-    for block in blocks:
-        for command in block.commands:
-            yield "COMMAND", command, None
-        for letter, value in block.params:
-            yield "PARAMETER", letter, value
