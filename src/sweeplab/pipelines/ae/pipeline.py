@@ -12,7 +12,7 @@ from sweeplab.pipelines.ae.nodes import (
     train_autoencoder,
 )
 from sweeplab.pipelines.events import pipeline as events_pipeline
-from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
 
@@ -25,10 +25,7 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
 
 def create_template() -> Pipeline:
     """One variant; ``config`` comes from the sweep's resolve node, the rest is shared."""
-    return Pipeline([
-        Node(train_autoencoder, ["config", "ae_inputs", "checkpoint_store"], ["model", "history", "summary"],
-             name="train_autoencoder", tags=["training"]),
-        Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses"),
+    return run_record_nodes(train_autoencoder, "ae_inputs", "train_autoencoder") + Pipeline([
         Node(plot_reconstruction, ["model", "config", "summary", "ae_inputs", "events_normaliser"], "recon_plot",
              name="plot_reconstruction"),
     ])

@@ -40,6 +40,41 @@ class GCodeModelConfig:
             raise ValueError(f"gcode.model.d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
 
 
+class Composer(nn.Module):
+    """Turns head outputs into token ids; holds the vocabulary's decomposition tables."""
+
+    def __init__(self, parts: torch.Tensor, symbol_ids: torch.Tensor, parameter_ids: torch.Tensor,
+                 numeric_ids: torch.Tensor):
+        super().__init__()
+        self.register_buffer("parts", parts, persistent=False)  # [vocab, 4]: type, symbol, parameter, bucket
+        self.register_buffer("symbol_ids", symbol_ids, persistent=False)
+        self.register_buffer("parameter_ids", parameter_ids, persistent=False)
+        self.register_buffer("numeric_ids", numeric_ids, persistent=False)
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Vocabulary size, symbol classes, parameter letters."""
+        return len(self.parts), len(self.symbol_ids), len(self.parameter_ids)
+
+    def predict(self, logits: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "token" in logits:
+            return logits["token"].argmax(-1)
+        kind = logits["type"].argmax(-1)
+        # the symbol head covers specials then commands; the type gate says which part to read
+        symbols = logits["symbol"].clone()
+        is_special = kind == SPECIAL
+        symbols[..., : len(SPECIALS)] = symbols[..., : len(SPECIALS)].masked_fill(~is_special[..., None], -torch.inf)
+        symbols[..., len(SPECIALS):] = symbols[..., len(SPECIALS):].masked_fill(is_special[..., None], -torch.inf)
+        symbol = self.symbol_ids[symbols.argmax(-1)]
+        letter = logits["parameter"].argmax(-1)
+        numeric = self.numeric_ids[letter, logits["value"].argmax(-1)]
+        return torch.where(kind <= COMMAND, symbol, torch.where(kind == PARAMETER, self.parameter_ids[letter], numeric))
+
+    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per head, the target part of each target token; -1 where it does not apply or at padding."""
+        parts = self.parts[target].masked_fill((target == PAD)[..., None], -1)
+        return {name: parts[..., i] for i, name in enumerate(HEADS)}
+
+
 class SensorEncoder(nn.Module):
     """[batch, channels, time] -> [batch, time / 4, d]: two strided convolutions, then attention."""
 
@@ -60,10 +95,12 @@ class SensorEncoder(nn.Module):
 class GCodeModel(nn.Module):
     """Encoder + causal decoder body; ``heads`` = ``single`` (one token head) or ``multi``."""
 
-    def __init__(self, cfg: GCodeModelConfig, *, channels: int, length: int, vocab_size: int, max_tokens: int,
-                 n_symbols: int, n_letters: int, heads: str):
+    def __init__(self, cfg: GCodeModelConfig, *, channels: int, length: int, max_tokens: int,
+                 composer: Composer, heads: str):
         super().__init__()
         d = cfg.d_model
+        vocab_size, n_symbols, n_letters = composer.sizes()
+        self.composer = composer  # moves with the model; its tables are not weights
         self.encoder = SensorEncoder(channels, length, cfg)
         self.embed = nn.Embedding(vocab_size, d, padding_idx=PAD)
         self.position = nn.Parameter(torch.zeros(1, max_tokens, d))
@@ -87,37 +124,6 @@ class GCodeModel(nn.Module):
                          tgt_is_causal=True)
         h = self.norm(h)
         return {name.removeprefix("head_"): head(h) for name, head in self.heads.items()}
-
-
-class Composer(nn.Module):
-    """Turns head outputs into token ids; holds the vocabulary's decomposition tables."""
-
-    def __init__(self, parts: torch.Tensor, symbol_ids: torch.Tensor, parameter_ids: torch.Tensor,
-                 numeric_ids: torch.Tensor):
-        super().__init__()
-        self.register_buffer("parts", parts)  # [vocab, 4]: type, symbol, parameter, bucket (-1: n/a)
-        self.register_buffer("symbol_ids", symbol_ids)
-        self.register_buffer("parameter_ids", parameter_ids)
-        self.register_buffer("numeric_ids", numeric_ids)
-
-    def predict(self, logits: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "token" in logits:
-            return logits["token"].argmax(-1)
-        kind = logits["type"].argmax(-1)
-        # the symbol head covers specials then commands; the type gate says which part to read
-        symbols = logits["symbol"].clone()
-        is_special = kind == SPECIAL
-        symbols[..., : len(SPECIALS)] = symbols[..., : len(SPECIALS)].masked_fill(~is_special[..., None], -torch.inf)
-        symbols[..., len(SPECIALS):] = symbols[..., len(SPECIALS):].masked_fill(is_special[..., None], -torch.inf)
-        symbol = self.symbol_ids[symbols.argmax(-1)]
-        letter = logits["parameter"].argmax(-1)
-        numeric = self.numeric_ids[letter, logits["value"].argmax(-1)]
-        return torch.where(kind <= COMMAND, symbol, torch.where(kind == PARAMETER, self.parameter_ids[letter], numeric))
-
-    def targets(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per head, the target part of each target token; -1 where it does not apply or at padding."""
-        parts = self.parts[target].masked_fill((target == PAD)[..., None], -1)
-        return {name: parts[..., i] for i, name in enumerate(HEADS)}
 
 
 def token_metrics(predicted: torch.Tensor, target: torch.Tensor, parts: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -76,12 +76,13 @@ def _composer(vocab: Vocabulary) -> Composer:
                                                             for k in ("symbol", "parameter", "numeric")))
 
 
-def _batch_metrics(model: GCodeModel, batch: dict[str, torch.Tensor], *, composer: Composer,
-                   weights: dict[str, float]) -> dict[str, torch.Tensor]:
+def _batch_metrics(model: GCodeModel, batch: dict[str, torch.Tensor], *, weights: dict[str, float]
+                   ) -> dict[str, torch.Tensor]:
+    composer = model.composer
     tokens = batch["tokens"]
     logits = model(batch["x"], tokens[:, :-1])
     target = tokens[:, 1:]
-    metrics = head_losses(logits, target, composer.to(target.device), weights)
+    metrics = head_losses(logits, target, composer, weights)
     with torch.no_grad():
         predicted = composer.predict(logits)
         metrics |= token_metrics(predicted, target, composer.parts)
@@ -89,10 +90,9 @@ def _batch_metrics(model: GCodeModel, batch: dict[str, torch.Tensor], *, compose
     return metrics
 
 
-def _split_metrics(model: GCodeModel, data: dict[str, torch.Tensor], *, composer: Composer, batch_size: int
-                   ) -> dict[str, float]:
+def _split_metrics(model: GCodeModel, data: dict[str, torch.Tensor], *, batch_size: int) -> dict[str, float]:
     """Exact metrics over the whole split (the per-batch means weight batches, not tokens)."""
-    composer = composer.to(data["tokens"].device)
+    composer = model.composer
     predicted, targets = [], []
     for start in range(0, len(data["tokens"]), batch_size):
         tokens = data["tokens"][start : start + batch_size]
@@ -114,22 +114,20 @@ def train_gcode(config: dict[str, Any], gcode_inputs: dict[str, Any], checkpoint
     if cfg.augmented:
         train_data = oversample(train_data, gcode_inputs["train"]["rare"], cfg.augment.oversample)
     val_data = {k: gcode_inputs["val"][k] for k in ("x", "tokens")}
-    composer = _composer(vocab)
     x, tokens = train_data["x"], train_data["tokens"]
     build = functools.partial(
-        GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], vocab_size=len(vocab),
-        max_tokens=tokens.shape[1] - 1, n_symbols=len(vocab.symbols), n_letters=len(vocab.letters()),
-        heads="multi" if cfg.approach == "multihead" else "single")
+        GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], max_tokens=tokens.shape[1] - 1,
+        composer=_composer(vocab), heads="multi" if cfg.approach == "multihead" else "single")
     weights = {"type": cfg.head_weights.type, "symbol": cfg.head_weights.symbol,
                "parameter": cfg.head_weights.parameter, "value": cfg.head_weights.value}
     augment = (lambda batch: batch | {"x": augment_sensors(batch["x"], cfg.augment)}) if cfg.augmented else None
     slot = checkpoint_store.slot_for(config, gcode_inputs["fingerprint"])
     record = train(
         build_model=build,
-        batch_metrics=functools.partial(_batch_metrics, composer=composer, weights=weights),
+        batch_metrics=functools.partial(_batch_metrics, weights=weights),
         train_data=train_data, val_data=val_data, trainer=cfg.trainer, run=config, checkpoint=slot,
         stop_rules=[cfg.collapse.check], augment=augment,
-        split_metrics=functools.partial(_split_metrics, composer=composer, batch_size=cfg.trainer.eval_batch_size),
+        split_metrics=functools.partial(_split_metrics, batch_size=cfg.trainer.eval_batch_size),
     )
     record.summary["vocabulary_size"] = len(vocab)
     return record.as_outputs()

@@ -17,7 +17,7 @@ from sweeplab.pipelines.gcode.data import (
     load_windows,
 )
 from sweeplab.pipelines.gcode.nodes import GCodeConfig, train_gcode
-from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
 SOURCES = ("synthetic", "folder")
@@ -44,11 +44,7 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
 
 
 def create_template() -> Pipeline:
-    return Pipeline([
-        Node(train_gcode, ["config", "gcode_inputs", "checkpoint_store"], ["model", "history", "summary"],
-             name="train_gcode", tags=["training"]),
-        Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses"),
-    ])
+    return run_record_nodes(train_gcode, "gcode_inputs", "train_gcode")
 
 
 FAMILY = Family(

@@ -17,6 +17,7 @@ not apply is -1. :meth:`Vocabulary.compose` inverts it exactly for every token.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -116,12 +117,12 @@ class Vocabulary:
 
     # ------------------------------------------------------------------ decomposition (v2)
 
-    @property
+    @functools.cached_property
     def symbols(self) -> list[str]:
         """What the symbol head predicts: the special tokens, then the commands."""
         return [t for t in self.tokens if token_type(t) in (SPECIAL, COMMAND)]
 
-    @property
+    @functools.cached_property
     def commands(self) -> list[str]:
         return [t for t in self.tokens if token_type(t) == COMMAND]
 

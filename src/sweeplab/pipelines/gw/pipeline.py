@@ -6,8 +6,8 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.pipelines.gw.nodes import GWConfig, build_gw_inputs, train_workspace
-from sweeplab.pipelines.reporting.figures import plot_history
 from sweeplab.pipelines.shapes import pipeline as shapes_pipeline
+from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
 
@@ -18,11 +18,7 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
 
 
 def create_template() -> Pipeline:
-    return Pipeline([
-        Node(train_workspace, ["config", "gw_inputs", "checkpoint_store"], ["model", "history", "summary"],
-             name="train_workspace", tags=["training"]),
-        Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses"),
-    ])
+    return run_record_nodes(train_workspace, "gw_inputs", "train_workspace")
 
 
 FAMILY = Family(
