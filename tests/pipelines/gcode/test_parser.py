@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 
 from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, parse_program
+from sweeplab.pipelines.gcode.programs import generate_program
 
 PROGRAM = """%
 (facing pass, tool 1)
@@ -23,7 +25,7 @@ N120 M5
 def test_every_construct():
     report = parse_program(PROGRAM.splitlines(), source="face.nc")
     blocks = {b.line: b for b in report.blocks}
-    assert report.skipped == []
+    assert report.skipped == ()
     assert blocks[3] == Block(3, ("G21", "G90"), ())
     assert blocks[4] == Block(4, ("M6",), (("T", 1.0),))
     assert blocks[5] == Block(5, ("M3",), (("S", 12000.0),)), "words in any order"
@@ -62,3 +64,46 @@ def test_skip_mode_counts_and_keeps_going():
     assert [line for line, _ in report.skipped] == [2, 4]
     assert "p.nc:4: unsupported word W2" in report.skipped[1][1]
     assert report.blocks[1].commands == ("G0",), "a skipped line does not change the modal state"
+
+
+ODD_LINES = """G38.2 Z-5 F100
+N5
+x1.5Y-.25
+g1x+3 (a)(b) ; c (d
+  G0 X1 (\u00b0)
+G1 X1 ((nested))
+G1 X1 (open
+G1 X1 )(
+5 X3
+G1 X2 Y%
+G1 X0.000000000000000001
+G1 X1 ; (not a comment opener)"""
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_bulk_pass_agrees_with_the_line_parser(seed):
+    """The whole-file pass and the per-line parser give the same program. A non-ASCII comment
+    on every line sends every line through the line parser."""
+    text = generate_program(np.random.default_rng(seed), f"p{seed}") + ("\n" + ODD_LINES if seed == 0 else "")
+    bulk = parse_program(text, on_error="skip")
+    by_line = parse_program([line + " (\u00b0)" for line in text.splitlines()], on_error="skip")
+    assert bulk.blocks == by_line.blocks
+    assert [line for line, _ in bulk.skipped] == [line for line, _ in by_line.skipped]
+    for column in ("lines", "modal", "word_line", "letter", "value"):
+        assert np.array_equal(getattr(bulk, column), getattr(by_line, column)), column
+    assert np.array_equal(bulk.motion, by_line.motion, equal_nan=True)
+
+
+def test_numbers_convert_exactly_and_odd_lines_still_parse():
+    program = parse_program(ODD_LINES.replace("\n", "\r\n"), source="odd.nc", on_error="skip")
+    blocks = {b.line: b for b in program.blocks}
+    assert blocks[1] == Block(1, ("G38.2",), (("Z", -5.0), ("F", 100.0))), "a command keeps its decimal"
+    assert 2 not in blocks, "a line number alone executes nothing"
+    assert blocks[4] == Block(4, ("G1",), (("X", 3.0),)), "two comments, then ';' ends the line"
+    assert blocks[5].params == (("X", 1.0),) and blocks[11].params == (("X", 1e-18),)
+    assert [line for line, _ in program.skipped] == [3, 6, 7, 8, 9, 10]
+    text = "G1 " + " ".join(f"X{v}" for v in ["16.5", "-0.25", ".5", "+7", "0.1", "123456789.123456", "2.675"])
+    assert [v for _, v in parse_program(text).blocks[0].params] == [
+        16.5, -0.25, 0.5, 7.0, 0.1, 123456789.123456, 2.675], "the same floats as float(text)"
+    with pytest.raises(GCodeSyntaxError, match=r"p.nc:1: command G1.0001 has more than 3 decimals"):
+        parse_program("G1.0001 X1", source="p.nc")

@@ -17,9 +17,12 @@ from sweeplab.pipelines.gcode.tokens import (
     SPECIAL,
     SPECIALS,
     UNK,
+    ProgramTokens,
     TokenSpec,
     Vocabulary,
-    block_tokens,
+    key_of,
+    name_of,
+    program_tokens,
 )
 
 UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,
@@ -27,12 +30,9 @@ UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "
 V1, V2 = TokenSpec("v1", 0.01), TokenSpec("v2", units=UNITS)
 
 
-def program_tokens(spec: TokenSpec, seeds=range(12)) -> list[list[str]]:
-    lines = []
-    for seed in seeds:
-        text = generate_program(np.random.default_rng(seed), f"p{seed}")
-        lines += [block_tokens(b, spec)[0] for b in parse_program(text.splitlines()).blocks]
-    return lines
+def corpus(spec: TokenSpec, seeds=range(12)) -> list[ProgramTokens]:
+    return [program_tokens(parse_program(generate_program(np.random.default_rng(seed), f"p{seed}")), spec)
+            for seed in seeds]
 
 
 def test_values_become_tokens_at_full_precision_or_two_digits():
@@ -48,10 +48,22 @@ def test_values_become_tokens_at_full_precision_or_two_digits():
 
 
 def test_a_line_is_its_commands_then_letter_value_pairs_and_modal_lines_write_no_command():
-    blocks = parse_program(["G1 X16.5 Y3 F800", "X20.2"]).blocks
-    assert block_tokens(blocks[0], V2) == (["G1", "X", "NUM_X_8", "Y", "NUM_Y_1", "F", "NUM_F_32"], 0)
-    assert blocks[1].commands == ("G1",) and blocks[1].modal  # the machine runs G1 ...
-    assert block_tokens(blocks[1], V2) == (["X", "NUM_X_10"], 0)  # ... the program does not write it
+    program = parse_program(["G1 X16.5 Y3 F800", "X20.2", "X-1 G0 (a parameter before its command)", "Y999"])
+    tokens = program_tokens(program, V2)
+    assert tokens.by_line() == {1: ["G1", "X", "NUM_X_8", "Y", "NUM_Y_1", "F", "NUM_F_32"],
+                                2: ["X", "NUM_X_10"],  # the machine runs G1 (below); the program does not write it
+                                3: ["G0", "X", "NUM_X_-1"],
+                                4: ["Y", "NUM_Y_99"]}
+    assert program.blocks[1].commands == ("G1",) and program.blocks[1].modal
+    assert tokens.clipped == 1, "Y999 is beyond two digits of 2 mm"
+    assert program_tokens(program, V1).by_line()[1] == ["G1", "X", "NUM_X_1650", "Y", "NUM_Y_300", "F", "NUM_F_80000"]
+
+
+def test_token_keys_name_every_kind_of_token():
+    for token in ["G1", "G38.2", "M3", "M30", "X", "F", "NUM_X_-99", "NUM_S_60", "NUM_Z_123456"]:
+        assert name_of(key_of(token)) == token
+    with pytest.raises(ValueError, match="special"):
+        key_of("<bos>")
 
 
 def test_missing_or_bad_bucket_width_is_named():
@@ -64,17 +76,19 @@ def test_missing_or_bad_bucket_width_is_named():
 
 
 def test_vocabulary_sizes_counts_and_unknown_tokens():
-    lines = program_tokens(V2)
-    vocab = Vocabulary.build(lines, V2)
-    flat = [t for line in lines for t in line]
+    programs = corpus(V2)
+    vocab = Vocabulary.build(programs, V2)
+    flat = [t for p in programs for t in p.names()]
     assert vocab.tokens[: len(SPECIALS)] == list(SPECIALS)
     assert len(vocab) == len(SPECIALS) + len(set(flat))
     assert sum(vocab.counts.values()) == len(flat)
     assert vocab.counts["G1"] == flat.count("G1")
-    ids, unknown = vocab.encode(["G1", "NUM_X_77777", "X", "M999"])
-    assert ids[0] == vocab.index["G1"] and ids[1] == UNK and ids[3] == UNK and unknown == 2
+    ids, unknown = vocab.encode(program_tokens(parse_program(["G1 X16.5", "M999"]), V2))
+    assert [vocab.tokens[i] for i in ids] == ["G1", "X", "NUM_X_8", "<unk>"] and unknown == 1
+    ids, unknown = vocab.encode(program_tokens(parse_program(["G1 X16.5", "M999"]), V1))
+    assert ids[0] == vocab.index["G1"] and ids[2] == UNK and ids[3] == UNK and unknown == 2  # v2 ids, v1 tokens
     # full precision makes a far larger vocabulary from the same programs
-    v1 = Vocabulary.build(program_tokens(V1), V1)
+    v1 = Vocabulary.build(corpus(V1), V1)
     assert len(v1) > 3 * len(vocab)
     assert Vocabulary.from_dict(vocab.to_dict()).tokens == vocab.tokens
     with pytest.raises(ValueError, match="missing key 'tokens'"):
@@ -82,7 +96,7 @@ def test_vocabulary_sizes_counts_and_unknown_tokens():
 
 
 def test_every_v2_token_decomposes_and_composes_back_exactly():
-    vocab = Vocabulary.build(program_tokens(V2), V2)
+    vocab = Vocabulary.build(corpus(V2), V2)
     kinds = set()
     for token in vocab.tokens:
         parts = vocab.decompose(token)
@@ -96,7 +110,7 @@ def test_every_v2_token_decomposes_and_composes_back_exactly():
 
 def test_heads_that_predict_a_tokens_parts_compose_to_that_token():
     """The multi-head model's composition gives back every token from one-hot part logits."""
-    vocab = Vocabulary.build(program_tokens(V2), V2)
+    vocab = Vocabulary.build(corpus(V2), V2)
     tables = vocab.compose_tables()
     composer = Composer(torch.as_tensor(vocab.part_tables()),
                         *(torch.as_tensor(tables[k]) for k in ("symbol", "parameter", "numeric")))

@@ -21,7 +21,7 @@ import pandas as pd
 from sweeplab.config import from_dict
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
 from sweeplab.pipelines.gcode.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
-from sweeplab.pipelines.gcode.parser import Block, parse_program
+from sweeplab.pipelines.gcode.parser import Program, parse_program
 from sweeplab.pipelines.gcode.programs import generate_program
 from sweeplab.pipelines.gcode.tokens import (
     BOS,
@@ -29,9 +29,10 @@ from sweeplab.pipelines.gcode.tokens import (
     EOS,
     PAD,
     SEP,
+    ProgramTokens,
     TokenSpec,
     Vocabulary,
-    block_tokens,
+    program_tokens,
     token_type,
 )
 from sweeplab.training import fingerprint
@@ -46,7 +47,7 @@ WINDOW_ARRAYS = ("x", "tokens", "rare")  # per split in the windows file: <array
 class Recording:
     name: str
     split: str
-    blocks: dict[int, Block]  # program line -> its executed block
+    program: Program
     lines: np.ndarray  # [samples] the executing program line
     signals: np.ndarray  # [samples, channels] float32
 
@@ -65,7 +66,7 @@ def generate_recordings(params: dict[str, Any]) -> tuple[dict[str, str], dict[st
     for i in range(n):
         name = f"program_{i:03d}"
         text = generate_program(np.random.default_rng([seed, i]), name)
-        blocks = parse_program(text.splitlines(), source=f"{name}.nc").blocks
+        blocks = parse_program(text, source=f"{name}.nc").blocks
         programs[name] = text
         sensors[name] = simulate(blocks, machine, machine=i % machine.n_machines, seed=seed * 100_003 + i)
     return programs, sensors
@@ -85,7 +86,7 @@ def _split_of(names: list[str], fractions: Mapping[str, float], seed: int) -> di
             for i, name in enumerate(order)}
 
 
-def _check_sensors(frame: pd.DataFrame, where: str, blocks: dict[int, Block]) -> None:
+def _check_sensors(frame: pd.DataFrame, where: str, program: Program) -> None:
     missing = [c for c in (TIME, LINE, *CHANNELS) if c not in frame.columns]
     if missing:
         raise ValueError(f"{where}: missing column(s) {missing}; expected {[TIME, LINE, *CHANNELS]}")
@@ -96,7 +97,7 @@ def _check_sensors(frame: pd.DataFrame, where: str, blocks: dict[int, Block]) ->
         row, col = np.argwhere(~np.isfinite(values))[0]
         raise ValueError(f"{where}: non-finite value in column '{CHANNELS[col]}' at data row {row + 1}")
     lines = frame[LINE].to_numpy()
-    unknown = ~np.isin(lines, list(blocks))
+    unknown = ~np.isin(lines, program.lines)
     if unknown.any():
         row = int(np.argmax(unknown))
         raise ValueError(f"{where}: data row {row + 1} names program line {lines[row]}, "
@@ -120,12 +121,11 @@ def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, C
     recordings = []
     skipped = 0
     for name in sorted(names):
-        report = parse_program(programs[name]().splitlines(), source=f"{name}.nc", on_error=params["on_error"])
-        skipped += len(report.skipped)
-        blocks = {b.line: b for b in report.blocks}
+        program = parse_program(programs[name](), source=f"{name}.nc", on_error=params["on_error"])
+        skipped += len(program.skipped)
         frame = sensors[name]()
-        _check_sensors(frame, f"{name}.csv", blocks)
-        recordings.append(Recording(name, split[name], blocks, frame[LINE].to_numpy(np.int64),
+        _check_sensors(frame, f"{name}.csv", program)
+        recordings.append(Recording(name, split[name], program, frame[LINE].to_numpy(np.int64),
                                     frame[list(CHANNELS)].to_numpy(np.float32)))
     if skipped:
         logger.warning("gcode: skipped %d malformed line(s) (gcode_data.on_error: skip)", skipped)
@@ -140,15 +140,6 @@ def _spec(params: Mapping[str, Any], version: str) -> TokenSpec:
     return TokenSpec(version, float(params["resolution"]), dict(params["units"]))
 
 
-def _line_tokens(recording: Recording, spec: TokenSpec) -> tuple[list[list[str]], int]:
-    out, clipped = [], 0
-    for block in recording.blocks.values():
-        tokens, n = block_tokens(block, spec)
-        out.append(tokens)
-        clipped += n
-    return out, clipped
-
-
 def build_vocabularies(recordings: list[Recording], params: dict[str, Any]
                        ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Node: v1 and v2 from the training programs' tokens, and a report of their sizes, the
@@ -156,23 +147,19 @@ def build_vocabularies(recordings: list[Recording], params: dict[str, Any]
     vocabularies, report = {}, {}
     for version in ("v1", "v2"):
         spec = _spec(params, version)
-        per_split: dict[str, list[list[str]]] = {s: [] for s in SPLITS}
-        clipped = Counter()
-        for rec in recordings:
-            tokens, n = _line_tokens(rec, spec)
-            per_split[rec.split] += tokens
-            clipped[rec.split] += n
-        vocab = Vocabulary.build(per_split["train"], spec)
-        coverage, unknown = {}, {}
-        for split, lines in per_split.items():
-            flat = [t for line in lines for t in line]
-            _, n_unknown = vocab.encode(flat)
-            unknown[split] = n_unknown
-            coverage[split] = 1 - n_unknown / len(flat) if flat else None
+        tokens = [(rec.split, program_tokens(rec.program, spec)) for rec in recordings]
+        vocab = Vocabulary.build([t for split, t in tokens if split == "train"], spec)
+        coverage, unknown, clipped = {}, {}, {}
+        for split in SPLITS:
+            parts = [t for s, t in tokens if s == split]
+            n_tokens = sum(len(t.key) for t in parts)
+            unknown[split] = sum(vocab.encode(t)[1] for t in parts)
+            clipped[split] = sum(t.clipped for t in parts)
+            coverage[split] = 1 - unknown[split] / n_tokens if n_tokens else None
         vocabularies[version] = vocab.to_dict()
         report[version] = {"size": len(vocab), "by_type": vocabularies[version]["by_type"],
                            "coverage": coverage, "unknown_tokens": unknown,
-                           "clipped_values": dict(clipped) if version == "v2" else None}
+                           "clipped_values": clipped if version == "v2" else None}
     report["note"] = ("coverage: share of a split's tokens that are in the vocabulary (built from train); "
                       "the rest map to <unk>")
     logger.info("gcode vocabularies: v1 %d tokens (val coverage %.3f), v2 %d tokens (val coverage %.3f)",
@@ -206,7 +193,7 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
     out: dict[str, list] = {f"{a}_{s}": [] for a in WINDOW_ARRAYS for s in SPLITS}
     too_long = 0
     for rec in recordings:
-        ids = {line: vocab.encode(block_tokens(block, vocab.spec)[0])[0] for line, block in rec.blocks.items()}
+        ids = _ids_by_line(program_tokens(rec.program, vocab.spec), vocab)
         signals = ((rec.signals - mean) / std).T.astype(np.float32)
         for start in range(0, len(rec.lines) - length + 1, stride):
             covered = np.unique(rec.lines[start : start + length])
@@ -231,6 +218,12 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
         arrays[f"rare_{split}"] = np.array(out[f"rare_{split}"], dtype=bool)
     attrs = {"channels": list(CHANNELS), "channel_mean": mean, "channel_std": std}
     return ArrayStream.from_arrays(arrays, attrs), _window_report(arrays, vocab, sorted(rare), too_long)
+
+
+def _ids_by_line(tokens: ProgramTokens, vocab: Vocabulary) -> dict[int, list[int]]:
+    ids = vocab.encode(tokens)[0].tolist()
+    first = np.flatnonzero(np.diff(tokens.line, prepend=-1)).tolist()  # each line's tokens are contiguous
+    return {int(tokens.line[a]): ids[a:b] for a, b in zip(first, [*first[1:], len(ids)], strict=True)}
 
 
 def _window_report(arrays: dict[str, np.ndarray], vocab: Vocabulary, rare: list[str], too_long: int

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeplab.pipelines.gcode.parser import PARAMETER_LETTERS, Block
+from sweeplab.pipelines.gcode.parser import PARAMETER_LETTERS, Program, command_name
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>", "<unk>")
 PAD, BOS, EOS, SEP, UNK = range(len(SPECIALS))
@@ -55,25 +55,86 @@ class TokenSpec:
             if bad:
                 raise ValueError(f"gcode.vocabulary.units: widths must be positive, got {bad}")
 
+    def numbers(self, letter: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The integer in each numeric token (letters as ASCII codes), and which were clipped."""
+        if self.version == "v1":
+            return np.rint(value / self.resolution).astype(np.int64), np.zeros(len(value), bool)
+        unit = np.ones(256)
+        unit[list(map(ord, self.units))] = list(self.units.values())
+        bucket = np.floor(value / unit[letter] + 1e-9).astype(np.int64)  # the epsilon keeps 0.3/0.1 in 3
+        clipped = np.clip(bucket, -MAX_BUCKET, MAX_BUCKET)
+        return clipped, clipped != bucket
+
     def value_token(self, letter: str, value: float) -> tuple[str, bool]:
         """The numeric token of one parameter word, and whether the value was clipped."""
-        if self.version == "v1":
-            return f"NUM_{letter}_{round(value / self.resolution)}", False
-        bucket = math.floor(value / self.units[letter] + 1e-9)
-        clipped = max(-MAX_BUCKET, min(MAX_BUCKET, bucket))
-        return f"NUM_{letter}_{clipped}", clipped != bucket
+        number, clipped = self.numbers(np.array([ord(letter)], np.uint8), np.array([float(value)]))
+        return f"NUM_{letter}_{number[0]}", bool(clipped[0])
 
 
-def block_tokens(block: Block, spec: TokenSpec) -> tuple[list[str], int]:
-    """The tokens of one line as written (a modal line's carried motion command is not
-    written, so it is no token), and how many of its values were clipped."""
-    tokens = [] if block.modal else list(block.commands)
-    clipped = 0
-    for letter, value in block.params:
-        token, was_clipped = spec.value_token(letter, value)
-        tokens += [letter, token]
-        clipped += was_clipped
-    return tokens, clipped
+# A program token as one int64, so a whole corpus is looked up in the vocabulary at once:
+# kind << 56 | letter << 48 | (number + 2**40), where number is a command's code in
+# thousandths (G38.2 -> 38200), 0 for a parameter letter, and a numeric token's integer.
+_KIND_SHIFT, _LETTER_SHIFT, _OFFSET = 56, 48, 1 << 40
+
+
+def token_key(kind: np.ndarray | int, letter: np.ndarray | int, number: np.ndarray | int) -> np.ndarray:
+    return ((np.asarray(kind, np.int64) << _KIND_SHIFT) | (np.asarray(letter, np.int64) << _LETTER_SHIFT)
+            | (np.asarray(number, np.int64) + _OFFSET))
+
+
+def key_of(token: str) -> int:
+    """The key of a command, parameter or numeric token (see :func:`token_key`)."""
+    kind = token_type(token)
+    if kind == NUMERIC:
+        _, letter, number = token.split("_", 2)
+        return int(token_key(NUMERIC, ord(letter), int(number)))
+    if kind == PARAMETER:
+        return int(token_key(PARAMETER, ord(token), 0))
+    if kind == COMMAND:
+        return int(token_key(COMMAND, ord(token[0]), round(float(token[1:]) * 1000)))
+    raise ValueError(f"special token {token!r} has no key")
+
+
+def name_of(key: int) -> str:
+    """The token a key stands for: the inverse of :func:`key_of`."""
+    kind, letter = key >> _KIND_SHIFT, chr((key >> _LETTER_SHIFT) & 0xFF)
+    number = (key & ((1 << _LETTER_SHIFT) - 1)) - _OFFSET
+    if kind == COMMAND:
+        return command_name(letter, number / 1000)
+    return letter if kind == PARAMETER else f"NUM_{letter}_{number}"
+
+
+@dataclass(frozen=True)
+class ProgramTokens:
+    """A program's tokens in columns. Each line: its commands as written (a modal line's
+    carried motion is not written, so it is no token), then a letter and a value token per
+    parameter word: ``G1 X16.5 F800`` -> ``G1 X NUM_X_8 F NUM_F_32`` (v2)."""
+
+    line: np.ndarray  # [tokens] the program line of each token
+    key: np.ndarray  # [tokens] int64 token keys (see token_key)
+    clipped: int  # v2 values clipped to +/-MAX_BUCKET
+
+    def names(self) -> list[str]:
+        return [name_of(k) for k in self.key.tolist()]
+
+    def by_line(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for line, name in zip(self.line.tolist(), self.names(), strict=True):
+            out.setdefault(line, []).append(name)
+        return out
+
+
+def program_tokens(program: Program, spec: TokenSpec) -> ProgramTokens:
+    """Tokenise a parsed program in bulk (see :class:`ProgramTokens`)."""
+    command = program.is_command
+    order = np.argsort(program.word_line * 2 + ~command, kind="stable")  # commands first on a line
+    word = np.repeat(order, np.where(command[order], 1, 2))  # a parameter word gives two tokens
+    second = np.append(False, word[1:] == word[:-1])
+    letter, value, command = program.letter[word], program.value[word], command[word]
+    numbers, clipped = spec.numbers(letter, value)
+    kind = np.where(command, COMMAND, np.where(second, NUMERIC, PARAMETER))
+    number = np.where(kind == NUMERIC, numbers, np.where(command, np.rint(value * 1000), 0).astype(np.int64))
+    return ProgramTokens(program.word_line[word], token_key(kind, letter, number), int(clipped[second].sum()))
 
 
 def token_type(token: str) -> int:
@@ -100,20 +161,34 @@ class Vocabulary:
             raise ValueError("a vocabulary lists a token twice")
 
     @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], spec: TokenSpec) -> Vocabulary:
-        """Every token seen in the (training) sequences: specials, commands, letters, values."""
-        counts = Counter(t for tokens in token_lists for t in tokens)
+    def build(cls, programs: Iterable[ProgramTokens], spec: TokenSpec) -> Vocabulary:
+        """Every token seen in the (training) programs: specials, commands, letters, values."""
+        keys = [p.key for p in programs]
+        seen, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
+        names = [name_of(k) for k in seen.tolist()]
         order = {COMMAND: 0, PARAMETER: 1, NUMERIC: 2}
-        seen = sorted(counts, key=lambda t: (order[token_type(t)], _natural(t)))
-        return cls([*SPECIALS, *seen], counts, spec)
+        tokens = sorted(names, key=lambda t: (order[token_type(t)], _natural(t)))
+        return cls([*SPECIALS, *tokens], dict(zip(names, counts.tolist(), strict=True)), spec)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def encode(self, tokens: Sequence[str]) -> tuple[list[int], int]:
-        """Token ids, and how many tokens were unknown."""
-        ids = [self.index.get(t, UNK) for t in tokens]
-        return ids, sum(i == UNK for i in ids) - sum(t == "<unk>" for t in tokens)
+    @functools.cached_property
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """The keys of the non-special tokens, sorted, and their ids."""
+        ids = np.arange(len(SPECIALS), len(self.tokens))
+        keys = np.array([key_of(self.tokens[i]) for i in ids], np.int64)
+        order = np.argsort(keys)
+        return keys[order], ids[order]
+
+    def encode(self, tokens: ProgramTokens) -> tuple[np.ndarray, int]:
+        """Token ids (unknown tokens -> ``<unk>``), and how many were unknown."""
+        keys, ids = self._lookup
+        if not len(keys):
+            return np.full(len(tokens.key), UNK), len(tokens.key)
+        at = np.minimum(np.searchsorted(keys, tokens.key), len(keys) - 1)
+        known = keys[at] == tokens.key
+        return np.where(known, ids[at], UNK), int((~known).sum())
 
     # ------------------------------------------------------------------ decomposition (v2)
 
