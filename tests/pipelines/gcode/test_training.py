@@ -85,13 +85,22 @@ def test_the_loop_augments_training_batches_only():
 
 
 def test_a_run_that_predicts_few_distinct_tokens_stops_as_collapsed(inputs, tmp_path):
-    collapse = {"min_unique": 100_000, "patience": 2, "min_epochs": 2}
-    _, history, summary = train_gcode(config("baseline", trainer={"epochs": 5}, collapse=collapse), inputs,
+    collapse = {"min_unique": 100_000, "patience": 2, "min_epochs": 3}
+    frozen = {"epochs": 6, "lr": 1e-12}  # a model that does not learn predicts the same tokens every epoch
+    _, history, summary = train_gcode(config("baseline", trainer=frozen, collapse=collapse), inputs,
                                       CheckpointStore(tmp_path))
-    assert summary["status"] == "collapsed" and summary["epochs_run"] == 2
-    assert "stayed below 100000 for 2 epochs" in summary["reason"]
+    assert summary["status"] == "collapsed" and summary["epochs_run"] == 3
+    assert "stayed below 100000 for 2 epochs without a new best" in summary["reason"]
+
+
+@pytest.mark.parametrize(("counts", "collapsed"), [
+    ((5, 8, 12), False),  # too early to tell
+    ((5, 8, 7, 8, 6), True),  # stuck below 20
+    ((4, 5, 11, 18), False),  # below 20, but climbing: still learning
+    ((5, 8, 12, 25), False),
+    ((30, 12, 11, 10), True),  # fell onto a handful and stayed
+])
+def test_the_collapse_rule(counts, collapsed):
     rule = CollapseConfig(min_unique=20, patience=3, min_epochs=4)
-    rows = [{"split": "val", "unique_tokens": u} for u in (5, 8, 12)]
-    assert rule.check(rows) is None  # too early to tell
-    assert rule.check([*rows, {"split": "val", "unique_tokens": 19}]).status == "collapsed"
-    assert rule.check([*rows, {"split": "val", "unique_tokens": 25}]) is None
+    stop = rule.check([{"split": "val", "unique_tokens": u} for u in counts])
+    assert (stop is not None and stop.status == "collapsed") == collapsed

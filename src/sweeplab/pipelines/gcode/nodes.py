@@ -7,7 +7,8 @@
 
 Every epoch the validation split is decoded with teacher forcing and scored on token, type,
 command and parameter-type accuracy and on how many distinct tokens the model predicts. A
-run whose distinct predictions stay below ``collapse.min_unique`` stops as ``collapsed``.
+run whose distinct predictions stay below ``collapse.min_unique`` with no new best stops as
+``collapsed``.
 """
 
 from __future__ import annotations
@@ -42,17 +43,21 @@ class HeadWeights:
 @dataclass(frozen=True)
 class CollapseConfig:
     min_unique: int = 20  # distinct tokens predicted on val below this counts as collapsed ...
-    patience: int = 3  # ... for this many epochs in a row ...
+    patience: int = 3  # ... for this many epochs in a row, with no new best among them ...
     min_epochs: int = 4  # ... once this many epochs have run
 
     def check(self, history: list[dict[str, Any]]) -> Stop | None:
-        """The stop rule: the run has collapsed onto a handful of tokens."""
+        """The stop rule: the run has collapsed onto a handful of tokens and stays there. A run
+        still climbing (a new best count within the window) is learning, not collapsed: a
+        single-head model typically starts on a handful of tokens and grows out of it."""
         unique = [row["unique_tokens"] for row in history if row["split"] == "val"]
-        recent = unique[-self.patience :]
-        if len(unique) >= self.min_epochs and len(recent) == self.patience and max(recent) < self.min_unique:
-            return Stop("collapsed", f"collapsed: val unique_tokens {[int(u) for u in recent]} stayed below "
-                                     f"{self.min_unique} for {self.patience} epochs")
-        return None
+        before, recent = unique[: -self.patience], unique[-self.patience :]
+        if len(unique) < max(self.min_epochs, self.patience + 1) or max(recent) >= self.min_unique:
+            return None
+        if max(recent) > max(before):
+            return None
+        return Stop("collapsed", f"collapsed: val unique_tokens {[int(u) for u in recent]} stayed below "
+                                 f"{self.min_unique} for {self.patience} epochs without a new best")
 
 
 @dataclass(frozen=True)
