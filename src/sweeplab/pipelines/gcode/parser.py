@@ -251,10 +251,9 @@ def _comments(cls: np.ndarray, special: np.ndarray, starts: np.ndarray, size: in
             np.concatenate([position[opens + 1] + 1, line_end[semi_lines]]))
 
 
-def _per_word(flags: np.ndarray, word_start: np.ndarray, n_words: int) -> np.ndarray:
-    if not n_words:
-        return np.zeros(0)
-    return np.add.reduceat(flags.astype(np.float64), word_start)
+def _line_sums(flags: np.ndarray, first_word: np.ndarray) -> np.ndarray:
+    """Per line, how many of its words are flagged (words grouped by line, ``first_word`` each)."""
+    return np.add.reduceat(flags.astype(np.int64), first_word) if len(first_word) else np.zeros(0, np.int64)
 
 
 def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, word_line: np.ndarray, letter: np.ndarray,
@@ -265,7 +264,7 @@ def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, word_line: 
     last = np.concatenate([first[1:], [len(word_line)]])
     is_command = (letter == G) | (letter == M)
     is_motion = (letter == G) & np.isin(value, (0.0, 1.0, 2.0, 3.0))
-    per_line = functools.partial(_per_word, word_start=first, n_words=len(lines))
+    per_line = functools.partial(_line_sums, first_word=first)
     n_motion = per_line(is_motion)
     modal = per_line(is_command) == 0
     not_axis = per_line(~_AXIS_OR_FEED[letter] & ~is_command)
