@@ -24,8 +24,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-MOTION = frozenset({"G0", "G1", "G2", "G3"})
-AXIS_LETTERS = frozenset("XYZIJKR")
+MOTION_CODES = (0.0, 1.0, 2.0, 3.0)  # G0 G1 G2 G3
 PARAMETER_LETTERS = "XYZIJKRFSTPQ"  # letters that carry a value rather than name a command
 COMMAND_LETTERS = "GM"
 COMMAND_DECIMALS = 3  # G38.2 or G64.1 have one; more is not a G-code
@@ -48,10 +47,12 @@ _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a"):ord("z") + 1] -= 32
 _KNOWN_LETTER = np.zeros(256, bool)
 _KNOWN_LETTER[list(f"{COMMAND_LETTERS}{PARAMETER_LETTERS}N".encode())] = True
+_IS_COMMAND = np.zeros(256, bool)
+_IS_COMMAND[list(COMMAND_LETTERS.encode())] = True
 _AXIS_OR_FEED = np.zeros(256, bool)
 _AXIS_OR_FEED[list(b"XYZIJKRF")] = True
 _POW10 = 10.0 ** np.arange(16)
-G, M, N = ord("G"), ord("M"), ord("N")
+G, N = ord("G"), ord("N")
 MAX_DIGITS = 15  # a number of up to 15 digits is exact in float64; longer ones go to the line parser
 
 
@@ -112,7 +113,7 @@ class Program:
 
     @property
     def is_command(self) -> np.ndarray:
-        return (self.letter == G) | (self.letter == M)
+        return _IS_COMMAND[self.letter]
 
     @functools.cached_property
     def blocks(self) -> list[Block]:
@@ -206,7 +207,7 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     letter = _UPPER[raw[at[segment]]]
     after_letter = np.minimum(segment + 1, len(c) - 1)
     signed = (n_signs == 1) & (c[after_letter] == SIGN)
-    command = (letter == G) | (letter == M)
+    command = _IS_COMMAND[letter]
     bad = is_word & ((n_digits == 0) | (n_digits > MAX_DIGITS) | (n_dots > 1) | (n_signs > signed)
                      | ~_KNOWN_LETTER[letter] | (command & ((n_dots > 0) | signed)))  # plain G1, M03 only
     odd[segment_line[bad]] = True
@@ -262,8 +263,8 @@ def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, word_line: 
     words and repeats the motion in force. A dropped line leaves the motion unchanged."""
     lines, first = np.unique(word_line, return_index=True)
     last = np.concatenate([first[1:], [len(word_line)]])
-    is_command = (letter == G) | (letter == M)
-    is_motion = (letter == G) & np.isin(value, (0.0, 1.0, 2.0, 3.0))
+    is_command = _IS_COMMAND[letter]
+    is_motion = (letter == G) & np.isin(value, MOTION_CODES)
     per_line = functools.partial(_line_sums, first_word=first)
     n_motion = per_line(is_motion)
     modal = per_line(is_command) == 0
