@@ -44,6 +44,9 @@ class SweepError(ValueError):
     """A sweep spec that cannot be expanded; the message names the sweep and key."""
 
 
+CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
+
+
 @dataclass(frozen=True)
 class Family:
     """What a model family gives the sweep machinery."""
@@ -52,7 +55,7 @@ class Family:
     config_type: type  # the typed config its nodes build from the resolved dict
     template: Callable[[], Pipeline]  # per-variant nodes; reads ``config`` first
     data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
-    shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced
+    shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced, beside CHECKPOINT_STORE
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,7 @@ def variant_pipelines(family: Family, variants: list[Variant]) -> Pipeline:
             Pipeline(
                 template,
                 namespace=variant.namespace,
-                inputs=set(family.shared_inputs),
+                inputs=set(family.shared_inputs) | ({CHECKPOINT_STORE} & template.inputs()),
                 parameters={f"params:{family.name}"},
             )
         )

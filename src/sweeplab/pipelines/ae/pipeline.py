@@ -36,5 +36,5 @@ FAMILY = Family(
     config_type=AEConfig,
     template=create_template,
     data_prep=create_data_prep,
-    shared_inputs=frozenset({"ae_inputs", "checkpoint_store", "events_normaliser"}),
+    shared_inputs=frozenset({"ae_inputs", "events_normaliser"}),
 )

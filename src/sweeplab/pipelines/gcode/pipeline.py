@@ -52,5 +52,5 @@ FAMILY = Family(
     config_type=GCodeConfig,
     template=create_template,
     data_prep=create_data_prep,
-    shared_inputs=frozenset({"gcode_inputs", "checkpoint_store"}),
+    shared_inputs=frozenset({"gcode_inputs"}),
 )

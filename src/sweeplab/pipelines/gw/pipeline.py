@@ -26,5 +26,5 @@ FAMILY = Family(
     config_type=GWConfig,
     template=create_template,
     data_prep=create_data_prep,
-    shared_inputs=frozenset({"gw_inputs", "checkpoint_store"}),
+    shared_inputs=frozenset({"gw_inputs"}),
 )
