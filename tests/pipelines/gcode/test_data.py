@@ -20,7 +20,7 @@ UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "
          "T": 1.0, "P": 0.1, "Q": 0.1}
 PARAMS = {"on_error": "raise", "split": {"val": 0.2, "test": 0.2, "seed": 0},
           "vocabulary": {"resolution": 0.01, "units": UNITS},
-          "windows": {"length": 32, "stride": 32, "max_tokens": 40, "rare_share": 0.02}}
+          "windows": {"length": 32, "stride": 32, "max_tokens": 40, "rare_share": 0.1}}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ def test_windows_pair_standardised_sensors_with_the_lines_they_cover(recordings)
     assert (tokens == SEP).any()  # windows spanning two lines separate them
     vocab = Vocabulary.from_dict(v2)
     rare = set(report["rare_commands"])
+    assert {"M3", "M5"} <= rare and not rare & {"G0", "G1"}  # all but the workhorse motions
     flagged = [any(vocab.tokens[t] in rare for t in row) for row in tokens]
     assert arrays["rare_train"].tolist() == flagged and any(flagged)
     assert report["train"]["windows"] == len(x) and report["train"]["command_share"] < 0.25
