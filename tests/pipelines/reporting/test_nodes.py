@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from sweeplab.datasets.run_records import ReportFolderDataset
-from sweeplab.pipelines.reporting import nodes
+from sweeplab.pipelines.reporting import figures, nodes
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 
 SPEC = {"family": "ae", "grid": {"a": [1, 2], "m": ["x", "y"]}, "seeds": [0, 1, 2],
@@ -149,3 +149,21 @@ def test_figures_and_report_folder(tmp_path, table):
         assert f"(figures/{name})" in report
     assert "n = 1: no interval" in report and "no completed run" in report
     assert "`a2_y_s0` (failed): non-finite loss at epoch 2" in report
+
+
+def test_a_run_a_stop_rule_ended_counts_as_a_result(table):
+    # a family's stop rule gives its own status (the G-code family's "collapsed"): its
+    # metrics are a result, unlike a failed or missing run's
+    table.loc[table["variant"] == "a1_x_s1", "status"] = "collapsed"
+    stats, _ = nodes.condition_statistics(table, SPEC)
+    row = stats[stats["metric"] == "loss"].set_index(["a", "m"]).loc[(1, "x")]
+    assert (row["n_completed"], row["n_stopped"], row["n"], row["completion_rate"]) == (2, 1, 3, 1.0)
+    assert row["mean"] == pytest.approx(1.1)
+    assert "6 completed, 1 collapsed, 4 failed, 1 missing" in nodes.results_markdown(table, SPEC)
+    figure = figures.plot_completion(stats, ["a", "m"])
+    assert "stopped" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
+                                nodes.success_criteria(stats, SPEC), {}, SPEC)
+    report = folder["report.md"]
+    assert "1 stopped by a rule" in report and "`a1_x_s1` (collapsed): done" in report
+    assert "`a1_x_s1`" not in report.split("## Runs left out")[1]  # its metrics count

@@ -190,15 +190,15 @@ def plot_aggregated_curves(curves: pd.DataFrame, metrics: list[str], labels: lis
 
 
 def plot_completion(stats: pd.DataFrame, labels: list[str]) -> Figure:
-    """Planned runs per condition, split into completed, collapsed, failed and missing."""
+    """Planned runs per condition, split into completed, stopped by a rule, failed and missing."""
     per = stats.drop_duplicates(labels)
     names = [", ".join(f"{lab}={row[lab]}" for lab in labels) for _, row in per.iterrows()]
     fig = Figure(figsize=(7, 0.35 * len(per) + 1.4), layout="constrained")
     ax = fig.subplots()
     left = np.zeros(len(per))
-    for column, color in (("n_completed", "tab:green"), ("n_collapsed", "tab:orange"), ("n_failed", "tab:red"),
+    for column, color in (("n_completed", "tab:green"), ("n_stopped", "tab:orange"), ("n_failed", "tab:red"),
                           ("n_missing", "lightgrey")):
-        if column not in per or (column == "n_collapsed" and not per[column].any()):
+        if column not in per or (column == "n_stopped" and not per[column].any()):
             continue
         counts = per[column].to_numpy()
         ax.barh(names, counts, left=left, color=color, label=column.removeprefix("n_"))

@@ -24,9 +24,10 @@ from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
 logger = logging.getLogger(__name__)
 
 RUN_COLUMNS = ("variant", "seed", "status", "reason")
-# Runs whose metrics count: finished, or ended by a family's stop rule (a collapsed model is
-# a result, not an error). Failed and missing runs are counted and listed, never averaged.
-RESULT_STATUSES = ("completed", "collapsed")
+# Runs without a result: counted and listed, never averaged. Every other run's metrics count:
+# one that finished ("completed"), or one a family's stop rule ended with its own status (a
+# collapsed model is a result, not an error).
+NO_RESULT = ("failed", "missing")
 SUMMARY_SCALARS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # flattened as they are
 
 
@@ -137,7 +138,7 @@ def results_table(spec: dict[str, Any], **summaries: dict[str, Any]) -> pd.DataF
             table[metric] = np.nan
     front = ["variant", *sweep.labels, "seed", "status", *metrics]
     table = table[front + [c for c in table.columns if c not in front and c != "reason"] + ["reason"]]
-    not_done = table[~table["status"].isin(RESULT_STATUSES)]
+    not_done = table[table["status"].isin(NO_RESULT)]
     if len(not_done):
         logger.warning("%d of %d planned runs did not complete: %s", len(not_done), len(table),
                        ", ".join(f"{r.variant} ({r.status})" for r in not_done.itertuples()))
@@ -171,8 +172,8 @@ def _conditions(table: pd.DataFrame, labels: list[str]):
 
 def condition_statistics(table: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per condition and metric: completion counts, then n, mean, std (ddof=1), SEM, the
-    t interval, median, min and max over runs with a result (completed or collapsed) and
-    finite values.
+    t interval, median, min and max over runs with a result (completed or stopped by a rule)
+    and finite values.
 
     Returns the flat table and the same as JSON-ready ``aggregated_results``.
     """
@@ -184,14 +185,14 @@ def condition_statistics(table: pd.DataFrame, spec: dict[str, Any]) -> tuple[pd.
         counts = {
             "n_planned": len(rows),
             "n_completed": int((rows["status"] == "completed").sum()),
-            "n_collapsed": int((rows["status"] == "collapsed").sum()),
+            "n_stopped": int((~rows["status"].isin(("completed", *NO_RESULT))).sum()),
             "n_failed": int((rows["status"] == "failed").sum()),
             "n_missing": int((rows["status"] == "missing").sum()),
         }
-        counts["completion_rate"] = (counts["n_completed"] + counts["n_collapsed"]) / counts["n_planned"]
-        completed = rows[rows["status"].isin(RESULT_STATUSES)]
+        counts["completion_rate"] = (counts["n_completed"] + counts["n_stopped"]) / counts["n_planned"]
+        completed = rows[~rows["status"].isin(NO_RESULT)]
         excluded = [{"variant": r.variant, "seed": int(r.seed), "status": r.status, "reason": str(r.reason)}
-                    for r in rows.itertuples() if r.status not in RESULT_STATUSES]
+                    for r in rows.itertuples() if r.status in NO_RESULT]
         per_metric = {}
         for metric in metrics:
             d = describe(completed[metric].to_numpy(dtype=float), confidence)
@@ -229,7 +230,7 @@ def _plain(value: Any) -> Any:
 
 
 def _values_by_seed(rows: pd.DataFrame, metric: str) -> dict[int, float]:
-    done = rows[rows["status"].isin(RESULT_STATUSES)]
+    done = rows[~rows["status"].isin(NO_RESULT)]
     return {int(s): float(v) for s, v in zip(done["seed"], done[metric], strict=True)}
 
 
@@ -420,9 +421,10 @@ def results_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
     shown = table[["variant", *sweep.labels, "seed", "status", *report_metrics(table, spec),
                    "best_epoch", "epochs_run", "wall_s"]]
     counts = table["status"].value_counts()
+    stopped = counts.drop(["completed", *NO_RESULT], errors="ignore")
     lines = [f"# {spec.get('title', 'Sweep results')}", "",
              f"{len(table)} runs: {counts.get('completed', 0)} completed, "
-             + (f"{counts['collapsed']} collapsed, " if counts.get("collapsed") else "")
+             + "".join(f"{n} {status}, " for status, n in stopped.items())
              + f"{counts.get('failed', 0)} failed, "
              f"{counts.get('missing', 0)} missing. Metrics are validation values at each run's best epoch.",
              "", markdown_table(shown)]
@@ -458,10 +460,10 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
     sweep = layout(spec)
     metrics = report_metrics(table, spec)
     confidence = sweep.report.confidence
-    completion = stats.drop_duplicates(sweep.labels)[[*sweep.labels, "n_planned", "n_completed", "n_collapsed",
+    completion = stats.drop_duplicates(sweep.labels)[[*sweep.labels, "n_planned", "n_completed", "n_stopped",
                                                       "n_failed", "n_missing", "completion_rate"]]
-    if not completion["n_collapsed"].any():
-        completion = completion.drop(columns="n_collapsed")
+    if not completion["n_stopped"].any():
+        completion = completion.drop(columns="n_stopped")
     main = stats[stats["metric"].isin(metrics)].copy()
     main["value"] = main.apply(_interval, axis=1)
     wide = main.pivot_table(index=sweep.labels, columns="metric", values="value", aggfunc="first", sort=False)
@@ -469,12 +471,12 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
     lines = [f"# {spec.get('title', 'Sweep report')}", "",
              f"{len(table)} planned runs in {len(completion)} conditions: "
              f"{int(completion['n_completed'].sum())} completed, "
-             + (f"{int(completion['n_collapsed'].sum())} collapsed, " if "n_collapsed" in completion else "")
+             + (f"{int(completion['n_stopped'].sum())} stopped by a rule, " if "n_stopped" in completion else "")
              + f"{int(completion['n_failed'].sum())} failed, "
              f"{int(completion['n_missing'].sum())} missing.", "",
              "## Completion", "", markdown_table(completion), "", "![completion](figures/completion.png)", "",
              "## Results per condition", "",
-             f"Mean over the seeds with a result (completed or collapsed) of each run's validation value at "
+             f"Mean over the seeds with a result (completed or stopped by a rule) of each run's validation value at "
              f"its best epoch, with the "
              f"{confidence:.0%} confidence interval of the mean (Student's t, n - 1 degrees of freedom). "
              "With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
@@ -495,11 +497,11 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
               f"the best is significantly better (uncorrected p < {1 - confidence:.2g}).", ""]
     if len(best):
         lines += [markdown_table(best), ""]
-    stopped = table[table["status"] == "collapsed"]
+    stopped = table[~table["status"].isin(("completed", *NO_RESULT))]
     if len(stopped):
         lines += ["## Runs stopped by a rule (their metrics count)", ""]
         lines += [f"- `{r.variant}` ({r.status}): {r.reason}" for r in stopped.itertuples()] + [""]
-    excluded = table[~table["status"].isin(RESULT_STATUSES)]
+    excluded = table[table["status"].isin(NO_RESULT)]
     if len(excluded):
         lines += ["## Runs left out", ""] + [f"- `{r.variant}` ({r.status}): {r.reason}" for r in excluded.itertuples()]
     return {"report.md": "\n".join(lines) + "\n", **{f"figures/{k}": v for k, v in figures_by_name.items()}}
