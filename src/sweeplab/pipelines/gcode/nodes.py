@@ -13,6 +13,7 @@ run whose distinct predictions stay below ``collapse.min_unique`` with no new be
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -123,8 +124,7 @@ def train_gcode(config: dict[str, Any], gcode_inputs: dict[str, Any], checkpoint
     build = functools.partial(
         GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], max_tokens=tokens.shape[1] - 1,
         composer=_composer(vocab), heads="multi" if cfg.approach == "multihead" else "single")
-    weights = {"type": cfg.head_weights.type, "symbol": cfg.head_weights.symbol,
-               "parameter": cfg.head_weights.parameter, "value": cfg.head_weights.value}
+    weights = dataclasses.asdict(cfg.head_weights)  # head name -> loss weight
     augment = (lambda batch: batch | {"x": augment_sensors(batch["x"], cfg.augment)}) if cfg.augmented else None
     slot = checkpoint_store.slot_for(config, gcode_inputs["fingerprint"])
     record = train(
