@@ -17,7 +17,7 @@ from kedro.framework.startup import bootstrap_project
 
 import sweeplab.pipelines.ae.nodes as ae_nodes
 from sweeplab.datasets.hdf5 import H5File
-from sweeplab.hooks import SweepFailedError
+from sweeplab.errors import SweepFailedError
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.sweeps import SweepError
 from tests.conftest import TINY_PARAMS, write_h5
@@ -124,7 +124,7 @@ def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
     params["ae"]["trainer"]["epochs"] = 1
     params["ae_sweep"]["grid"] = {"model": {"latent_space": "linear"}, "loss": {"globals_beta": 1}}
     run_session(kedro_project, params=params, env="full")
-    assert not (kedro_project / "data/01_raw/events_synthetic.h5").exists(), "no synthetic data in full"
+    assert not (kedro_project / "data/02_intermediate/events_generated.h5").exists(), "no synthetic data in full"
     summary = json.loads(latest(kedro_project, "data/07_model_output/ae_sweep/linear_beta1_s0/summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 1
 
@@ -248,8 +248,9 @@ def test_tiny_gcode_comparison_runs_and_reports(kedro_project):
                                                              "decoder_layers": 1}},
               "gcode_compare": {"seeds": "0"}}
     run_session(kedro_project, pipeline="gcode_compare", params=params)
-    assert len(list((kedro_project / "data/01_raw/gcode/programs").glob("*.nc"))) == 6
-    assert len(list((kedro_project / "data/01_raw/gcode/sensors").glob("*.csv"))) == 6
+    generated = latest(kedro_project, "data/02_intermediate/gcode/recordings")
+    assert len(list((generated / "programs").glob("*.nc"))) == len(list((generated / "sensors").glob("*.csv"))) == 6
+    assert not (kedro_project / "data/01_raw/gcode").exists(), "raw folders are only read"
     vocab = json.loads(latest(kedro_project, "data/04_feature/gcode/vocabulary_v2.json").read_text())
     report = json.loads(latest(kedro_project, "data/08_reporting/gcode/vocabulary_report.json").read_text())
     assert report["v2"]["size"] == len(vocab["tokens"]) == vocab["size"] < report["v1"]["size"]

@@ -41,9 +41,12 @@ def test_nested_override_wins_over_dotted_key():
     ({**SPEC, "grid": {"model.latent_space": []}}, "grid axis 'model.latent_space' has no values"),
     ({**SPEC, "seeds": [0, 0]}, "repeated seed"),
     ({"family": "ae"}, "needs a 'grid'"),
+    ({**SPEC, "seed": [1]}, r"ae_sweep.seed: unknown key; did you mean ae_sweep.seeds\?"),
+    ({**SPEC, "labels": {"loss.beta": "b"}}, r"ae_sweep.labels.loss.beta: not a grid axis"),
+    ({**SPEC, "seeds": [0, 1.5]}, r"ae_sweep.seeds: got 1.5; expected non-negative integers"),
 ])
 def test_bad_specs_are_refused(spec, message):
-    with pytest.raises(SweepError, match=message):
+    with pytest.raises(ConfigError, match=message):
         expand("ae_sweep", spec)
 
 
@@ -57,12 +60,13 @@ def test_resolved_config_and_its_hash(ae_defaults):
 
 def test_unknown_grid_key_and_bad_values_are_named(ae_defaults):
     (v,) = expand("s", {"family": "ae", "grid": {"model.latnt_space": ["vq"]}})
-    with pytest.raises(SweepError, match="grid key 'model.latnt_space' does not name a parameter"):
+    with pytest.raises(SweepError, match=r"s.grid.model.latnt_space: not a parameter of the family defaults; "
+                                         r"did you mean model.latent_space\?"):
         resolve_variant_config(ae_defaults, family=FAMILY, variant=v)
     (v,) = expand("s", {"family": "ae", "grid": {"model.latent_space": ["vqq"]}})
-    with pytest.raises(SweepError, match=r"ae.model.latent_space: 'vqq' is not one of"):
+    with pytest.raises(SweepError, match=r"s.grid.model.latent_space: got 'vqq'; expected one of none \| linear \| vq"):
         resolve_variant_config(ae_defaults, family=FAMILY, variant=v)
-    with pytest.raises((ConfigError, SweepError), match=r"unknown parameter\(s\) \['epochz'\]"):
+    with pytest.raises((ConfigError, SweepError), match=r"ae.trainer.epochz: unknown key; did you mean ae.trainer.epochs\?"):
         (v,) = expand("s", {"family": "ae", "grid": {"model.latent_space": ["vq"]}})
         bad = {**ae_defaults, "trainer": {**ae_defaults["trainer"], "epochz": 3}}
         resolve_variant_config(bad, family=FAMILY, variant=v)

@@ -8,12 +8,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 
 from sweeplab import sweeps
+from sweeplab.errors import SweepFailedError
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
-
-
-class SweepFailedError(RuntimeError):
-    """Raised after a run in which some variants failed (their siblings and reports are saved)."""
 
 
 class SweepConfigHook:

@@ -7,6 +7,8 @@ For every sweep declared in parameters (``family`` + ``grid``) this registers:
 - ``<sweep>_train``: data prep + variants without the report.
 
 Plus ``<family>_prep`` (a family's data preparation only) and ``__default__`` (every sweep).
+Every section of the parameters is checked first (``sweeplab.checks``): a run with an
+invalid setting stops here, before any node has written anything.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from sweeplab import sweeps
+from sweeplab.checks import check_parameters
 from sweeplab.pipelines.ae import pipeline as ae_pipeline
 from sweeplab.pipelines.gcode import pipeline as gcode_pipeline
 from sweeplab.pipelines.gw import pipeline as gw_pipeline
@@ -24,14 +27,10 @@ FAMILIES = {family.name: family for family in (ae_pipeline.FAMILY, gw_pipeline.F
 
 def register_pipelines() -> dict[str, Pipeline]:
     params = sweeps.run_parameters()
+    planned = check_parameters(params, FAMILIES)
     registry: dict[str, Pipeline] = {f"{name}_prep": f.data_prep(params) for name, f in FAMILIES.items()}
     everything = Pipeline([])
-    for name, spec in sweeps.find_sweeps(params).items():
-        family = FAMILIES.get(spec["family"])
-        if family is None:
-            raise sweeps.SweepError(f"sweep '{name}': unknown family '{spec['family']}'; known: {sorted(FAMILIES)}")
-        variants = sweeps.expand(name, spec)
-        sweeps.check_defaults(family, params, name, variants)
+    for name, (family, variants) in planned.items():
         train = family.data_prep(params) + sweeps.variant_pipelines(family, variants)
         report = reporting_pipeline.create_pipeline(name, variants)
         registry[f"{name}_train"] = train

@@ -21,6 +21,7 @@ hands this module the parameters of the session being run (``--env``, ``--conf-s
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import itertools
 import logging
@@ -40,7 +41,7 @@ from sweeplab.config import ConfigError, config_hash, from_dict, to_dict
 logger = logging.getLogger(__name__)
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
     """A sweep spec that cannot be expanded; the message names the sweep and key."""
 
 
@@ -56,6 +57,19 @@ class Family:
     template: Callable[[], Pipeline]  # per-variant nodes; reads ``config`` first
     data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
     shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced, beside CHECKPOINT_STORE
+    data_sections: Mapping[str, type] = field(default_factory=dict)  # parameters its data prep reads -> config type
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep as declared in parameters; checked like every other section."""
+
+    family: str  # whose defaults the grid overrides
+    grid: dict[str, Any]  # nested or dotted keys -> list of values (or "a b c" from --params)
+    title: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # grid key -> short name
+    seeds: Any = (0,)  # integers, or "0 1 2" from --params; checked in ``expand``
+    report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,8 @@ def parse_values(value: Any, where: str) -> list[Any]:
         return list(value)
     if isinstance(value, str):
         return [parse_token(token) for token in value.split()]
-    if value is None:
-        raise SweepError(f"{where}: expected a list of values, got nothing")
+    if value is None or isinstance(value, Mapping):
+        raise SweepError(f"{where}: got {value!r}; expected a list of values")
     return [value]
 
 
@@ -121,19 +135,24 @@ def parse_token(token: str) -> Any:
 
 def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
     """The variants of one sweep: the Cartesian product of the grid, times the seeds."""
-    if not isinstance(spec, Mapping) or "grid" not in spec:
-        raise SweepError(f"parameters '{sweep}': a sweep needs a 'grid' mapping")
-    grid = flatten_grid(spec["grid"] or {}, prefix="")
-    seeds = parse_values(spec.get("seeds", [0]), f"{sweep}.seeds")
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise SweepError(f"{sweep}.seeds: expected integers, got {seeds!r}")
+    if isinstance(spec, Mapping) and "grid" not in spec:
+        raise SweepError(f"{sweep}.grid: missing required key; a sweep needs a 'grid' mapping")
+    checked = from_dict(SweepSpec, spec, where=sweep)
+    grid = flatten_grid(checked.grid, prefix="")
+    seeds = parse_values(checked.seeds, f"{sweep}.seeds")
+    bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+    if bad:
+        raise SweepError(f"{sweep}.seeds: got {bad[0]!r}; expected non-negative integers")
     if len(set(seeds)) != len(seeds):
         raise SweepError(f"{sweep}.seeds: repeated seed in {seeds!r}")
     empty = [key for key, values in grid.items() if not values]
     if empty or not seeds:
         what = f"grid axis '{empty[0]}' has no values" if empty else "'seeds' is empty"
         raise SweepError(f"sweep '{sweep}' expands to zero variants: {what}")
-    labels = dict(spec.get("labels") or {})
+    stray = sorted(set(checked.labels) - set(grid))
+    if stray:
+        raise SweepError(f"{sweep}.labels.{stray[0]}: not a grid axis; axes are {sorted(grid)}")
+    labels = checked.labels
     variants = []
     for values in itertools.product(*grid.values()):
         overrides = tuple(zip(grid, values, strict=True))
@@ -187,10 +206,13 @@ def set_dotted(config: dict[str, Any], key: str, value: Any, where: str) -> None
     node = config
     for i, part in enumerate(parents):
         if not isinstance(node.get(part), dict):
-            raise SweepError(f"{where}: grid key '{key}' does not name a parameter ('{'.'.join(parents[: i + 1])}' is not a section)")
+            raise SweepError(f"{where}.{key}: not a parameter ('{'.'.join(parents[: i + 1])}' is not a section "
+                             "of the family defaults)")
         node = node[part]
     if leaf not in node:
-        raise SweepError(f"{where}: grid key '{key}' does not name a parameter of the family defaults")
+        close = difflib.get_close_matches(leaf, list(node), n=1)
+        hint = f"; did you mean {'.'.join([*parents, close[0]])}?" if close else ""
+        raise SweepError(f"{where}.{key}: not a parameter of the family defaults{hint}")
     node[leaf] = value
 
 
@@ -198,11 +220,16 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
     """The fully resolved config of one variant: defaults + grid values + seed, validated."""
     config = copy.deepcopy(defaults)
     for key, value in variant.overrides:
-        set_dotted(config, key, value, where=f"{variant.sweep} (family '{family.name}')")
+        set_dotted(config, key, value, where=f"{variant.sweep}.grid")
     try:
         typed = from_dict(family.config_type, config, where=family.name)
     except ConfigError as exc:
-        raise SweepError(f"{variant.namespace}: {exc}") from exc
+        # a grid value is named where the user wrote it, not in the defaults it overrides
+        message = str(exc)
+        for key, _ in variant.overrides:
+            if message.startswith(f"{family.name}.{key}:"):
+                raise SweepError(f"{variant.sweep}.grid.{message.removeprefix(family.name + '.')}") from None
+        raise SweepError(f"{variant.namespace}: {message}") from None
     resolved = to_dict(typed)
     return {
         "sweep": variant.sweep,
@@ -246,20 +273,8 @@ def variant_pipelines(family: Family, variants: list[Variant]) -> Pipeline:
 
 
 def find_sweeps(params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Every top-level parameters entry that declares a sweep (has ``family`` and ``grid``)."""
-    return {
-        name: spec
-        for name, spec in params.items()
-        if isinstance(spec, Mapping) and "family" in spec and "grid" in spec
-    }
-
-
-def check_defaults(family: Family, params: Mapping[str, Any], sweep: str, variants: list[Variant]) -> None:
-    """Fail before anything runs when a variant's config would be invalid."""
-    if family.name not in params:
-        raise SweepError(f"sweep '{sweep}': family defaults 'params:{family.name}' are missing")
-    for variant in variants:
-        resolve_variant_config(params[family.name], family=family, variant=variant)
+    """Every top-level parameters entry that declares a sweep (names a ``family``)."""
+    return {name: spec for name, spec in params.items() if isinstance(spec, Mapping) and "family" in spec}
 
 
 # ----------------------------------------------------------------------------------------------

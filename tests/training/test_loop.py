@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from sweeplab.config import ConfigError, from_dict
 from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
 
 RUN = {"sweep": "t", "variant": "v", "condition": {"lr": 0.01}, "seed": 3, "config_hash": "abc"}
@@ -116,8 +117,10 @@ def test_failure_before_any_epoch_keeps_history_columns():
 
 
 def test_bad_trainer_settings_are_named():
-    with pytest.raises(ValueError, match="trainer.epochs must be at least 1"):
-        TrainerConfig(epochs=0)
+    with pytest.raises(ConfigError, match="trainer.epochs: got 0; expected an integer >= 1"):
+        from_dict(TrainerConfig, {"epochs": 0}, where="trainer")
+    with pytest.raises(ConfigError, match="trainer.device: got 'tpu'; expected one of auto | cpu | cuda | mps"):
+        from_dict(TrainerConfig, {"device": "tpu"}, where="trainer")
     record = fit(monitor="accuracy")
     assert record.summary["status"] == "failed" and "trainer.monitor 'accuracy'" in record.summary["reason"]
 

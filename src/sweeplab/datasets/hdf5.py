@@ -16,9 +16,11 @@ from typing import Any
 
 import h5py
 import numpy as np
-from kedro.io import DatasetError
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
+from sweeplab.errors import DataFileError
+
+WRITER = "sweeplab"  # the ``written_by`` attribute of every file this dataset writes
 
 
 class H5File:
@@ -26,12 +28,13 @@ class H5File:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such file")
-        if not h5py.is_hdf5(self.path):
-            raise DatasetError(f"{self.path}: not an HDF5 file")
-        with h5py.File(self.path, "r") as f:
-            self._meta = {k: (v.shape, v.dtype) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        if not self.path.is_file():
+            raise DataFileError(f"{self.path}: no such file")
+        try:
+            with h5py.File(self.path, "r") as f:
+                self._meta = {k: (v.shape, v.dtype) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        except OSError as exc:  # not HDF5, truncated, or unreadable
+            raise DataFileError(f"{self.path}: not a readable HDF5 file ({exc})") from None
 
     def keys(self) -> list[str]:
         return list(self._meta)
@@ -42,13 +45,26 @@ class H5File:
         for name in names:
             if name.lower() in lowered:
                 return lowered[name.lower()]
-        raise KeyError(f"{self.path}: missing dataset '{names[0]}' (found {sorted(self._meta)})")
+        raise DataFileError(f"{self.path}: missing dataset '{names[0]}' (found {sorted(self._meta)})")
 
     def shape(self, key: str) -> tuple[int, ...]:
-        return self._meta[key][0]
+        """The array's shape; () for a scalar, and an error for a dataspace with no shape."""
+        shape = self._meta[key][0]
+        if shape is None:
+            raise DataFileError(f"{self.path}:{key}: holds an empty (null) dataspace; expected an array")
+        return shape
 
     def dtype(self, key: str) -> np.dtype:
         return self._meta[key][1]
+
+    def numeric(self, key: str, ndim: int) -> tuple[int, ...]:
+        """Check that ``key`` is an ``ndim``-D array of real numbers (before reading it); its shape."""
+        shape, dtype = self.shape(key), self.dtype(key)
+        if len(shape) != ndim:
+            raise DataFileError(f"{self.path}:{key}: expected a {ndim}-D array, got shape {shape}")
+        if dtype.kind not in "iuf":
+            raise DataFileError(f"{self.path}:{key}: expected real numbers, got dtype {dtype}")
+        return shape
 
     def read(self, key: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
@@ -56,6 +72,8 @@ class H5File:
 
     def iter_chunks(self, key: str, *, step_size: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, rows)`` blocks of ``step_size`` rows, opening the file once."""
+        if step_size < 1:
+            raise ValueError(f"step_size must be at least 1, got {step_size}")
         with h5py.File(self.path, "r") as f:
             data = f[key]
             for start in range(0, data.shape[0], step_size):
@@ -99,9 +117,21 @@ class H5ArraysDataset(LocalVersionedDataset):
     def save(self, data: ArrayStream | Mapping[str, np.ndarray]) -> None:
         stream = data if isinstance(data, ArrayStream) else ArrayStream.from_arrays(data)
         path = Path(self._get_save_path())
+        if path.exists() and not _written_here(path):
+            raise DataFileError(f"{path}: holds a file this project did not write; refusing to replace it "
+                                "(point this catalog entry somewhere else)")
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             for key, (shape, dtype) in stream.shapes.items():
                 f.create_dataset(key, shape=shape, dtype=dtype)
             for key, start, rows in stream.blocks():
                 f[key][start : start + len(rows)] = rows
             f.attrs.update(stream.attrs)
+            f.attrs["written_by"] = WRITER
+
+
+def _written_here(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("written_by") == WRITER
+    except OSError:
+        return False

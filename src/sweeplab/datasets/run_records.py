@@ -1,24 +1,21 @@
-"""The run record's summary (JSON) and history (CSV), and a report folder.
+"""The run record's summary (JSON) and history (CSV).
 
 A sweep's report reads every planned variant's record. When one was never written (the
 report runs alone after a partial sweep, or before new seeds have trained), loading gives
-a record that says ``missing`` instead of stopping the report: the report counts it.
+a record that says ``missing`` instead of stopping the report: the report counts it. A
+record that exists but is not one (not JSON, not a mapping) stops the report naming its file.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
+from sweeplab.errors import DataFileError
 
 
 class _ToleratesMissing(LocalVersionedDataset):
@@ -34,7 +31,15 @@ class RunSummaryDataset(_ToleratesMissing):
     def load(self) -> dict[str, Any]:
         if self._never_saved():
             return {"status": "missing", "reason": f"no saved summary at {self._filepath}"}
-        return json.loads(Path(self._get_load_path()).read_text())
+        path = Path(self._get_load_path())
+        try:
+            summary = json.loads(path.read_bytes())
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise DataFileError(f"{path}: not a JSON run summary ({exc})") from None
+        if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
+            raise DataFileError(f"{path}: expected a run summary, a JSON object with a 'status', "
+                                f"got {type(summary).__name__}")
+        return summary
 
     def save(self, data: dict[str, Any]) -> None:
         with atomic_path(self._get_save_path()) as tmp:
@@ -47,43 +52,16 @@ class RunHistoryDataset(_ToleratesMissing):
     def load(self) -> pd.DataFrame:
         if self._never_saved():
             return pd.DataFrame(columns=["epoch", "split"])
-        return pd.read_csv(self._get_load_path())
+        path = self._get_load_path()
+        try:
+            history = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError and decode errors included
+            raise DataFileError(f"{path}: not a CSV run history ({type(exc).__name__})") from None
+        missing = {"epoch", "split"} - set(history.columns)
+        if missing:
+            raise DataFileError(f"{path}: expected a run history with columns epoch and split, missing {sorted(missing)}")
+        return history
 
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self._get_save_path()) as tmp:
             data.to_csv(tmp, index=False)
-
-
-class ReportFolderDataset(LocalVersionedDataset):
-    """A folder of report files: text (``.md``), figures (``.png``) and tables (``.csv``).
-
-    Saved as ``{relative path: content}``; the folder is assembled under a temporary name
-    and renamed into place, so the Markdown's relative links always meet their figures.
-    Write-only: it is for reading by people.
-    """
-
-    def load(self) -> dict[str, Path]:
-        root = Path(self._get_load_path())
-        return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
-
-    def save(self, data: dict[str, str | Figure | pd.DataFrame]) -> None:
-        target = Path(self._get_save_path())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-        try:
-            for name, content in data.items():
-                path = staging / name
-                if staging not in path.resolve().parents:
-                    raise ValueError(f"report file {name!r} would fall outside the report folder")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(content, Figure):
-                    buffer = io.BytesIO()
-                    content.savefig(buffer, format="png", dpi=100)
-                    path.write_bytes(buffer.getvalue())
-                elif isinstance(content, pd.DataFrame):
-                    content.to_csv(path, index=False)
-                else:
-                    path.write_text(str(content))
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)

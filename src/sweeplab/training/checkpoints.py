@@ -12,11 +12,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from sweeplab.datasets.torch_weights import is_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -43,28 +46,48 @@ def fingerprint(splits: dict[str, dict[str, np.ndarray]]) -> str:
     return digest.hexdigest()
 
 
+def _is_final(record: Any) -> bool:
+    """A finished run record as ``save_final`` writes it."""
+    return (isinstance(record, dict) and is_state_dict(record.get("weights"))
+            and isinstance(record.get("history"), list) and all(isinstance(r, dict) for r in record["history"])
+            and isinstance(record.get("summary"), dict) and isinstance(record["summary"].get("status"), str))
+
+
+def _is_epoch_state(state: Any) -> bool:
+    """The state after an epoch as the training loop writes it (its fields are checked on restore)."""
+    return isinstance(state, dict) and is_state_dict(state.get("model")) and isinstance(state.get("epoch"), int)
+
+
 class CheckpointSlot:
     """The checkpoints of one run, in its own folder."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
-    def _load(self, name: str) -> dict[str, Any] | None:
+    def _load(self, name: str, valid: Callable[[Any], bool]) -> dict[str, Any] | None:
         path = self.folder / name
         if not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a corrupt checkpoint is set aside, never trusted
-            logger.warning("Ignoring unreadable checkpoint %s (%s); training from the start", path, exc)
-            path.rename(path.with_suffix(".corrupt"))
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch's message suggests unpickling the file: never pass that on
+            state = None
+        if state is None or not valid(state):
+            self.set_aside(path)
             return None
+        return state
+
+    def set_aside(self, path: Path) -> None:
+        """A corrupt or foreign checkpoint is kept for inspection, never trusted."""
+        logger.warning("%s is not a checkpoint this project wrote or it is damaged; set aside as %s, "
+                       "the run is retrained", path, path.with_suffix(".corrupt").name)
+        path.rename(path.with_suffix(".corrupt"))
 
     def latest(self) -> dict[str, Any] | None:
-        return self._load("last.pt")
+        return self._load("last.pt", _is_epoch_state)
 
     def final(self) -> dict[str, Any] | None:
-        return self._load("final.pt")
+        return self._load("final.pt", _is_final)
 
     def save_epoch(self, state: dict[str, Any]) -> None:
         atomic_torch_save(state, self.folder / "last.pt")

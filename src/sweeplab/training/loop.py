@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sweeplab.config import NonNegativeFloat, PositiveFloat, PositiveInt
+from sweeplab.datasets.torch_weights import is_state_dict
 from sweeplab.training.checkpoints import CheckpointSlot
 
 logger = logging.getLogger(__name__)
@@ -52,22 +54,15 @@ OBJECTIVE = "total_loss"
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    epochs: int = 5
-    batch_size: int = 512
-    eval_batch_size: int = 4096
-    lr: float = 1.0e-3
-    weight_decay: float = 0.0
-    grad_clip: float | None = None  # max global gradient norm; None: no clipping
-    patience: int | None = None  # epochs without val improvement before stopping; None: never
+    epochs: PositiveInt = 5
+    batch_size: PositiveInt = 512
+    eval_batch_size: PositiveInt = 4096
+    lr: PositiveFloat = 1.0e-3
+    weight_decay: NonNegativeFloat = 0.0
+    grad_clip: PositiveFloat | None = None  # max global gradient norm; None: no clipping
+    patience: PositiveInt | None = None  # epochs without val improvement before stopping; None: never
     monitor: str = OBJECTIVE  # the val metric that picks the best epoch (lower is better)
-    device: str = "auto"  # auto: CUDA when present, else CPU
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"trainer.{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"trainer.lr must be positive, got {self.lr}")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA when present, else CPU
 
 
 @dataclass
@@ -233,12 +228,29 @@ def _save_checkpoint(slot: CheckpointSlot, progress: _Progress, model, optimizer
 
 
 def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator) -> _Progress:
-    """Model, optimiser and both random streams as they were: the run goes on identically."""
+    """Model, optimiser and both random streams as they were: the run goes on identically.
+    Raises ``ValueError`` (or torch's own error) when the state does not fit this run."""
+    progress = _Progress(**{f.name: state[f.name] for f in fields(_Progress)})
+    if not (isinstance(progress.history, list) and all(isinstance(r, dict) for r in progress.history)
+            and isinstance(progress.stale, int) and isinstance(progress.best_value, float)
+            and (progress.best_epoch is None or isinstance(progress.best_epoch, int))
+            and is_state_dict(progress.best_weights)):
+        raise ValueError("progress fields of the wrong types")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     generator.set_state(state["generator"])
-    return _Progress(**{f.name: state[f.name] for f in fields(_Progress)})
+    return progress
+
+
+def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, seed: int, device: torch.device):
+    """Seeded model, optimiser and shuffling generator: the same seed, the same numbers on CPU."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # for any third-party code that still draws from numpy
+    generator = torch.Generator().manual_seed(seed)
+    model = build_model().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=trainer.lr, weight_decay=trainer.weight_decay)
+    return model, optimizer, generator
 
 
 def train(
@@ -270,17 +282,17 @@ def train(
     progress = _Progress()
     status, reason = "completed", "finished all epochs"
     try:
-        seed = int(run["seed"])
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)  # for any third-party code that still draws from numpy
-        generator = torch.Generator().manual_seed(seed)
-        device = pick_device(trainer.device)
-        model = build_model().to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=trainer.lr, weight_decay=trainer.weight_decay)
+        seed, device = int(run["seed"]), pick_device(trainer.device)
+        model, optimizer, generator = _fresh_start(build_model, trainer, seed, device)
         train_t, val_t = _to_tensors(train_data, device), _to_tensors(val_data, device)
         if checkpoint is not None and (state := checkpoint.latest()) is not None:
-            progress = _restore_checkpoint(state, model, optimizer, generator)
-            logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
+            try:
+                progress = _restore_checkpoint(state, model, optimizer, generator)
+                logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
+            except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
+                checkpoint.set_aside(checkpoint.folder / "last.pt")
+                model, optimizer, generator = _fresh_start(build_model, trainer, seed, device)
+                progress = _Progress()
 
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from kedro.io import DatasetError
 
+from sweeplab.config import ConfigError, SplitFractions, from_dict
 from sweeplab.datasets.hdf5 import H5ArraysDataset, H5File
+from sweeplab.errors import DataFileError
 from sweeplab.pipelines.events.format import object_features, object_types
 from sweeplab.pipelines.events.nodes import (
     assign_splits,
@@ -51,11 +53,19 @@ def test_split_is_deterministic_and_chunk_size_free(tmp_path, unsplit_file):
     assert not np.array_equal(a.read("y_train"), c.read("y_train"))
 
 
-def test_assign_splits_rejects_bad_fractions():
-    with pytest.raises(ValueError, match="sum to 1"):
-        assign_splits(np.ones(10, int), {"train": 0.5, "val": 0.2, "test": 0.2}, 0)
-    with pytest.raises(ValueError, match="missing \\['test'\\]"):
-        assign_splits(np.ones(10, int), {"train": 0.5, "val": 0.5}, 0)
+def test_bad_fractions_are_named():
+    with pytest.raises(ConfigError, match=r"events.split.fractions.train \+ val \+ test: got 0.9; expected them to sum to 1"):
+        from_dict(SplitFractions, {"train": 0.5, "val": 0.2, "test": 0.2}, where="events.split.fractions")
+    with pytest.raises(ConfigError, match=r"events.split.fractions.test: missing required key"):
+        from_dict(SplitFractions, {"train": 0.5, "val": 0.5}, where="events.split.fractions")
+
+
+def test_a_process_too_small_for_every_split_is_named(caplog):
+    y = np.array([1] * 50 + [3])
+    with caplog.at_level("WARNING"):
+        assignment = assign_splits(y, {"train": 0.7, "val": 0.15, "test": 0.15}, 0)
+    assert set(assignment[:50]) == {0, 1, 2}
+    assert "process ttW has 1 event(s), too few to appear in every split; none in val, test" in caplog.text
 
 
 def test_normaliser_is_fitted_on_train_only(tmp_path, unsplit_file):
@@ -102,7 +112,7 @@ def _corrupt(tmp_path, unsplit_file, edit):
     (lambda a: a.update(X=a["X"][:, :90]), r":X: expected 92 columns per event, got shape \(3000, 90\)"),
     (lambda a: a["X"].__setitem__((7, 30), np.inf), r":X: non-finite value inf at row 7, column 30"),
     (lambda a: a["X"].__setitem__((9, 3), 11), r":X: unknown object type id 11.0 at row 9, slot 3"),
-    (lambda a: a["y"].__setitem__(4, 9), r":y: unknown process label\(s\) \[9\]"),
+    (lambda a: a["y"].__setitem__(4, 9), r":y: label 9 at row 4; expected a process id"),
     (lambda a: a.update(y=a["y"][:-1]), r"X has 3000 rows but y has 2999"),
 ])
 def test_bad_input_is_named(tmp_path, unsplit_file, edit, message):
@@ -123,7 +133,7 @@ def test_empty_split_is_refused(tmp_path, unsplit_file):
 def test_not_hdf5_and_missing_file(tmp_path):
     text = tmp_path / "events.h5"
     text.write_text("not an hdf5 file")
-    with pytest.raises(Exception, match=f"{text}: not an HDF5 file"):
+    with pytest.raises(Exception, match=f"{text}: not a readable HDF5 file"):
         H5ArraysDataset(filepath=str(text)).load()
     with pytest.raises(Exception, match="no such file"):
         H5File(tmp_path / "absent.h5")
@@ -133,7 +143,7 @@ def test_split_file_with_missing_split_is_named(tmp_path, unsplit_file):
     out = split_to(tmp_path, unsplit_file)
     arrays = {k: out.read(k) for k in out.keys() if not k.endswith("_val")}
     broken = H5File(write_h5(tmp_path / "noval.h5", arrays))
-    with pytest.raises(KeyError, match=r"noval.h5: missing dataset 'X_val'"):
+    with pytest.raises(DataFileError, match=r"noval.h5: missing dataset 'X_val'"):
         fit_normaliser(broken, SPLIT)
     with h5py.File(tmp_path / "noval.h5") as f:  # the file is a real HDF5 file
         assert "X_train" in f

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from sweeplab.datasets.folder import FolderDataset
 from sweeplab.pipelines.gcode import data
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 from sweeplab.pipelines.gcode.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
@@ -23,9 +24,18 @@ PARAMS = {"on_error": "raise", "split": {"val": 0.2, "test": 0.2, "seed": 0},
           "windows": {"length": 32, "stride": 32, "max_tokens": 40, "rare_share": 0.1}}
 
 
+def generate(n_programs: int, seed: int) -> tuple[dict, dict]:
+    """Programs and sensor logs by recording name, from the generator's folder layout."""
+    files = data.generate_recordings({"n_programs": n_programs, "seed": seed})
+    assert set(files) == {f"{kind}/program_{i:03d}.{ext}" for i in range(n_programs)
+                          for kind, ext in (("programs", "nc"), ("sensors", "csv"))}
+    return ({k.split("/")[1][:-3]: v for k, v in files.items() if k.startswith("programs/")},
+            {k.split("/")[1][:-4]: v for k, v in files.items() if k.startswith("sensors/")})
+
+
 @pytest.fixture(scope="module")
 def generated():
-    return data.generate_recordings({"n_programs": 10, "seed": 3})
+    return generate(10, 3)
 
 
 def as_partitions(files: dict) -> dict:
@@ -40,7 +50,7 @@ def recordings(generated):
 
 
 def test_generated_programs_parse_and_rare_commands_are_rare():
-    programs, _ = data.generate_recordings({"n_programs": 30, "seed": 0})
+    programs, _ = generate(30, 0)
     commands = Counter()
     for name, text in programs.items():
         blocks = parse_program(text.splitlines(), source=f"{name}.nc").blocks
@@ -74,6 +84,16 @@ def test_recordings_are_split_by_program(recordings):
     splits = Counter(r.split for r in recordings)
     assert splits == {"train": 6, "val": 2, "test": 2}
     assert all(len(r.lines) == len(r.signals) for r in recordings)
+
+
+def test_the_generated_folder_loads_as_the_same_recordings(tmp_path, recordings):
+    folder = FolderDataset(filepath=str(tmp_path / "recordings"))
+    folder.save(data.generate_recordings({"n_programs": 10, "seed": 3}))
+    loaded = data.load_generated_recordings(folder.load(), PARAMS)
+    assert [r.name for r in loaded] == [r.name for r in recordings]
+    for a, b in zip(loaded, recordings, strict=True):
+        assert a.split == b.split and np.array_equal(a.lines, b.lines)
+        np.testing.assert_allclose(a.signals, b.signals, rtol=1e-6)
 
 
 def test_bad_sensor_logs_name_the_file_column_and_row(generated):

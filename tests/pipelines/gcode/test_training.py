@@ -18,7 +18,7 @@ from sweeplab.pipelines.gcode.pipeline import FAMILY
 from sweeplab.sweeps import Variant, resolve_variant_config
 from sweeplab.training import CheckpointStore, TrainerConfig, train
 from tests.conftest import REPO, write_h5
-from tests.pipelines.gcode.test_data import PARAMS, as_partitions
+from tests.pipelines.gcode.test_data import PARAMS, as_partitions, generate
 
 DEFAULTS = yaml.safe_load((REPO / "conf/base/parameters_gcode.yml").read_text())["gcode"]
 METRICS = {"token_acc", "type_acc", "command_acc", "param_acc", "unique_tokens", "token_error"}
@@ -26,7 +26,7 @@ METRICS = {"token_acc", "type_acc", "command_acc", "param_acc", "unique_tokens",
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    programs, sensors = data.generate_recordings({"n_programs": 6, "seed": 1})
+    programs, sensors = generate(6, 1)
     recordings = data.load_recordings(as_partitions(programs), as_partitions(sensors), PARAMS)
     _, v2, _ = data.build_vocabularies(recordings, PARAMS["vocabulary"])
     stream, _ = data.build_windows(recordings, v2, PARAMS["windows"])

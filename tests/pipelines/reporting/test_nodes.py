@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from sweeplab.datasets.run_records import ReportFolderDataset
+from sweeplab.datasets.folder import FolderDataset
 from sweeplab.pipelines.reporting import figures, nodes
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 
@@ -141,7 +141,7 @@ def test_figures_and_report_folder(tmp_path, table):
     folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
                                 nodes.success_criteria(stats, SPEC),
                                 figures, SPEC)
-    ReportFolderDataset(filepath=str(tmp_path / "report")).save(folder)
+    FolderDataset(filepath=str(tmp_path / "report")).save(folder)
     report = (tmp_path / "report" / "report.md").read_text()
     for name in figures:
         png = (tmp_path / "report" / "figures" / name).read_bytes()

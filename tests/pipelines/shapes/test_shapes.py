@@ -62,11 +62,11 @@ def test_bad_dataset_is_named(tmp_path, shapes):
     good = write_h5(tmp_path / "good.h5", arrays)
     assert load_shapes(H5File(good))["val"]["attr"].shape == (900, 11)
     bad = dict(arrays, synergy_val=arrays["synergy_val"] + 8)
-    with pytest.raises(ValueError, match=r"bad.h5:synergy_val: labels must be in 0..7"):
+    with pytest.raises(ValueError, match=r"bad.h5:synergy_val: label \d+ at row 0; expected a whole number in 0..7"):
         load_shapes(H5File(write_h5(tmp_path / "bad.h5", bad)))
     short = dict(arrays, attr_test=arrays["attr_test"][:, :10])
     with pytest.raises(ValueError, match=r"short.h5:attr_test: expected 11 columns"):
         load_shapes(H5File(write_h5(tmp_path / "short.h5", short)))
     missing = {k: v for k, v in arrays.items() if k != "v_train"}
-    with pytest.raises(KeyError, match=r"missing dataset 'v_train'"):
+    with pytest.raises(ValueError, match=r"missing dataset 'v_train'"):
         load_shapes(H5File(write_h5(tmp_path / "missing.h5", missing)))

@@ -7,11 +7,13 @@ Shapes: B events, N = 18 object slots, F = 4 token features, D hidden, L latent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sweeplab.config import PositiveInt, Range
 
 N_TYPES = 8  # object type ids 0..7, 0 = padding
 
@@ -121,11 +123,11 @@ class VectorQuantizer(nn.Module):
 @dataclass(frozen=True)
 class ModelConfig:
     latent_space: Literal["none", "linear", "vq"]
-    hidden_dim: int
-    latent_dim: int  # ignored by "none": the latent is the encoder state itself
-    codebook_size: int  # vq only
+    hidden_dim: PositiveInt
+    latent_dim: PositiveInt  # ignored by "none": the latent is the encoder state itself
+    codebook_size: PositiveInt  # vq only
     vq_ema: bool  # vq only: EMA codebook updates instead of a codebook loss
-    ema_decay: float
+    ema_decay: Annotated[float, Range(low=0, high=1, low_open=True)]
 
 
 class AEOutput(NamedTuple):

@@ -10,7 +10,7 @@ import matplotlib.figure
 import numpy as np
 import torch
 
-from sweeplab.config import from_dict
+from sweeplab.config import NonNegativeFloat, from_dict
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, autoencoder_metrics
 from sweeplab.pipelines.events.format import MET, METPHI, check_rows, object_features, object_types
@@ -20,8 +20,8 @@ from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
 
 @dataclass(frozen=True)
 class LossConfig:
-    globals_beta: float  # weight of the MET / METphi head's loss
-    commitment_weight: float  # vq only
+    globals_beta: NonNegativeFloat  # weight of the MET / METphi head's loss
+    commitment_weight: NonNegativeFloat  # vq only
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from sweeplab.pipelines.ae.nodes import (
     train_autoencoder,
 )
 from sweeplab.pipelines.events import pipeline as events_pipeline
+from sweeplab.pipelines.events.nodes import EventsConfig
 from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
 
 def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
     """Event data (source per ``events.source``), then the autoencoder's model inputs."""
-    events = events_pipeline.create_pipeline((params.get("events") or {}).get("source", "synthetic"))
+    events = events_pipeline.create_pipeline(params["events"]["source"])
     inputs = Node(build_ae_inputs, ["events_split", "events_normaliser"], "ae_inputs", name="build_ae_inputs")
     return events + Pipeline([inputs], tags=["data_prep"])
 
@@ -37,4 +38,5 @@ FAMILY = Family(
     template=create_template,
     data_prep=create_data_prep,
     shared_inputs=frozenset({"ae_inputs", "events_normaliser"}),
+    data_sections={"events": EventsConfig},
 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
+from sweeplab.config import NonNegativeInt, PositiveInt, SplitFractions
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
 from sweeplab.pipelines.events.format import (
     FEATURE_NAMES,
@@ -24,18 +26,36 @@ from sweeplab.pipelines.events.format import (
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SyntheticEventsConfig:
+    n_events: PositiveInt
+    seed: NonNegativeInt
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    fractions: SplitFractions
+    seed: NonNegativeInt
+    step_size: PositiveInt = 65536  # events per streamed chunk
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """``events:`` in parameters: where the event data comes from and how it is split."""
+
+    source: Literal["synthetic", "unsplit", "split"]
+    synthetic: SyntheticEventsConfig
+    split: SplitConfig
+
+
 def assign_splits(y: np.ndarray, fractions: dict[str, float], seed: int) -> np.ndarray:
     """Split index per event (0 train, 1 val, 2 test), stratified by label.
 
     Within each label, a seeded permutation takes ``round(fraction * count)`` events for
-    train and val and leaves the rest to test, so the splits are disjoint and complete.
+    train and val and leaves the rest to test, so the splits are disjoint and complete. A
+    process too small to reach every split is named in a warning.
     """
-    missing = [s for s in SPLITS if s not in fractions]
-    if missing:
-        raise ValueError(f"events.split.fractions: missing {missing}; expected {list(SPLITS)}")
     f = np.array([float(fractions[s]) for s in SPLITS])
-    if (f <= 0).any() or abs(f.sum() - 1) > 1e-6:
-        raise ValueError(f"events.split.fractions must be positive and sum to 1, got {dict(fractions)}")
     rng = np.random.default_rng(seed)
     assignment = np.empty(len(y), np.int8)
     for label in np.unique(y):
@@ -45,7 +65,20 @@ def assign_splits(y: np.ndarray, fractions: dict[str, float], seed: int) -> np.n
         assignment[members[:n_train]] = 0
         assignment[members[n_train : n_train + n_val]] = 1
         assignment[members[n_train + n_val :]] = 2
+        absent = [SPLITS[i] for i in range(len(SPLITS)) if not (assignment[members] == i).any()]
+        if absent:
+            logger.warning("events: process %s has %d event(s), too few to appear in every split; none in %s",
+                           PROCESSES.get(int(label), label), len(members), ", ".join(absent))
     return assignment
+
+
+def _unsplit_keys(events: H5File) -> tuple[str, str, int]:
+    """The X and y keys of an unsplit file and its event count, checked before any read."""
+    x_key, y_key = events.find("X"), events.find("y")
+    n, columns = events.numeric(x_key, ndim=2)
+    if columns != N_COLUMNS:
+        raise EventFormatError(f"{events.path}:{x_key}: expected {N_COLUMNS} columns per event, got shape {(n, columns)}")
+    return x_key, y_key, n
 
 
 def split_events(events: H5File, split: dict[str, Any]) -> ArrayStream:
@@ -54,10 +87,7 @@ def split_events(events: H5File, split: dict[str, Any]) -> ArrayStream:
     Only the labels and the split index are held in memory; event rows are read, checked and
     written ``split.step_size`` at a time, keeping their original order within each split.
     """
-    x_key, y_key = events.find("X"), events.find("y")
-    n = events.shape(x_key)[0]
-    if len(events.shape(x_key)) != 2 or events.shape(x_key)[1] != N_COLUMNS:
-        raise EventFormatError(f"{events.path}:{x_key}: expected {N_COLUMNS} columns per event, got shape {events.shape(x_key)}")
+    x_key, y_key, n = _unsplit_keys(events)
     y = check_labels(events.read(y_key), f"{events.path}:{y_key}")
     if len(y) != n:
         raise EventFormatError(f"{events.path}: {x_key} has {n} rows but {y_key} has {len(y)}")
@@ -91,17 +121,18 @@ def split_events(events: H5File, split: dict[str, Any]) -> ArrayStream:
 
 
 def split_keys(events: H5File) -> dict[str, tuple[str, str]]:
-    """``{split: (X key, y key)}`` of a split file, checked for presence and shapes."""
+    """``{split: (X key, y key)}`` of a split file, checked for presence, shapes and dtypes."""
     keys = {}
     for name in SPLITS:
         x_key, y_key = events.find(f"X_{name}"), events.find(f"y_{name}", f"Y_{name}")
-        shape = events.shape(x_key)
-        if len(shape) != 2 or shape[1] != N_COLUMNS:
+        shape = events.numeric(x_key, ndim=2)
+        if shape[1] != N_COLUMNS:
             raise EventFormatError(f"{events.path}:{x_key}: expected {N_COLUMNS} columns per event, got shape {shape}")
         if shape[0] == 0:
             raise EventFormatError(f"{events.path}:{x_key}: the {name} split is empty")
-        if events.shape(y_key)[0] != shape[0]:
-            raise EventFormatError(f"{events.path}: {x_key} has {shape[0]} rows but {y_key} has {events.shape(y_key)[0]}")
+        y_shape = events.shape(y_key)
+        if not y_shape or y_shape[0] != shape[0]:
+            raise EventFormatError(f"{events.path}: {x_key} has {shape[0]} rows but {y_key} has shape {y_shape}")
         keys[name] = (x_key, y_key)
     return keys
 
@@ -113,35 +144,73 @@ def token_transform(features: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Moments:
+    """Per-column mean and variance over chunks, merged pairwise (Chan et al.), so that large
+    values lose no precision to a running sum of squares; remembers each column's most
+    extreme row, to name it when the result is not finite."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.n, self.mean, self.m2 = 0, np.zeros(len(names)), np.zeros(len(names))
+        self.extreme, self.extreme_row = np.zeros(len(names)), np.zeros(len(names), np.int64)
+
+    def add(self, x: np.ndarray, rows: np.ndarray) -> None:
+        if not len(x):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            n_b, mean_b = len(x), x.mean(0)
+            m2_b = ((x - mean_b) ** 2).sum(0)
+            delta, total = mean_b - self.mean, self.n + n_b
+            self.mean = self.mean + delta * n_b / total
+            self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / total
+        self.n = total
+        big = np.abs(x).argmax(0)
+        larger = np.abs(x[big, range(x.shape[1])]) > self.extreme
+        self.extreme[larger] = np.abs(x[big, range(x.shape[1])])[larger]
+        self.extreme_row[larger] = rows[big][larger]
+
+    def result(self, where: str) -> tuple[np.ndarray, np.ndarray]:
+        std = np.sqrt(np.maximum(self.m2 / self.n, 1e-12))
+        bad = ~(np.isfinite(self.mean) & np.isfinite(std))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise EventFormatError(f"{where}: the {self.names[i]} values are too large to normalise (the largest, "
+                                   f"{self.extreme[i]:g}, at row {self.extreme_row[i]}); expected finite statistics")
+        return self.mean, std
+
+
 def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any]:
-    """Node: per-feature mean and std of real objects and of log MET, from train only."""
-    x_key, y_key = split_keys(events_split)["train"]
-    total, total_sq, count = np.zeros(4), np.zeros(4), 0
-    met_sum = met_sq = 0.0
-    n_events = 0
-    for start, rows in events_split.iter_chunks(x_key, step_size=int(split.get("step_size", 65536))):
-        check_rows(rows, f"{events_split.path}:{x_key}", first_row=start)
-        real = object_types(rows) > 0
-        tokens = token_transform(object_features(rows))[real]
-        total += tokens.sum(0)
-        total_sq += (tokens**2).sum(0)
-        count += len(tokens)
-        log_met = np.log1p(rows[:, MET].astype(np.float64))
-        met_sum += log_met.sum()
-        met_sq += (log_met**2).sum()
-        n_events += len(rows)
-    if count == 0:
+    """Node: per-feature mean and std of real objects and of log MET, from train only.
+
+    Every split's rows and labels are checked first, so that no normaliser is saved for a
+    file whose val or test split is malformed.
+    """
+    keys = split_keys(events_split)
+    step = int(split.get("step_size", 65536))
+    names = ["log1p_" + FEATURE_NAMES[0], "log1p_" + FEATURE_NAMES[1], *FEATURE_NAMES[2:]]
+    tokens, met = _Moments(names), _Moments(["log1p_MET"])
+    for name, (x_key, y_key) in keys.items():
+        labels = check_labels(events_split.read(y_key), f"{events_split.path}:{y_key}")
+        for start, rows in events_split.iter_chunks(x_key, step_size=step):
+            check_rows(rows, f"{events_split.path}:{x_key}", first_row=start)
+            if name != "train":
+                continue
+            real = object_types(rows) > 0
+            tokens.add(token_transform(object_features(rows))[real], start + np.nonzero(real)[0])
+            met.add(np.log1p(rows[:, [MET]].astype(np.float64)), start + np.arange(len(rows)))
+        if name == "train":
+            train_labels = labels
+    x_key = keys["train"][0]
+    if tokens.n == 0:
         raise EventFormatError(f"{events_split.path}:{x_key}: no real (non-padding) objects in the train split")
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
-    met_mean = met_sum / n_events
-    met_std = float(np.sqrt(max(met_sq / n_events - met_mean**2, 1e-12)))
-    labels = check_labels(events_split.read(y_key), f"{events_split.path}:{y_key}")
+    mean, std = tokens.result(f"{events_split.path}:{x_key}")
+    met_mean, met_std = met.result(f"{events_split.path}:{x_key}")
     return {
-        "features": ["log1p_" + FEATURE_NAMES[0], "log1p_" + FEATURE_NAMES[1], *FEATURE_NAMES[2:]],
+        "features": names,
         "mean": mean.tolist(),
         "std": std.tolist(),
-        "log_met": {"mean": float(met_mean), "std": met_std},
-        "fitted_on": {"split": "train", "events": n_events, "objects": int(count),
-                      "events_per_process": {PROCESSES[int(k)]: int(v) for k, v in zip(*np.unique(labels, return_counts=True), strict=True)}},
+        "log_met": {"mean": float(met_mean[0]), "std": float(met_std[0])},
+        "fitted_on": {"split": "train", "events": met.n, "objects": int(tokens.n),
+                      "events_per_process": {PROCESSES[int(k)]: int(v)
+                                             for k, v in zip(*np.unique(train_labels, return_counts=True), strict=True)}},
     }

@@ -14,20 +14,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from sweeplab.config import (
+    ConfigError,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    oversample: int = 3  # training windows with a rare command appear this many times
-    noise: float = 0.02  # Gaussian noise, in units of each channel's (standardised) scale
-    max_shift: int = 2  # temporal shift, steps either way
-    scale_low: float = 0.95
-    scale_high: float = 1.05
+    oversample: PositiveInt = 3  # training windows with a rare command appear this many times
+    noise: NonNegativeFloat = 0.02  # Gaussian noise, in units of each channel's (standardised) scale
+    max_shift: NonNegativeInt = 2  # temporal shift, steps either way
+    scale_low: PositiveFloat = 0.95
+    scale_high: PositiveFloat = 1.05
 
     def __post_init__(self) -> None:
-        if self.oversample < 1:
-            raise ValueError(f"gcode.augment.oversample must be at least 1, got {self.oversample}")
-        if self.noise < 0 or self.max_shift < 0 or not 0 < self.scale_low <= self.scale_high:
-            raise ValueError("gcode.augment: noise and max_shift must be >= 0 and 0 < scale_low <= scale_high")
+        if self.scale_low > self.scale_high:
+            raise ConfigError(f"scale_low: got {self.scale_low}; expected at most scale_high ({self.scale_high})")
 
 
 def oversample(data: dict[str, Any], rare: np.ndarray, k: int) -> dict[str, Any]:

@@ -9,17 +9,28 @@ and test whole, so no program's lines leak across splits.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from sweeplab.config import from_dict
+from sweeplab.config import (
+    FRACTION,
+    OPEN_FRACTION,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    from_dict,
+)
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
+from sweeplab.errors import InputError
 from sweeplab.pipelines.gcode.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
 from sweeplab.pipelines.gcode.parser import Program, parse_program
 from sweeplab.pipelines.gcode.programs import generate_program
@@ -43,6 +54,54 @@ SPLITS = ("train", "val", "test")
 WINDOW_ARRAYS = ("x", "tokens", "rare")  # per split in the windows file: <array>_<split>
 
 
+class RecordingError(InputError):
+    """A recording (program + sensor log) that does not fit together; names the file and row."""
+
+
+# ----------------------------------------------------------------------------------------------
+# ``gcode_data:`` in parameters
+
+
+@dataclass(frozen=True)
+class ProgramSplit:
+    """Whole programs per split: val and test take these shares (at least one program each)."""
+
+    val: Annotated[float, OPEN_FRACTION]
+    test: Annotated[float, OPEN_FRACTION]
+    seed: NonNegativeInt
+
+
+@dataclass(frozen=True)
+class SyntheticRecordingsConfig:
+    n_programs: Annotated[int, Range(low=3)]  # one per split at least
+    seed: NonNegativeInt
+    machine: MachineConfig = field(default_factory=MachineConfig)
+
+
+@dataclass(frozen=True)
+class VocabularyConfig:
+    resolution: PositiveFloat  # v1: one token per this much of a value
+    units: dict[str, PositiveFloat]  # v2: bucket width per letter
+
+
+@dataclass(frozen=True)
+class WindowsConfig:
+    length: Annotated[int, Range(low=8)]  # samples
+    stride: PositiveInt
+    max_tokens: Annotated[int, Range(low=3)]  # <bos> ... <eos>
+    rare_share: Annotated[float, FRACTION]
+
+
+@dataclass(frozen=True)
+class GCodeDataConfig:
+    source: Literal["synthetic", "folder"]
+    on_error: Literal["raise", "skip"]
+    split: ProgramSplit
+    synthetic: SyntheticRecordingsConfig
+    vocabulary: VocabularyConfig
+    windows: WindowsConfig
+
+
 @dataclass
 class Recording:
     name: str
@@ -56,20 +115,27 @@ class Recording:
 # synthetic recordings
 
 
-def generate_recordings(params: dict[str, Any]) -> tuple[dict[str, str], dict[str, pd.DataFrame]]:
-    """Node: ``n_programs`` programs and the sensor logs of running them, on rotating machines."""
-    n, seed = int(params["n_programs"]), int(params["seed"])
-    if n < 3:
-        raise ValueError(f"gcode_data.synthetic.n_programs must be at least 3 (one per split), got {n}")
-    machine = from_dict(MachineConfig, params.get("machine") or {}, where="gcode_data.synthetic.machine")
-    programs, sensors = {}, {}
-    for i in range(n):
+def generate_recordings(params: dict[str, Any]) -> dict[str, str | pd.DataFrame]:
+    """Node: ``n_programs`` programs and the sensor logs of running them, on rotating machines,
+    as a folder in the real layout: ``programs/<name>.nc`` and ``sensors/<name>.csv``."""
+    config = from_dict(SyntheticRecordingsConfig, params, where="gcode_data.synthetic")
+    machine = config.machine
+    files: dict[str, str | pd.DataFrame] = {}
+    for i in range(config.n_programs):
         name = f"program_{i:03d}"
-        text = generate_program(np.random.default_rng([seed, i]), name)
+        text = generate_program(np.random.default_rng([config.seed, i]), name)
         blocks = parse_program(text, source=f"{name}.nc").blocks
-        programs[name] = text
-        sensors[name] = simulate(blocks, machine, machine=i % machine.n_machines, seed=seed * 100_003 + i)
-    return programs, sensors
+        files[f"programs/{name}.nc"] = text
+        files[f"sensors/{name}.csv"] = simulate(blocks, machine, machine=i % machine.n_machines,
+                                                 seed=config.seed * 100_003 + i)
+    return files
+
+
+def load_generated_recordings(files: dict[str, Path], params: dict[str, Any]) -> list[Recording]:
+    """Node: :func:`load_recordings` on the generated folder (``programs/``, ``sensors/``)."""
+    programs = {p.stem: functools.partial(p.read_text) for name, p in files.items() if name.startswith("programs/")}
+    sensors = {p.stem: functools.partial(pd.read_csv, p) for name, p in files.items() if name.startswith("sensors/")}
+    return load_recordings(programs, sensors, params)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,31 +147,44 @@ def _split_of(names: list[str], fractions: Mapping[str, float], seed: int) -> di
     n_val = max(1, round(fractions["val"] * len(order)))
     n_test = max(1, round(fractions["test"] * len(order)))
     if len(order) < n_val + n_test + 1:
-        raise ValueError(f"gcode_data.split: {len(order)} recordings cannot fill train, val and test")
+        raise RecordingError(f"gcode_data.split: {len(order)} recordings cannot fill train, val and test")
     return {str(name): ("val" if i < n_val else "test" if i < n_val + n_test else "train")
             for i, name in enumerate(order)}
+
+
+def _read_sensors(load: Callable[[], pd.DataFrame], where: str) -> pd.DataFrame:
+    try:
+        return load()
+    except Exception as exc:  # a file that is not CSV at all: say which, keep the cause
+        raise RecordingError(f"{where}: cannot be read as CSV ({type(exc).__name__})") from exc
 
 
 def _check_sensors(frame: pd.DataFrame, where: str, program: Program) -> None:
     missing = [c for c in (TIME, LINE, *CHANNELS) if c not in frame.columns]
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; expected {[TIME, LINE, *CHANNELS]}")
+        raise RecordingError(f"{where}: missing column(s) {missing}; expected {[TIME, LINE, *CHANNELS]}")
     if frame.empty:
-        raise ValueError(f"{where}: no samples")
-    values = frame[list(CHANNELS)].to_numpy(dtype=np.float64)
+        raise RecordingError(f"{where}: no samples")
+    numeric = frame[[LINE, *CHANNELS]].apply(pd.to_numeric, errors="coerce")
+    text = (numeric.isna() & frame[[LINE, *CHANNELS]].notna()).to_numpy()  # a cell that is not a number
+    if text.any():
+        row, col = np.argwhere(text)[0]
+        raise RecordingError(f"{where}: data row {row + 1}, column '{numeric.columns[col]}': "
+                             f"{frame.iloc[row, frame.columns.get_loc(numeric.columns[col])]!r} is not a number")
+    values = numeric[list(CHANNELS)].to_numpy(dtype=np.float64)
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
-        raise ValueError(f"{where}: non-finite value in column '{CHANNELS[col]}' at data row {row + 1}")
-    lines = frame[LINE].to_numpy()
+        raise RecordingError(f"{where}: non-finite value in column '{CHANNELS[col]}' at data row {row + 1}")
+    lines = numeric[LINE].to_numpy()
     unknown = ~np.isin(lines, program.lines)
     if unknown.any():
         row = int(np.argmax(unknown))
-        raise ValueError(f"{where}: data row {row + 1} names program line {lines[row]}, "
-                         "which holds no executable block")
+        raise RecordingError(f"{where}: data row {row + 1} names program line {lines[row]}, "
+                             "which holds no executable block")
     if (np.diff(lines) < 0).any():
         row = int(np.argmax(np.diff(lines) < 0)) + 2
-        raise ValueError(f"{where}: column '{LINE}' goes backwards at data row {row}; "
-                         "expected the executing line in running order")
+        raise RecordingError(f"{where}: column '{LINE}' goes backwards at data row {row}; "
+                             "expected the executing line in running order")
 
 
 def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, Callable[[], pd.DataFrame]],
@@ -113,17 +192,17 @@ def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, C
     """Node: parse every program, check its sensor log against it, assign splits."""
     names, logs = set(programs), set(sensors)
     if names != logs:
-        raise ValueError(f"gcode recordings: programs without a sensor log {sorted(names - logs)}, "
+        raise RecordingError(f"gcode recordings: programs without a sensor log {sorted(names - logs)}, "
                          f"sensor logs without a program {sorted(logs - names)}")
     if len(names) < 3:
-        raise ValueError(f"gcode recordings: need at least 3 programs, found {len(names)}")
+        raise RecordingError(f"gcode recordings: need at least 3 programs, found {len(names)}")
     split = _split_of(sorted(names), params["split"], int(params["split"]["seed"]))
     recordings = []
     skipped = 0
     for name in sorted(names):
         program = parse_program(programs[name](), source=f"{name}.nc", on_error=params["on_error"])
         skipped += len(program.skipped)
-        frame = sensors[name]()
+        frame = _read_sensors(sensors[name], f"{name}.csv")
         _check_sensors(frame, f"{name}.csv", program)
         recordings.append(Recording(name, split[name], program, frame[LINE].to_numpy(np.int64),
                                     frame[list(CHANNELS)].to_numpy(np.float32)))
@@ -184,8 +263,6 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
     """Node: sensor windows ([channels, length], standardised by training statistics) and the
     v2 token sequence of the program lines executing in each: ``<bos> line <sep> line <eos>``."""
     length, stride, max_tokens = int(params["length"]), int(params["stride"]), int(params["max_tokens"])
-    if length < 8 or stride < 1:
-        raise ValueError(f"gcode_data.windows: length must be >= 8 and stride >= 1, got {length}, {stride}")
     vocab = Vocabulary.from_dict(vocabulary, where="gcode vocabulary v2")
     rare = set(rare_commands(vocab, float(params["rare_share"])))
     train = np.concatenate([r.signals for r in recordings if r.split == "train"])
@@ -212,7 +289,7 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
     arrays = {}
     for split in SPLITS:
         if not out[f"x_{split}"]:
-            raise ValueError(f"gcode windows: split '{split}' has no window of {length} samples")
+            raise RecordingError(f"gcode windows: split '{split}' has no window of {length} samples")
         arrays[f"x_{split}"] = np.stack(out[f"x_{split}"])
         arrays[f"tokens_{split}"] = np.array(out[f"tokens_{split}"], dtype=np.int64)
         arrays[f"rare_{split}"] = np.array(out[f"rare_{split}"], dtype=bool)
@@ -246,9 +323,9 @@ def load_windows(windows: H5File, vocabulary: dict[str, Any]) -> dict[str, Any]:
     for split in SPLITS:
         part = {name: windows.read(windows.find(f"{name}_{split}")) for name in WINDOW_ARRAYS}
         if len({len(v) for v in part.values()}) != 1:
-            raise ValueError(f"{windows.path}: arrays of split '{split}' differ in rows")
+            raise RecordingError(f"{windows.path}: arrays of split '{split}' differ in rows")
         if part["tokens"].max() >= len(vocab):
-            raise ValueError(f"{windows.path}:tokens_{split}: token id {part['tokens'].max()} outside the "
+            raise RecordingError(f"{windows.path}:tokens_{split}: token id {part['tokens'].max()} outside the "
                              f"vocabulary of {len(vocab)} tokens; rebuild the windows with this vocabulary")
         inputs[split] = {"x": part["x"].astype(np.float32), "tokens": part["tokens"].astype(np.int64),
                          "rare": part["rare"].astype(bool)}

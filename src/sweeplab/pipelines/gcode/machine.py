@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sweeplab.config import NonNegativeFloat, PositiveFloat, PositiveInt
 from sweeplab.pipelines.gcode.parser import Block
 
 CHANNELS = ("current_x", "current_y", "current_z", "current_spindle", "vibration")
@@ -33,14 +34,14 @@ TIME, LINE = "time_s", "line"  # the two leading columns of a sensor CSV
 
 @dataclass(frozen=True)
 class MachineConfig:
-    sample_hz: float = 20.0
-    rapid_mm_min: float = 4000.0
-    accel_mm_s2: float = 300.0
-    noise: float = 0.1  # Gaussian noise, in units of each channel's typical level
-    drift: float = 0.05  # amplitude of slow drift
-    gain_spread: float = 0.15  # log-normal spread of per-machine channel gains
-    n_machines: int = 3
-    max_line_lead_s: float = 0.5  # the most a machine's line log runs ahead of its axes
+    sample_hz: PositiveFloat = 20.0
+    rapid_mm_min: PositiveFloat = 4000.0
+    accel_mm_s2: PositiveFloat = 300.0
+    noise: NonNegativeFloat = 0.1  # Gaussian noise, in units of each channel's typical level
+    drift: NonNegativeFloat = 0.05  # amplitude of slow drift
+    gain_spread: NonNegativeFloat = 0.15  # log-normal spread of per-machine channel gains
+    n_machines: PositiveInt = 3
+    max_line_lead_s: NonNegativeFloat = 0.5  # the most a machine's line log runs ahead of its axes
 
 
 # seconds a non-motion command keeps the machine busy

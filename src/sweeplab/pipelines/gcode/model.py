@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sweeplab.config import ConfigError, Fraction, PositiveInt
 from sweeplab.pipelines.gcode.tokens import (
     COMMAND,
     N_BUCKETS,
@@ -28,16 +29,16 @@ HEADS = ("type", "symbol", "parameter", "value")  # the parts of a token, in dec
 
 @dataclass(frozen=True)
 class GCodeModelConfig:
-    d_model: int = 64
-    n_heads: int = 4
-    encoder_layers: int = 2
-    decoder_layers: int = 2
-    ff_dim: int = 128
-    dropout: float = 0.1
+    d_model: PositiveInt = 64
+    n_heads: PositiveInt = 4
+    encoder_layers: PositiveInt = 2
+    decoder_layers: PositiveInt = 2
+    ff_dim: PositiveInt = 128
+    dropout: Fraction = 0.1
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
-            raise ValueError(f"gcode.model.d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+            raise ConfigError(f"d_model: got {self.d_model}; expected a multiple of n_heads ({self.n_heads})")
 
 
 class Composer(nn.Module):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from sweeplab.config import from_dict
+from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt, from_dict
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 from sweeplab.pipelines.gcode.model import (
     Composer,
@@ -35,17 +35,17 @@ from sweeplab.training import CheckpointStore, Stop, TrainerConfig, train
 
 @dataclass(frozen=True)
 class HeadWeights:
-    type: float = 1.0
-    symbol: float = 3.0  # the command head: commands are what the baseline loses
-    parameter: float = 1.0
-    value: float = 1.0
+    type: NonNegativeFloat = 1.0
+    symbol: NonNegativeFloat = 3.0  # the command head: commands are what the baseline loses
+    parameter: NonNegativeFloat = 1.0
+    value: NonNegativeFloat = 1.0
 
 
 @dataclass(frozen=True)
 class CollapseConfig:
-    min_unique: int = 20  # distinct tokens predicted on val below this counts as collapsed ...
-    patience: int = 3  # ... for this many epochs in a row, with no new best among them ...
-    min_epochs: int = 4  # ... once this many epochs have run
+    min_unique: NonNegativeInt = 20  # distinct tokens predicted on val below this counts as collapsed ...
+    patience: PositiveInt = 3  # ... for this many epochs in a row, with no new best among them ...
+    min_epochs: PositiveInt = 4  # ... once this many epochs have run
 
     def check(self, history: list[dict[str, Any]]) -> Stop | None:
         """The stop rule: the run has collapsed onto a handful of tokens and stays there. A run

@@ -24,6 +24,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from sweeplab.errors import InputError
+
 MOTION_CODES = (0.0, 1.0, 2.0, 3.0)  # G0 G1 G2 G3
 PARAMETER_LETTERS = "XYZIJKRFSTPQ"  # letters that carry a value rather than name a command
 COMMAND_LETTERS = "GM"
@@ -56,7 +58,7 @@ G, N = ord("G"), ord("N")
 MAX_DIGITS = 15  # a number of up to 15 digits is exact in float64; longer ones go to the line parser
 
 
-class GCodeSyntaxError(ValueError):
+class GCodeSyntaxError(InputError):
     """A malformed line; the message names the file, the line number and the text."""
 
 

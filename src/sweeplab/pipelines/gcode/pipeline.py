@@ -1,7 +1,8 @@
 """The G-code family: data prep (recordings -> vocabularies -> windows) and its template.
 
 ``gcode_data.source`` picks where recordings come from: ``synthetic`` (base) generates
-programs and sensor logs into the raw folders first; ``folder`` reads real ones from them.
+programs and sensor logs into ``gcode_generated`` (a versioned folder of its own);
+``folder`` reads real ones from ``gcode_programs`` and ``gcode_sensors``, and never writes there.
 """
 
 from collections.abc import Mapping
@@ -10,9 +11,11 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.pipelines.gcode.data import (
+    GCodeDataConfig,
     build_vocabularies,
     build_windows,
     generate_recordings,
+    load_generated_recordings,
     load_recordings,
     load_windows,
 )
@@ -20,20 +23,19 @@ from sweeplab.pipelines.gcode.nodes import GCodeConfig, train_gcode
 from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
-SOURCES = ("synthetic", "folder")
-
 
 def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
-    source = (params.get("gcode_data") or {}).get("source", "synthetic")
-    if source not in SOURCES:
-        raise ValueError(f"parameters gcode_data.source: expected one of {list(SOURCES)}, got {source!r}")
-    nodes = []
-    if source == "synthetic":
-        nodes.append(Node(generate_recordings, "params:gcode_data.synthetic", ["gcode_programs", "gcode_sensors"],
-                          name="generate_gcode_recordings"))
+    if params["gcode_data"]["source"] == "synthetic":
+        nodes = [
+            Node(generate_recordings, "params:gcode_data.synthetic", "gcode_generated",
+                 name="generate_gcode_recordings"),
+            Node(load_generated_recordings, ["gcode_generated", "params:gcode_data"], "gcode_recordings",
+                 name="load_gcode_recordings"),
+        ]
+    else:
+        nodes = [Node(load_recordings, ["gcode_programs", "gcode_sensors", "params:gcode_data"], "gcode_recordings",
+                      name="load_gcode_recordings")]
     nodes += [
-        Node(load_recordings, ["gcode_programs", "gcode_sensors", "params:gcode_data"], "gcode_recordings",
-             name="load_gcode_recordings"),
         Node(build_vocabularies, ["gcode_recordings", "params:gcode_data.vocabulary"],
              ["gcode_vocab_v1", "gcode_vocab_v2", "gcode_vocab_report"], name="build_gcode_vocabularies"),
         Node(build_windows, ["gcode_recordings", "gcode_vocab_v2", "params:gcode_data.windows"],
@@ -53,4 +55,5 @@ FAMILY = Family(
     template=create_template,
     data_prep=create_data_prep,
     shared_inputs=frozenset({"gcode_inputs"}),
+    data_sections={"gcode_data": GCodeDataConfig},
 )

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sweeplab.config import NonNegativeFloat, PositiveFloat, PositiveInt
+
 N_CLASSES = 8
 
 
@@ -25,11 +27,11 @@ def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class GWModelConfig:
-    workspace_dim: int
-    hidden_dim: int
-    fusion_attr: float  # weight of the attribute domain in the fused state
-    fusion_v: float
-    synergy_hidden: int
+    workspace_dim: PositiveInt
+    hidden_dim: PositiveInt
+    fusion_attr: NonNegativeFloat  # weight of the attribute domain in the fused state
+    fusion_v: NonNegativeFloat
+    synergy_hidden: PositiveInt
 
 
 class GlobalWorkspace(nn.Module):
@@ -60,11 +62,11 @@ class GlobalWorkspace(nn.Module):
 class LossWeights:
     """Weight of each workspace loss; 0 switches it off (and skips computing it)."""
 
-    demi_cycle: float
-    cycle: float
-    translation: float
-    contrastive: float
-    temperature: float  # of the contrastive (InfoNCE) loss
+    demi_cycle: NonNegativeFloat
+    cycle: NonNegativeFloat
+    translation: NonNegativeFloat
+    contrastive: NonNegativeFloat
+    temperature: PositiveFloat  # of the contrastive (InfoNCE) loss
 
 
 def contrastive(za: torch.Tensor, zv: torch.Tensor, temperature: float) -> torch.Tensor:

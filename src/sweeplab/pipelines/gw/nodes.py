@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sweeplab.config import from_dict
+from sweeplab.config import NonNegativeFloat, from_dict
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.pipelines.gw.model import (
     GlobalWorkspace,
@@ -29,7 +29,7 @@ REDUNDANT = [PROBED.index(f) for f in ROLES["redundant"] if f in PROBED]
 
 @dataclass(frozen=True)
 class SynergyConfig:
-    loss_scale: float  # weight of the synergy cross-entropy on the fused state: the prior
+    loss_scale: NonNegativeFloat  # weight of the synergy cross-entropy on the fused state: the prior
 
 
 @dataclass(frozen=True)

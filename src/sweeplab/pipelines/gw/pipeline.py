@@ -7,14 +7,15 @@ from kedro.pipeline import Node, Pipeline
 
 from sweeplab.pipelines.gw.nodes import GWConfig, build_gw_inputs, train_workspace
 from sweeplab.pipelines.shapes import pipeline as shapes_pipeline
+from sweeplab.pipelines.shapes.nodes import ShapesConfig
 from sweeplab.pipelines.templates import run_record_nodes
 from sweeplab.sweeps import Family
 
 
 def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
-    shapes = shapes_pipeline.create_pipeline((params.get("shapes") or {}).get("source", "synthetic"))
-    return shapes + Pipeline([Node(build_gw_inputs, "shapes", "gw_inputs", name="build_gw_inputs")],
-                             tags=["data_prep"])
+    source = params["shapes"]["source"]
+    inputs = Node(build_gw_inputs, shapes_pipeline.DATASET[source], "gw_inputs", name="build_gw_inputs")
+    return shapes_pipeline.create_pipeline(source) + Pipeline([inputs], tags=["data_prep"])
 
 
 def create_template() -> Pipeline:
@@ -27,4 +28,5 @@ FAMILY = Family(
     template=create_template,
     data_prep=create_data_prep,
     shared_inputs=frozenset({"gw_inputs"}),
+    data_sections={"shapes": ShapesConfig},
 )

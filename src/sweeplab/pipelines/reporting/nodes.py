@@ -10,13 +10,13 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeplab.config import from_dict
+from sweeplab.config import OPEN_FRACTION, ConfigError, from_dict
 from sweeplab.pipelines.reporting import figures
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
 from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
@@ -48,17 +48,32 @@ class Heatmap:
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """A target a metric's mean must meet: at least ``min``, at most ``max``, or both."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min is None and self.max is None:
+            raise ConfigError("min: missing; expected min and/or max")
+
+    def bounds(self) -> dict[str, float]:
+        return {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     metrics: tuple[str, ...] = ()  # best-epoch val metrics to show; default: all found
-    directions: dict[str, str] = field(default_factory=dict)  # metric -> "min" | "max" (default min)
-    confidence: float = 0.95
+    directions: dict[str, Literal["min", "max"]] = field(default_factory=dict)  # lower is better by default
+    confidence: Annotated[float, OPEN_FRACTION] = 0.95
     correction: Literal["holm", "bonferroni", "none"] = "holm"
     compare_metric: str | None = None  # default: the first metric
     line_plots: tuple[LinePlot, ...] | None = None  # default: each numeric axis vs the next axis
     heatmaps: tuple[Heatmap, ...] | None = None  # default: the first two axes
     heatmap_metrics: tuple[str, ...] = ()  # default: metrics
     references: dict[str, float] = field(default_factory=dict)  # metric -> a level to draw (e.g. chance)
-    criteria: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {min: .., max: ..} to meet
+    criteria: dict[str, Criterion] = field(default_factory=dict)  # metric -> the target its mean must meet
 
 
 @dataclass(frozen=True)
@@ -79,20 +94,33 @@ class SweepLayout:
             return axis
         if axis in self.axes:
             return self.axes[axis]
-        raise ValueError(f"report: '{axis}' is not a grid axis; axes are {list(self.axes)}")
+        raise ConfigError(f"report: '{axis}' is not a grid axis; axes are {list(self.axes)}")
 
     def direction(self, metric: str) -> str:
-        direction = self.report.directions.get(metric, "min")
-        if direction not in ("min", "max"):
-            raise ValueError(f"report.directions.{metric}: expected min or max, got {direction!r}")
-        return direction
+        return self.report.directions.get(metric, "min")
 
 
-def layout(spec: dict[str, Any]) -> SweepLayout:
+def layout(spec: dict[str, Any], name: str = "sweep") -> SweepLayout:
     labels = spec.get("labels") or {}
     axes = {key: axis_label(key, labels) for key in flatten_grid(spec["grid"])}
-    report = from_dict(ReportConfig, dict(spec.get("report") or {}), where="report")
-    return SweepLayout(axes, expand("sweep", spec), report)
+    report = from_dict(ReportConfig, spec.get("report") or {}, where=f"{name}.report")
+    return SweepLayout(axes, expand(name, spec), report)
+
+
+def check_report(name: str, spec: dict[str, Any]) -> None:
+    """Fail before anything runs when a sweep's ``report:`` is malformed or names no axis."""
+    sweep = layout(spec, name)
+    for i, plot in enumerate(sweep.report.line_plots or ()):
+        for key, axis in (("x", plot.x), ("hue", plot.hue)):
+            _check_axis(sweep, axis, f"{name}.report.line_plots[{i}].{key}")
+    for i, heatmap in enumerate(sweep.report.heatmaps or ()):
+        for key, axis in (("x", heatmap.x), ("y", heatmap.y)):
+            _check_axis(sweep, axis, f"{name}.report.heatmaps[{i}].{key}")
+
+
+def _check_axis(sweep: SweepLayout, axis: str | None, where: str) -> None:
+    if axis is not None and axis not in sweep.axes and axis not in sweep.axes.values():
+        raise ConfigError(f"{where}: got {axis!r}; expected a grid axis, one of {list(sweep.axes)}")
 
 
 def condition_name(row: pd.Series | dict, labels: list[str]) -> str:
@@ -241,7 +269,7 @@ def compare_conditions(table: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFram
     sweep = layout(spec)
     metric = sweep.report.compare_metric or report_metrics(table, spec)[0]
     if metric not in table:
-        raise ValueError(f"report.compare_metric: '{metric}' is not a metric of the runs")
+        raise ConfigError(f"report.compare_metric: '{metric}' is not a metric of the runs")
     groups = list(_conditions(table, sweep.labels))
     rows = []
     for (grid_a, rows_a), (grid_b, rows_b) in itertools.combinations(groups, 2):
@@ -264,14 +292,11 @@ def success_criteria(stats: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
     whether the mean meets the target and whether the whole interval does."""
     sweep = layout(spec)
     rows = []
-    for metric, bounds in sweep.report.criteria.items():
-        unknown = set(bounds) - {"min", "max"}
-        if unknown or not bounds:
-            raise ValueError(f"{spec.get('title', 'sweep')}: report.criteria.{metric}: expected min and/or max, "
-                             f"got {sorted(bounds)}")
+    for metric, criterion in sweep.report.criteria.items():
+        bounds = criterion.bounds()
         found = stats[stats["metric"] == metric]
         if found.empty:
-            raise ValueError(f"report.criteria names '{metric}', which no run reports; "
+            raise ConfigError(f"report.criteria names '{metric}', which no run reports; "
                              f"metrics: {sorted(stats['metric'].unique())}")
         target = " and ".join(f"{'>=' if k == 'min' else '<='} {v:g}" for k, v in bounds.items())
         for _, row in found.iterrows():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt, Range, SplitFractions
 from sweeplab.datasets.hdf5 import H5File
+from sweeplab.errors import DataFileError
 from sweeplab.pipelines.shapes.synthetic import (
     ATTR_COLUMNS,
     FEATURES,
@@ -22,12 +25,32 @@ SPLITS = ("train", "val", "test")
 ARRAYS = ("attr", "v", "synergy", "features")  # per split: <array>_<split>
 
 
+class ShapesDataError(DataFileError):
+    """A shapes dataset that does not hold what the family expects; names file and key."""
+
+
+@dataclass(frozen=True)
+class SyntheticShapesConfig:
+    n_samples: Annotated[int, Range(low=10)]
+    seed: NonNegativeInt
+    fractions: SplitFractions
+    visual_dim: PositiveInt
+    embedding_seed: NonNegativeInt  # the fixed visual code: part of the data's definition
+    noise: NonNegativeFloat
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """``shapes:`` in parameters: generate the two domains, or read a real dataset."""
+
+    source: Literal["synthetic", "file"]
+    synthetic: SyntheticShapesConfig
+
+
 def generate_shapes(params: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Node: the synthetic two-domain dataset, split, and its metadata."""
     n, seed = int(params["n_samples"]), int(params["seed"])
     fractions = params["fractions"]
-    if n < 10:
-        raise ValueError(f"shapes.n_samples must be at least 10, got {n}")
     rng = np.random.default_rng(seed)
     a = draw_attributes(n, rng)
     arrays = {
@@ -51,23 +74,32 @@ def generate_shapes(params: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict
 
 
 def load_shapes(shapes: H5File) -> dict[str, dict[str, np.ndarray]]:
-    """The dataset per split, checked: every array present, rows agree, labels in 0..7."""
+    """The dataset per split, checked before use: every array present, 2-D real numbers (1-D
+    whole-number labels in 0..7), rows that agree, finite values; errors name key and row."""
+    widths = {"attr": len(ATTR_COLUMNS), "v": None, "features": len(FEATURES)}
     out: dict[str, dict[str, np.ndarray]] = {}
     for split in SPLITS:
-        part = {name: shapes.read(shapes.find(f"{name}_{split}")) for name in ARRAYS}
+        keys = {name: shapes.find(f"{name}_{split}") for name in ARRAYS}
+        for name, width in widths.items():
+            shape = shapes.numeric(keys[name], ndim=2)
+            if width is not None and shape[1] != width:
+                columns = list(ATTR_COLUMNS) if name == "attr" else list(FEATURES)
+                raise ShapesDataError(f"{shapes.path}:{keys[name]}: expected {width} columns {columns}, got {shape[1]}")
+        shapes.numeric(keys["synergy"], ndim=1)
+        part = {name: shapes.read(key) for name, key in keys.items()}
         rows = {name: len(v) for name, v in part.items()}
         if len(set(rows.values())) != 1 or not rows["attr"]:
-            raise ValueError(f"{shapes.path}: arrays of split '{split}' differ in rows or are empty: {rows}")
-        if part["attr"].shape[1] != len(ATTR_COLUMNS):
-            raise ValueError(f"{shapes.path}:attr_{split}: expected {len(ATTR_COLUMNS)} columns {list(ATTR_COLUMNS)}, "
-                             f"got {part['attr'].shape[1]}")
-        if part["features"].shape[1] != len(FEATURES):
-            raise ValueError(f"{shapes.path}:features_{split}: expected columns {list(FEATURES)}")
+            raise ShapesDataError(f"{shapes.path}: arrays of split '{split}' differ in rows or are empty: {rows}")
         labels = part["synergy"]
-        if labels.min() < 0 or labels.max() >= N_CLASSES:
-            raise ValueError(f"{shapes.path}:synergy_{split}: labels must be in 0..{N_CLASSES - 1}")
-        for name in ("attr", "v", "features"):
-            if not np.isfinite(part[name]).all():
-                raise ValueError(f"{shapes.path}:{name}_{split}: non-finite values")
-        out[split] = part
+        bad = ~np.isin(labels, np.arange(N_CLASSES))  # a fraction (2.7) is an error, never truncated
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ShapesDataError(f"{shapes.path}:{keys['synergy']}: label {labels[row].item()!r} at row {row}; "
+                                  f"expected a whole number in 0..{N_CLASSES - 1}")
+        for name in widths:
+            finite = np.isfinite(part[name])
+            if not finite.all():
+                row, col = np.argwhere(~finite)[0]
+                raise ShapesDataError(f"{shapes.path}:{keys[name]}: non-finite value at row {row}, column {col}")
+        out[split] = dict(part, synergy=labels.astype(np.int64))
     return out

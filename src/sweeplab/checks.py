@@ -1,0 +1,46 @@
+"""One check of every section of parameters a user writes, before any node runs.
+
+The sections are the data sections the families' data prep reads (``events``, ``shapes``,
+``gcode_data``, ...), each family's defaults (``ae``, ``gw``, ...) and every sweep spec with
+its ``report:``. Each goes through the same typed configs (``sweeplab.config``), so that an
+unknown key, a wrong type or a value out of range stops the run naming its full key, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from sweeplab.config import ConfigError, from_dict
+from sweeplab.pipelines.reporting.nodes import check_report
+from sweeplab.sweeps import Family, Variant, expand, find_sweeps, resolve_variant_config
+
+
+def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family]
+                     ) -> dict[str, tuple[Family, list[Variant]]]:
+    """Check every section; return each sweep's family and variants."""
+    data_sections = {name: kind for family in families.values() for name, kind in family.data_sections.items()}
+    sweeps = find_sweeps(params)
+    known = [*data_sections, *families, *sweeps]
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"expected one of {sorted(known)}"
+            raise ConfigError(f"{key}: unknown parameters section; {hint}")
+    for name, kind in [*data_sections.items(), *((f.name, f.config_type) for f in families.values())]:
+        if name not in params:
+            raise ConfigError(f"{name}: missing parameters section")
+        from_dict(kind, params[name], where=name)
+    planned = {}
+    for name, spec in sweeps.items():
+        family = families.get(spec["family"])
+        if family is None:
+            raise ConfigError(f"{name}.family: got {spec['family']!r}; expected one of {sorted(families)}")
+        variants = expand(name, spec)
+        for variant in variants:
+            resolve_variant_config(params[family.name], family=family, variant=variant)
+        check_report(name, spec)
+        planned[name] = (family, variants)
+    return planned

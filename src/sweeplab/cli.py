@@ -1,0 +1,60 @@
+"""The project's ``run`` command: Kedro's, with errors a user can act on printed as one line.
+
+``kedro run`` and ``python -m sweeplab`` both use it. An :class:`~sweeplab.errors.InputError`
+(a bad parameter, a malformed data file) or a failed sweep prints its message alone and exits
+1; its traceback goes to the log file, and to the terminal with ``--verbose``. Any other
+exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+
+from sweeplab.errors import explained
+
+logger = logging.getLogger(__name__)
+
+
+@click.group(name="sweeplab")
+def cli() -> None:
+    """Sweeplab's project commands."""
+
+
+def _to_log_files(exc: BaseException) -> None:
+    """The traceback for the log file only: the terminal has the one-line message."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "Run stopped: %s", (exc,),
+                               (type(exc), exc, exc.__traceback__))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _run(verbose: bool, **options: Any) -> None:
+    try:
+        kedro_run.callback(**options)
+    except Exception as exc:
+        error = explained(exc)
+        if error is None:
+            raise
+        _to_log_files(exc)
+        if verbose:
+            click.echo("".join(traceback.format_exception(exc)), err=True)
+        click.secho(f"Error: {error}", fg="red", err=True)
+        sys.exit(1)
+
+
+run = click.Command(
+    name="run",
+    callback=_run,
+    params=[*kedro_run.params,
+            click.Option(["--verbose", "-v"], is_flag=True, help="Print the traceback of an input error too.")],
+    help=kedro_run.help,
+    short_help=kedro_run.short_help,
+)
+cli.add_command(run)

@@ -1,0 +1,60 @@
+"""A versioned folder of files: a report (Markdown, figures, tables) or generated data.
+
+Saved as ``{relative path: content}``; the folder is assembled under a temporary name and
+renamed into place, so it is either complete or absent, and its files always meet each other
+(a report's relative links, a program and its sensor log). Loaded as ``{relative path: Path}``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sweeplab.datasets._files import LocalVersionedDataset, parent_folders
+from sweeplab.errors import DataFileError
+
+Content = str | bytes | Figure | pd.DataFrame
+
+
+class FolderDataset(LocalVersionedDataset):
+    """Kedro dataset for a folder of text, bytes, figures (``.png``) and tables (``.csv``)."""
+
+    def load(self) -> dict[str, Path]:
+        root = Path(self._get_load_path())
+        if not root.is_dir():
+            raise DataFileError(f"{root}: expected a folder")
+        return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def save(self, data: dict[str, Content]) -> None:
+        target = Path(self._get_save_path())
+        with parent_folders(target):
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+            try:
+                for name, content in data.items():
+                    path = staging / name
+                    if staging.resolve() not in path.resolve().parents:
+                        raise DataFileError(f"{target}: file name {name!r} would fall outside the folder")
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write(path, content)
+                os.replace(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def write(path: Path, content: Content) -> None:
+    if isinstance(content, Figure):
+        buffer = io.BytesIO()
+        content.savefig(buffer, format="png", dpi=100)
+        path.write_bytes(buffer.getvalue())
+    elif isinstance(content, pd.DataFrame):
+        content.to_csv(path, index=False)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(str(content))
