@@ -9,11 +9,10 @@ anything is written.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from sweeplab.config import ConfigError, from_dict
+from sweeplab.config import ConfigError, closest, from_dict
 from sweeplab.pipelines.reporting.nodes import check_report
 from sweeplab.sweeps import Family, Variant, expand, find_sweeps, resolve_variant_config
 
@@ -26,8 +25,8 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family]
     known = [*data_sections, *families, *sweeps]
     for key in params:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]}?" if close else f"expected one of {sorted(known)}"
+            close = closest(str(key), known)
+            hint = f"did you mean {close}?" if close else f"expected one of {sorted(known)}"
             raise ConfigError(f"{key}: unknown parameters section; {hint}")
     for name, kind in [*data_sections.items(), *((f.name, f.config_type) for f in families.values())]:
         if name not in params:

@@ -43,11 +43,11 @@ class Range:
     low_open: bool = False  # low itself is excluded
     high_open: bool = False  # high itself is excluded
 
-    def check(self, value: float, path: str, kind: str) -> None:
+    def check(self, value: float, path: str, kind: str, written: Any) -> None:
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if below or above:
-            raise ConfigError(f"{path}: got {value!r}; expected {kind} {self.describe()}")
+            raise ConfigError(f"{path}: got {written!r}; expected {kind} {self.describe()}")
 
     def describe(self) -> str:
         parts = []
@@ -107,11 +107,18 @@ def _names(cls: Any) -> str:
     return "{" + ", ".join(f.name for f in dataclasses.fields(cls)) + "}"
 
 
-def _suggest(key: str, valid: Any, where: str) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+def closest(key: str, valid: Any) -> str | None:
+    """The valid name a typo most likely meant: a close spelling, or the one name containing it."""
+    close = difflib.get_close_matches(key, [str(v) for v in valid], n=1, cutoff=0.6)
     if close:
-        return f"did you mean {_join(where, close[0])}?"
-    return f"expected one of {sorted(valid)}"
+        return close[0]
+    containing = [str(v) for v in valid if key and key in str(v)]
+    return containing[0] if len(containing) == 1 else None
+
+
+def _suggest(key: str, valid: Any, where: str) -> str:
+    close = closest(key, valid)
+    return f"did you mean {_join(where, close)}?" if close else f"expected one of {sorted(valid)}"
 
 
 def _show(value: Any) -> str:
@@ -126,7 +133,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 
         result = _coerce(base, value, path)
         for extra in extras:
             if isinstance(extra, Range):
-                extra.check(result, path, "an integer" if base is int else "a number")
+                extra.check(result, path, "an integer" if base is int else "a number", value)
         return result
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)

@@ -1,4 +1,5 @@
-"""Project hooks: the sweep sees the run's parameters; a failed variant fails the command."""
+"""Project hooks: the sweep sees the run's parameters; inputs are checked before anything runs;
+a failed variant fails the command."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 
 from sweeplab import sweeps
+from sweeplab.datasets._files import LocalVersionedDataset
 from sweeplab.errors import SweepFailedError
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
@@ -27,6 +29,23 @@ class SweepConfigHook:
         params = dict(context.config_loader["parameters"])
         if sweeps.set_run_parameters(params):
             pipelines.configure(REGISTRY)
+
+
+class InputFilesHook:
+    """Before a run, open every file the pipeline reads but does not write itself (a real data
+    file, saved run records) through its dataset, whose ``load`` checks the format.
+
+    A malformed input then stops the run before any node has written anything. Only the
+    project's own datasets are opened: their ``load`` is cheap (an HDF5 file's metadata, a
+    summary) and says in one line what is wrong.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        for name in sorted(pipeline.inputs()):
+            dataset = None if name.startswith("params:") else catalog.get(name)
+            if isinstance(dataset, LocalVersionedDataset) and dataset.exists():
+                dataset.load()
 
 
 class FailedVariantsHook:

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from sweeplab.hooks import FailedVariantsHook, SweepConfigHook
+from sweeplab.hooks import FailedVariantsHook, InputFilesHook, SweepConfigHook
 
-HOOKS = (SweepConfigHook(), FailedVariantsHook())
+HOOKS = (SweepConfigHook(), InputFilesHook(), FailedVariantsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -21,7 +21,6 @@ hands this module the parameters of the session being run (``--env``, ``--conf-s
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import itertools
 import logging
@@ -32,11 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab.config import ConfigError, config_hash, from_dict, to_dict
+from sweeplab.config import ConfigError, closest, config_hash, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +120,9 @@ def parse_values(value: Any, where: str) -> list[Any]:
     return [value]
 
 
+WORDS = {"true": True, "false": False, "null": None, "~": None}  # as YAML reads them ("none" stays a string)
+
+
 def parse_token(token: str) -> Any:
     """One value of a space-separated list: int, float (``1e-3`` too), bool/null, or string."""
     for kind in (int, float):
@@ -129,8 +130,7 @@ def parse_token(token: str) -> Any:
             return kind(token)
         except ValueError:
             pass
-    value = yaml.safe_load(token)
-    return value if isinstance(value, bool | None) else token
+    return WORDS.get(token.lower(), token)
 
 
 def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
@@ -145,6 +145,11 @@ def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
         raise SweepError(f"{sweep}.seeds: got {bad[0]!r}; expected non-negative integers")
     if len(set(seeds)) != len(seeds):
         raise SweepError(f"{sweep}.seeds: repeated seed in {seeds!r}")
+    for key, values in grid.items():
+        for i, value in enumerate(values):
+            if not isinstance(value, str | int | float | bool | None):
+                raise SweepError(f"{sweep}.grid.{key}[{i}]: got {value!r}; expected a single value "
+                                 "(a string, number, true/false or null)")
     empty = [key for key, values in grid.items() if not values]
     if empty or not seeds:
         what = f"grid axis '{empty[0]}' has no values" if empty else "'seeds' is empty"
@@ -210,8 +215,8 @@ def set_dotted(config: dict[str, Any], key: str, value: Any, where: str) -> None
                              "of the family defaults)")
         node = node[part]
     if leaf not in node:
-        close = difflib.get_close_matches(leaf, list(node), n=1)
-        hint = f"; did you mean {'.'.join([*parents, close[0]])}?" if close else ""
+        close = closest(leaf, node)
+        hint = f"; did you mean {'.'.join([*parents, close])}?" if close else ""
         raise SweepError(f"{where}.{key}: not a parameter of the family defaults{hint}")
     node[leaf] = value
 

@@ -55,7 +55,7 @@ def check_rows(X: np.ndarray, where: str, first_row: int = 0) -> None:
             f"slot {col}; expected one of {sorted(OBJECT_TYPES)}"
         )
     # energies and transverse momenta are magnitudes: a negative one is a corrupt row
-    magnitudes = np.concatenate([X[:, [MET]], object_features(X)[:, :, :2].reshape(len(X), -1)], 1)
+    magnitudes = np.concatenate([X[:, [MET]], object_features(X)[:, :, :2].reshape(len(X), 2 * N_OBJECTS)], 1)
     if (magnitudes < 0).any():
         row, col = np.argwhere(magnitudes < 0)[0]
         what = "MET" if col == 0 else f"{FEATURE_NAMES[(col - 1) % 2]} of slot {(col - 1) // 2}"
