@@ -66,6 +66,7 @@ def test_viz_build_shows_the_sweep_as_one_namespace(kedro_project):
     names = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
     assert {"split_events", "fit_normaliser", "build_ae_inputs"} <= names, "data prep around the sweep"
     layers = graph["layers"]
-    assert set(layers) == {"raw", "primary", "feature", "model_input", "models", "model_output", "reporting"}
-    assert layers[0] == "raw" and layers[-1] == "reporting"
+    # the default run reads no real data: its first layer is the generated data's
+    assert set(layers) == {"intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"}
+    assert layers[0] == "intermediate" and layers[-1] == "reporting"
     assert layers.index("primary") < layers.index("feature") < layers.index("models") < layers.index("model_output")
