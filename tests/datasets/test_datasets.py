@@ -1,8 +1,11 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from kedro.io import DatasetError, Version
+from matplotlib.figure import Figure
 
+from sweeplab.datasets import atomic
 from sweeplab.datasets.checkpoints import CheckpointStoreDataset
 from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset
 from sweeplab.datasets.torch_weights import TorchWeightsDataset
@@ -47,3 +50,30 @@ def test_checkpoint_store_comes_from_the_catalog_and_is_read_only(tmp_path):
     assert store.slot("s", "v", "hash", "fingerprint" * 3).folder == tmp_path / "ckpt/s/v/hash-fingerprintfinge"
     with pytest.raises(DatasetError, match="written by the training loop"):
         dataset.save(store)
+
+
+@pytest.mark.parametrize(("kind", "good", "bad"), [
+    (atomic.JSONDataset, {"a": 1}, {"a": object()}),
+    (atomic.CSVDataset, pd.DataFrame({"a": [1, 2]}), "not a frame"),
+    (atomic.YAMLDataset, {"a": [1, 2]}, {"a": (i for i in range(2))}),
+    (atomic.TextDataset, "text", 12),
+])
+def test_kedro_file_datasets_write_whole_versions_or_none(tmp_path, kind, good, bad):
+    path = tmp_path / "out" / "file.ext"
+    first = kind(filepath=str(path), version=Version(None, None))
+    first.save(good)
+    saved = list((tmp_path / "out").rglob("*"))
+    again = kind(filepath=str(path), version=Version(None, None))
+    with pytest.raises(DatasetError):
+        again.save(bad)
+    assert list((tmp_path / "out").rglob("*")) == saved, "no torn file, no temporary file, no empty version folder"
+    loaded = kind(filepath=str(path), version=Version(None, None)).load()
+    assert loaded.equals(good) if isinstance(good, pd.DataFrame) else loaded == good
+
+
+def test_figures_are_written_atomically_too(tmp_path):
+    figure = Figure()
+    figure.subplots().plot([1, 2])
+    path = tmp_path / "plot.png"
+    atomic.MatplotlibDataset(filepath=str(path)).save(figure)
+    assert path.read_bytes().startswith(b"\x89PNG") and [p.name for p in tmp_path.iterdir()] == ["plot.png"]
