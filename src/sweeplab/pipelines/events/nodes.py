@@ -145,38 +145,38 @@ def token_transform(features: np.ndarray) -> np.ndarray:
 
 
 class _Moments:
-    """Per-column mean and variance over chunks, merged pairwise (Chan et al.), so that large
-    values lose no precision to a running sum of squares; remembers each column's most
-    extreme row, to name it when the result is not finite."""
+    """Mean and std per column from running sums over chunks (float64), remembering each
+    column's most extreme value and its row, to name it when the statistics overflow."""
 
     def __init__(self, names: list[str]):
         self.names = names
-        self.n, self.mean, self.m2 = 0, np.zeros(len(names)), np.zeros(len(names))
+        self.n, self.total, self.total_sq = 0, np.zeros(len(names)), np.zeros(len(names))
         self.extreme, self.extreme_row = np.zeros(len(names)), np.zeros(len(names), np.int64)
 
     def add(self, x: np.ndarray, rows: np.ndarray) -> None:
+        """``x``: (n, columns), or (n,) for one column; ``rows``: the file row of each."""
         if not len(x):
             return
         with np.errstate(over="ignore", invalid="ignore"):
-            n_b, mean_b = len(x), x.mean(0)
-            m2_b = ((x - mean_b) ** 2).sum(0)
-            delta, total = mean_b - self.mean, self.n + n_b
-            self.mean = self.mean + delta * n_b / total
-            self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / total
-        self.n = total
-        big = np.abs(x).argmax(0)
-        larger = np.abs(x[big, range(x.shape[1])]) > self.extreme
-        self.extreme[larger] = np.abs(x[big, range(x.shape[1])])[larger]
-        self.extreme_row[larger] = rows[big][larger]
+            self.total = self.total + x.sum(0)
+            self.total_sq = self.total_sq + (x**2).sum(0)
+        self.n += len(x)
+        magnitude = np.abs(x).reshape(len(x), -1)
+        big = magnitude.argmax(0)
+        largest = magnitude[big, np.arange(magnitude.shape[1])]
+        larger = largest > self.extreme
+        self.extreme[larger], self.extreme_row[larger] = largest[larger], rows[big][larger]
 
     def result(self, where: str) -> tuple[np.ndarray, np.ndarray]:
-        std = np.sqrt(np.maximum(self.m2 / self.n, 1e-12))
-        bad = ~(np.isfinite(self.mean) & np.isfinite(std))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = self.total / self.n
+            std = np.sqrt(np.maximum(self.total_sq / self.n - mean**2, 1e-12))
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
         if bad.any():
             i = int(np.argmax(bad))
             raise EventFormatError(f"{where}: the {self.names[i]} values are too large to normalise (the largest, "
                                    f"{self.extreme[i]:g}, at row {self.extreme_row[i]}); expected finite statistics")
-        return self.mean, std
+        return mean, std
 
 
 def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +197,7 @@ def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any
                 continue
             real = object_types(rows) > 0
             tokens.add(token_transform(object_features(rows))[real], start + np.nonzero(real)[0])
-            met.add(np.log1p(rows[:, [MET]].astype(np.float64)), start + np.arange(len(rows)))
+            met.add(np.log1p(rows[:, MET].astype(np.float64)), start + np.arange(len(rows)))
         if name == "train":
             train_labels = labels
     x_key = keys["train"][0]
