@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 from kedro.io import DatasetError
 from torch import nn
 
-from sweeplab.config import from_dict
+from sweeplab.config import from_dict, to_dict
 from sweeplab.datasets.hdf5 import H5ArraysDataset, H5File
 from sweeplab.datasets.run_records import RunHistoryDataset, RunSummaryDataset
 from sweeplab.datasets.torch_weights import TorchWeightsDataset
@@ -86,33 +86,40 @@ def mutated(tree, draw):
     return tree
 
 
+def checked(kind, tree, where: str):
+    """A config that round-trips through its plain form, or an error that names its section."""
+    try:
+        config = from_dict(kind, tree, where=where)
+    except InputError as exc:
+        assert str(exc).startswith(where) and "\n" not in str(exc), exc
+        return None
+    assert isinstance(config, kind) and repr(from_dict(kind, to_dict(config), where=where)) == repr(config)
+    return config
+
+
 @given(st.sampled_from(sorted(SECTIONS)), st.data())
 def test_every_config_section_gives_a_config_or_a_config_error(section, data):
-    tree = mutated(PARAMS[section], data.draw)
-    try:
-        from_dict(SECTIONS[section], tree, where=section)
-    except InputError:
-        pass
+    checked(SECTIONS[section], mutated(PARAMS[section], data.draw), section)
 
 
 @given(st.sampled_from(["ae_sweep", "gw_sweep", "gcode_compare"]), st.data())
 def test_every_sweep_spec_expands_or_names_its_error(sweep, data):
     spec = mutated(PARAMS[sweep], data.draw)
+    if checked(SweepSpec, spec, sweep) is None:
+        return
     try:
-        from_dict(SweepSpec, spec, where=sweep)
-        expand(sweep, spec)
-        from_dict(ReportConfig, spec.get("report") or {}, where=f"{sweep}.report")
-    except InputError:
-        pass
+        variants = expand(sweep, spec)
+    except InputError as exc:
+        assert sweep in str(exc), exc
+    else:
+        assert variants and len({v.name for v in variants}) == len(variants)
+    checked(ReportConfig, spec.get("report") or {}, f"{sweep}.report")
 
 
 @given(values)
 def test_arbitrary_values_for_any_config(tree):
     for kind in (TrainerConfig, ReportConfig, *SECTIONS.values()):
-        try:
-            from_dict(kind, tree)
-        except InputError:
-            pass
+        checked(kind, tree, kind.__name__)
 
 
 # ----------------------------------------------------------------------------------------------

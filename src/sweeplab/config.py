@@ -74,7 +74,10 @@ Fraction = Annotated[float, FRACTION]
 
 
 def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
+    """``where.key``; a key that would not read as one word on one line is quoted."""
+    plain = isinstance(key, str) and key and key.isprintable() and key.strip() == key
+    name = key if plain else repr(key)
+    return f"{where}.{name}" if where else str(name)
 
 
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:

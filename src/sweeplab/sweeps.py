@@ -66,7 +66,7 @@ class SweepSpec:
     grid: dict[str, Any]  # nested or dotted keys -> list of values (or "a b c" from --params)
     title: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # grid key -> short name
-    seeds: Any = (0,)  # integers, or "0 1 2" from --params; checked in ``expand``
+    seeds: Any = field(default_factory=lambda: [0])  # integers, or "0 1 2" from --params; checked in ``expand``
     report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
 
 
@@ -138,7 +138,10 @@ def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
     if isinstance(spec, Mapping) and "grid" not in spec:
         raise SweepError(f"{sweep}.grid: missing required key; a sweep needs a 'grid' mapping")
     checked = from_dict(SweepSpec, spec, where=sweep)
-    grid = flatten_grid(checked.grid, prefix="")
+    try:
+        grid = flatten_grid(checked.grid, prefix="")
+    except SweepError as exc:
+        raise SweepError(f"{sweep}.grid.{exc}") from None
     seeds = parse_values(checked.seeds, f"{sweep}.seeds")
     bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
     if bad:
