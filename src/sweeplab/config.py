@@ -103,7 +103,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     try:
         return cls(**kwargs)
     except ConfigError as exc:  # a cross-field rule, named relative to this section
-        raise ConfigError(_join(where, exc)) from None
+        raise ConfigError(f"{where}.{exc}") from None
 
 
 def _names(cls: Any) -> str:
