@@ -226,6 +226,8 @@ CASES = [
          params={"events": {"split": {"step_size": -1}}}),
     events_case("negative-met", "events.h5:X_train: negative MET (-1) at row 4; expected a value >= 0", "split",
                 split_file(set_cell("X_train", (4, 18), -1.0))),
+    events_case("negative-pt", "events.h5:X_train: negative pT (-3) of slot 3 at row 5; expected a value >= 0", "split",
+                split_file(set_cell("X_train", (5, 20 + 3 * 4 + 1), -3.0))),
     events_case("eta-overflows-the-variance", "the eta values are too large to normalise (the largest, 1e+300, at row 2)",
                 "split", split_file(set_cell("X_train", (2, 22), 1e300))),
     events_case("huge-label-named-as-is", "events.h5:y: label 1e+308 at row 0", "unsplit",

@@ -55,12 +55,16 @@ def check_rows(X: np.ndarray, where: str, first_row: int = 0) -> None:
             f"slot {col}; expected one of {sorted(OBJECT_TYPES)}"
         )
     # energies and transverse momenta are magnitudes: a negative one is a corrupt row
-    magnitudes = np.concatenate([X[:, [MET]], object_features(X)[:, :, :2].reshape(len(X), 2 * N_OBJECTS)], 1)
-    if (magnitudes < 0).any():
-        row, col = np.argwhere(magnitudes < 0)[0]
-        what = "MET" if col == 0 else f"{FEATURE_NAMES[(col - 1) % 2]} of slot {(col - 1) // 2}"
-        raise EventFormatError(f"{where}: negative {what} ({magnitudes[row, col]:g}) at row {first_row + row}; "
-                               "expected a value >= 0")
+    negative_met = X[:, MET] < 0
+    if negative_met.any():
+        row = int(np.argmax(negative_met))
+        raise EventFormatError(f"{where}: negative MET ({X[row, MET]:g}) at row {first_row + row}; expected a value >= 0")
+    negative = object_features(X)[:, :, :2] < 0  # (n, 18, E/pT)
+    if negative.any():
+        row, slot, feature = np.argwhere(negative)[0]
+        value = object_features(X)[row, slot, feature]
+        raise EventFormatError(f"{where}: negative {FEATURE_NAMES[feature]} ({value:g}) of slot {slot} at row "
+                               f"{first_row + row}; expected a value >= 0")
 
 
 def check_labels(y: np.ndarray, where: str) -> np.ndarray:
