@@ -59,12 +59,14 @@ def check_rows(X: np.ndarray, where: str, first_row: int = 0) -> None:
     if negative_met.any():
         row = int(np.argmax(negative_met))
         raise EventFormatError(f"{where}: negative MET ({X[row, MET]:g}) at row {first_row + row}; expected a value >= 0")
-    negative = object_features(X)[:, :, :2] < 0  # (n, 18, E/pT)
-    if negative.any():
-        row, slot, feature = np.argwhere(negative)[0]
-        value = object_features(X)[row, slot, feature]
-        raise EventFormatError(f"{where}: negative {FEATURE_NAMES[feature]} ({value:g}) of slot {slot} at row "
-                               f"{first_row + row}; expected a value >= 0")
+    for feature in (0, 1):  # E, pT: strided column views, so no copy of the block
+        first_column = N_OBJECTS + 2 + feature
+        negative = X[:, first_column::N_FEATURES] < 0  # (n, 18)
+        if negative.any():
+            row, slot = np.argwhere(negative)[0]
+            raise EventFormatError(f"{where}: negative {FEATURE_NAMES[feature]} "
+                                   f"({X[row, first_column + slot * N_FEATURES]:g}) of slot {slot} at row "
+                                   f"{first_row + row}; expected a value >= 0")
 
 
 def check_labels(y: np.ndarray, where: str) -> np.ndarray:
