@@ -26,8 +26,11 @@ import torch
 import yaml
 from click.testing import CliRunner
 from kedro.framework.cli.cli import KedroCLI
+from kedro.io import DatasetError
 
 from sweeplab.datasets.folder import write
+from sweeplab.datasets.torch_weights import TorchWeightsDataset
+from sweeplab.errors import InputError, explained
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.pipelines.events.synthetic import generate_events
 from sweeplab.pipelines.gcode.data import generate_recordings
@@ -238,6 +241,9 @@ CASES = [
     Case("summary-holding-a-list", "summary.json: expected a run summary, a JSON object with a 'status', got list",
          files={"data/07_model_output/ae_sweep/linear_beta1_s0/summary.json/2026-01-01T00.00.00.000Z/summary.json":
                 text("[1, 2]")}, pipeline="ae_sweep_report"),
+    Case("history-not-a-run-history", "history.csv: expected a run history with columns epoch and split",
+         files={"data/07_model_output/ae_sweep/linear_beta1_s0/history.csv/2026-01-01T00.00.00.000Z/history.csv":
+                text("a,b\n1,2\n")}, pipeline="ae_sweep_report"),
     Case("config-key-not-a-name", "events.split: key 3 is not a name", params={"events": {"split": {3: 1}}}),
     Case("infinite-machine-drift", "gcode_data.synthetic.machine.drift: got inf; expected a finite number",
          params={"gcode_data": {"synthetic": {"machine": {"drift": float("inf")}}}}),
@@ -362,6 +368,28 @@ def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
         assert "Traceback" not in output.split("Error: ")[0][-200:]
     else:
         assert {k: after.get(k) for k in before} == before, "what the user put there is untouched"
+
+
+# ----------------------------------------------------------------------------------------------
+# weights files: no pipeline reads a user's weights file, so these rows load it as a node would
+
+
+@pytest.mark.parametrize(("content", "expect"), [
+    ([1, 2], "expected a state dict of named tensors, got list"),
+    ({"w": 1}, "expected a state dict of named tensors, got dict"),
+    (b"PK\x03\x04 not really a zip", "not a weights file that loads safely"),
+], ids=["list", "not-tensors", "not-torch"])
+def test_a_weights_file_that_is_not_a_state_dict_is_named(tmp_path, content, expect):
+    path = tmp_path / "model.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(DatasetError) as info:
+        TorchWeightsDataset(filepath=str(path)).load()
+    error = explained(info.value)
+    assert isinstance(error, InputError) and str(error).startswith(f"{path}: {expect}")
+    assert "weights_only=False" not in str(error) and "\n" not in str(error)
 
 
 # ----------------------------------------------------------------------------------------------
