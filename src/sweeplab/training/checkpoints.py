@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sweeplab.datasets._files import atomic_path
 from sweeplab.datasets.torch_weights import is_state_dict
 
 logger = logging.getLogger(__name__)
@@ -26,15 +25,8 @@ logger = logging.getLogger(__name__)
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write to a temporary file beside ``path``, then rename: never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fingerprint(splits: dict[str, dict[str, np.ndarray]]) -> str:

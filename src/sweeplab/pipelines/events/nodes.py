@@ -188,9 +188,10 @@ def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any
     keys = split_keys(events_split)
     step = int(split.get("step_size", 65536))
     names = ["log1p_" + FEATURE_NAMES[0], "log1p_" + FEATURE_NAMES[1], *FEATURE_NAMES[2:]]
+    labels = {name: check_labels(events_split.read(y_key), f"{events_split.path}:{y_key}")
+              for name, (_, y_key) in keys.items()}
     tokens, met = _Moments(names), _Moments(["log1p_MET"])
-    for name, (x_key, y_key) in keys.items():
-        labels = check_labels(events_split.read(y_key), f"{events_split.path}:{y_key}")
+    for name, (x_key, _) in keys.items():
         for start, rows in events_split.iter_chunks(x_key, step_size=step):
             check_rows(rows, f"{events_split.path}:{x_key}", first_row=start)
             if name != "train":
@@ -198,8 +199,6 @@ def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any
             real = object_types(rows) > 0
             tokens.add(token_transform(object_features(rows))[real], start + np.nonzero(real)[0])
             met.add(np.log1p(rows[:, MET].astype(np.float64)), start + np.arange(len(rows)))
-        if name == "train":
-            train_labels = labels
     x_key = keys["train"][0]
     if tokens.n == 0:
         raise EventFormatError(f"{events_split.path}:{x_key}: no real (non-padding) objects in the train split")
@@ -212,5 +211,5 @@ def fit_normaliser(events_split: H5File, split: dict[str, Any]) -> dict[str, Any
         "log_met": {"mean": float(met_mean[0]), "std": float(met_std[0])},
         "fitted_on": {"split": "train", "events": met.n, "objects": int(tokens.n),
                       "events_per_process": {PROCESSES[int(k)]: int(v)
-                                             for k, v in zip(*np.unique(train_labels, return_counts=True), strict=True)}},
+                                             for k, v in zip(*np.unique(labels["train"], return_counts=True), strict=True)}},
     }

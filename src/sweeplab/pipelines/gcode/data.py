@@ -133,7 +133,7 @@ def generate_recordings(params: dict[str, Any]) -> dict[str, str | pd.DataFrame]
 
 def load_generated_recordings(files: dict[str, Path], params: dict[str, Any]) -> list[Recording]:
     """Node: :func:`load_recordings` on the generated folder (``programs/``, ``sensors/``)."""
-    programs = {p.stem: functools.partial(p.read_text) for name, p in files.items() if name.startswith("programs/")}
+    programs = {p.stem: p.read_text for name, p in files.items() if name.startswith("programs/")}
     sensors = {p.stem: functools.partial(pd.read_csv, p) for name, p in files.items() if name.startswith("sensors/")}
     return load_recordings(programs, sensors, params)
 

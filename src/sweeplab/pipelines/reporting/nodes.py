@@ -88,13 +88,13 @@ class SweepLayout:
     def labels(self) -> list[str]:
         return list(self.axes.values())
 
-    def label(self, axis: str) -> str:
-        """A grid key or a label -> the label, or a clear error."""
+    def label(self, axis: str, where: str = "report") -> str:
+        """A grid key or a label -> the label, or an error naming ``where`` it was written."""
         if axis in self.axes.values():
             return axis
         if axis in self.axes:
             return self.axes[axis]
-        raise ConfigError(f"report: '{axis}' is not a grid axis; axes are {list(self.axes)}")
+        raise ConfigError(f"{where}: got {axis!r}; expected a grid axis, one of {list(self.axes)}")
 
     def direction(self, metric: str) -> str:
         return self.report.directions.get(metric, "min")
@@ -110,17 +110,11 @@ def layout(spec: dict[str, Any], name: str = "sweep") -> SweepLayout:
 def check_report(name: str, spec: dict[str, Any]) -> None:
     """Fail before anything runs when a sweep's ``report:`` is malformed or names no axis."""
     sweep = layout(spec, name)
-    for i, plot in enumerate(sweep.report.line_plots or ()):
-        for key, axis in (("x", plot.x), ("hue", plot.hue)):
-            _check_axis(sweep, axis, f"{name}.report.line_plots[{i}].{key}")
-    for i, heatmap in enumerate(sweep.report.heatmaps or ()):
-        for key, axis in (("x", heatmap.x), ("y", heatmap.y)):
-            _check_axis(sweep, axis, f"{name}.report.heatmaps[{i}].{key}")
-
-
-def _check_axis(sweep: SweepLayout, axis: str | None, where: str) -> None:
-    if axis is not None and axis not in sweep.axes and axis not in sweep.axes.values():
-        raise ConfigError(f"{where}: got {axis!r}; expected a grid axis, one of {list(sweep.axes)}")
+    for kind, plots in (("line_plots", sweep.report.line_plots), ("heatmaps", sweep.report.heatmaps)):
+        for i, plot in enumerate(plots or ()):
+            for key, axis in vars(plot).items():
+                if axis is not None:
+                    sweep.label(axis, f"{name}.report.{kind}[{i}].{key}")
 
 
 def condition_name(row: pd.Series | dict, labels: list[str]) -> str:
