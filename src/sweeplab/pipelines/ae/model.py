@@ -1,7 +1,8 @@
 """The event autoencoder. Reads bottom-up: token embedding, set encoder, latent spaces
 (identity, linear, vector-quantised), decoders, then the autoencoder and its losses.
 
-Shapes: B events, N = 18 object slots, F = 4 token features, D hidden, L latent.
+Shapes: B events, N = 18 object slots, F = 4 token features, V = 4 transverse-plane
+inputs, D hidden, L latent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from sweeplab.config import PositiveInt, Range
 
 N_TYPES = 8  # object type ids 0..7, 0 = padding
+N_TRANSVERSE = 4  # per object: cos phi, sin phi, px and py in units of a typical pT
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -28,27 +30,37 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
+def slot_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, N, D), (B, N) -> (B, D): the sum over real tokens divided by the slot count N.
+
+    Unlike :func:`masked_mean` it keeps how many objects there are, so a linear read-out
+    can form vector sums over objects, which is what momentum balance asks for.
+    """
+    return (x * mask.unsqueeze(-1).to(x.dtype)).sum(1) / mask.shape[1]
+
+
 class SetEncoder(nn.Module):
-    """Tokens (features + type embedding) -> per-token states that also see the whole event.
+    """Tokens (inputs + type embedding) -> per-token states that also see the whole event.
 
     A permutation-equivariant block: each token is updated from itself and from the masked
-    mean of all real tokens, so padding never leaks into real tokens.
+    mean of all real tokens, so padding never leaks into real tokens. It ends without a
+    LayerNorm: normalising over channels would divide out each token's scale, which carries
+    the momentum that the MET head has to add up.
     """
 
-    def __init__(self, n_features: int, d_hidden: int):
+    def __init__(self, n_inputs: int, d_hidden: int):
         super().__init__()
-        self.features = nn.Linear(n_features, d_hidden)
+        self.features = nn.Linear(n_inputs, d_hidden)
         self.types = nn.Embedding(N_TYPES, d_hidden)
         self.local = mlp(d_hidden, 2 * d_hidden, d_hidden)
         self.mix = mlp(2 * d_hidden, 2 * d_hidden, d_hidden)
-        self.norm = nn.LayerNorm(d_hidden)
 
-    def forward(self, features: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.features(features) + self.types(types)  # (B, N, D)
+    def forward(self, inputs: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.features(inputs) + self.types(types)  # (B, N, D)
         h = h + self.local(h)
         context = masked_mean(h, mask).unsqueeze(1).expand_as(h)  # (B, N, D)
         h = h + self.mix(torch.cat([h, context], -1))
-        return self.norm(h) * mask.unsqueeze(-1)
+        return h * mask.unsqueeze(-1)
 
 
 class VQLosses(NamedTuple):
@@ -140,8 +152,12 @@ class AEOutput(NamedTuple):
 class EventAutoencoder(nn.Module):
     """Encoder -> latent (identity | linear | VQ) -> per-token decoder, plus a globals head.
 
-    The globals head reads only the latent tokens, so weighting its loss (``globals_beta``)
-    makes the latent spend capacity on MET at the tokens' expense: the trade-off studied.
+    The encoder reads each object's token features and its transverse-plane vectors (the
+    direction as cos/sin, so phi has no seam at +-pi, and the momentum's x and y), the
+    decoder reconstructs the token features. The globals head reads only the latent tokens,
+    pooled by :func:`slot_mean` so that it can balance momentum, so weighting its loss
+    (``globals_beta``) makes the latent spend capacity on MET at the tokens' expense: the
+    trade-off studied.
     """
 
     def __init__(self, config: ModelConfig, n_features: int = 4):
@@ -149,7 +165,7 @@ class EventAutoencoder(nn.Module):
         d, latent = config.hidden_dim, config.latent_dim
         if config.latent_space != "none" and latent < 1:
             raise ValueError(f"model.latent_dim must be at least 1, got {latent}")
-        self.encoder = SetEncoder(n_features, d)
+        self.encoder = SetEncoder(n_features + N_TRANSVERSE, d)
         self.project = nn.Identity() if config.latent_space == "none" else nn.Linear(d, latent)
         self.quantizer = (
             VectorQuantizer(latent, config.codebook_size, ema=config.vq_ema, decay=config.ema_decay)
@@ -159,13 +175,14 @@ class EventAutoencoder(nn.Module):
         self.decoder = mlp(d_latent, 2 * d, n_features)
         self.globals_head = mlp(d_latent, 2 * d, 3)  # (log MET, cos phi, sin phi)
 
-    def forward(self, features: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> AEOutput:
-        h = self.encoder(features, types, mask)  # (B, N, D)
+    def forward(self, features: torch.Tensor, transverse: torch.Tensor, types: torch.Tensor,
+                mask: torch.Tensor) -> AEOutput:
+        h = self.encoder(torch.cat([features, transverse], -1), types, mask)  # (B, N, D)
         z = self.project(h)  # (B, N, L)
         vq = None
         if self.quantizer is not None:
             z, vq = self.quantizer(z, mask)
-        g = self.globals_head(masked_mean(z, mask))  # (B, 3)
+        g = self.globals_head(slot_mean(z, mask))  # (B, 3)
         direction = F.normalize(g[:, 1:], dim=1, eps=1e-6)
         return AEOutput(self.decoder(z), g[:, 0], direction, vq)
 
@@ -179,7 +196,7 @@ def autoencoder_metrics(
     rec_globals: MSE of normalised log MET + (1 - cos) of the METphi error, an angle loss.
     """
     mask = batch["mask"]
-    out = model(batch["features"], batch["types"], mask)
+    out = model(batch["features"], batch["transverse"], batch["types"], mask)
     rec_tokens = F.mse_loss(out.features[mask], batch["features"][mask])
     cos_error = out.met_direction[:, 0] * torch.cos(batch["met_phi"]) + out.met_direction[:, 1] * torch.sin(batch["met_phi"])
     rec_globals = F.mse_loss(out.met, batch["met"]) + (1 - cos_error).mean()

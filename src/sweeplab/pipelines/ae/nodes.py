@@ -31,12 +31,22 @@ class AEConfig:
     trainer: TrainerConfig
 
 
+def transverse_vectors(raw: np.ndarray, mask: np.ndarray, pt_scale: float) -> np.ndarray:
+    """(n, 18, 4) raw (E, pT, eta, phi) -> (n, 18, 4) (cos phi, sin phi, px, py), momenta in
+    units of ``pt_scale``, padding zero: the encoder's view of the transverse plane."""
+    pt, phi = raw[..., 1].astype(np.float64) / pt_scale, raw[..., 3].astype(np.float64)
+    vectors = np.stack([np.cos(phi), np.sin(phi), pt * np.cos(phi), pt * np.sin(phi)], -1)
+    return (vectors * mask[..., None]).astype(np.float32)
+
+
 def build_ae_inputs(events_split: H5File, normaliser: dict[str, Any]) -> dict[str, Any]:
-    """Node: per split, normalised token features, type ids, padding mask and MET targets.
+    """Node: per split, normalised token features, transverse vectors, type ids, padding mask
+    and MET targets.
 
     ``fingerprint`` identifies the arrays, so a checkpoint is never reused on other data.
     """
     mean, std = np.array(normaliser["mean"]), np.array(normaliser["std"])
+    pt_scale = float(np.expm1(mean[1]))  # a typical object pT, in the file's units
     met_mean, met_std = normaliser["log_met"]["mean"], normaliser["log_met"]["std"]
     inputs: dict[str, Any] = {}
     for split, (x_key, _) in split_keys(events_split).items():
@@ -44,9 +54,11 @@ def build_ae_inputs(events_split: H5File, normaliser: dict[str, Any]) -> dict[st
         check_rows(X, f"{events_split.path}:{x_key}")
         types = object_types(X).astype(np.int64)
         mask = types > 0
-        features = ((token_transform(object_features(X)) - mean) / std) * mask[..., None]
+        raw = object_features(X)
+        features = ((token_transform(raw) - mean) / std) * mask[..., None]
         inputs[split] = {
             "features": features.astype(np.float32),
+            "transverse": transverse_vectors(raw, mask, pt_scale),
             "types": types,
             "mask": mask,
             "met": ((np.log1p(X[:, MET].astype(np.float64)) - met_mean) / met_std).astype(np.float32),
@@ -85,7 +97,7 @@ def reconstruct(weights: dict[str, torch.Tensor], config: dict[str, Any], inputs
     model.load_state_dict(weights)
     model.eval()
     batch = {k: torch.as_tensor(v[:max_events]) for k, v in inputs.items()}
-    out = model(batch["features"], batch["types"], batch["mask"])
+    out = model(batch["features"], batch["transverse"], batch["types"], batch["mask"])
     mean, std = np.array(normaliser["mean"]), np.array(normaliser["std"])
     mask = batch["mask"].numpy()
     true = batch["features"].numpy()[mask] * std + mean

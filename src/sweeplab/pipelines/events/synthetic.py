@@ -4,12 +4,24 @@ Physics it keeps, because the research questions depend on it:
 
 - process-dependent multiplicities: 4-top events carry more jets and b-jets than ttH, ttW,
   ttWW or ttZ; ttW/ttWW carry more leptons, ttZ sometimes an opposite-sign lepton pair;
-- steeply falling pT (a threshold plus an exponential tail, harder for 4-top events),
-  |eta| < 2.5, phi uniform, E from pT, eta and a small mass;
-- at most 18 objects kept, highest pT first, the rest padding (about half the slots);
-- MET is the vector sum of invisible momentum: one neutrino per lepton (a leptonic W decay)
-  near the lepton's direction, plus jet mismeasurement and unclustered noise. So MET is
-  partly, not wholly, predictable from the visible objects.
+- steeply falling pT (a threshold plus an exponential tail, harder for 4-top events), E from
+  pT, eta and a small mass;
+- momentum balance: the hard process (every visible object plus one neutrino per lepton, from
+  a leptonic W decay near the lepton's direction) recoils against one initial-state radiation
+  jet, so everything produced sums to zero transverse momentum. Each hard particle absorbs the
+  recoil in proportion to its pT;
+- a detector: jet, lepton and photon pT resolution; objects lost outside |eta| < 2.5 (they
+  escape like the neutrinos) or below the reconstruction thresholds (they go to an
+  unclustered soft term, measured at half response, plus pile-up noise); MET is minus the
+  vector sum of every reconstructed object and the soft term;
+- at most 18 objects kept, highest reconstructed pT first, the rest padding (about half the
+  slots). Objects beyond the 18th still entered MET, as in a real file.
+
+So MET is close to, not equal to, minus the vector sum of the kept objects: the neutrinos,
+lost objects, resolution, the soft term and the truncation separate them.
+
+What it does not reproduce: matrix elements, resonance masses (no W, top or Z peaks), parton
+showers, jet substructure, pile-up beyond a Gaussian term, or eta-dependent responses.
 
 Events are drawn in fixed blocks, each with its own child of ``SeedSequence(seed)``, so the
 file is the same whatever the chunking and never has to fit in memory.
@@ -25,72 +37,104 @@ from sweeplab.datasets.hdf5 import ArrayStream
 from sweeplab.pipelines.events.format import N_COLUMNS, N_FEATURES, N_OBJECTS, PROCESSES
 
 BLOCK = 10_000  # events per random block: part of the data's definition, do not change
-MAX_SLOTS = 32  # objects drawn per event before keeping the 18 hardest
+MAX_SLOTS = 32  # hard-process objects drawn per event, before the detector keeps the 18 hardest
 
 # per process (label 1..5): mean light jets, mean b-jets, mean leptons, jet pT scale (GeV)
-_LIGHT_JETS = np.array([6.0, 4.5, 4.0, 4.5, 4.0])
+_LIGHT_JETS = np.array([8.0, 6.5, 6.0, 6.5, 6.0])
 _B_JETS = np.array([3.4, 3.0, 1.8, 1.9, 2.0])
 _LEPTONS = np.array([0.8, 0.7, 1.2, 1.4, 0.9])
 _JET_PT_SCALE = np.array([70.0, 55.0, 50.0, 55.0, 50.0])
 _Z_TO_LEPTONS = 0.3  # fraction of ttZ events with an extra opposite-sign lepton pair
 _PHOTONS = 0.15
+_ISR_PT = 30.0  # mean pT (GeV) of the initial-state radiation the hard system recoils against
+
+# detector, per category (light jet, b-jet, lepton, photon)
+_THRESHOLD = np.array([25.0, 25.0, 10.0, 15.0])  # GeV: softer objects are not reconstructed
+_STOCHASTIC = np.array([0.6, 0.6, 0.0, 0.0])  # sigma(pT)/pT = stochastic/sqrt(pT) (+) constant
+_CONSTANT = np.array([0.05, 0.05, 0.02, 0.03])
+_SOFT_RESPONSE = 0.5  # fraction of the unreconstructed objects' momentum the soft term sees
+_PILEUP = 25.0  # GeV per MET component
 
 
-def _eta(rng: np.random.Generator, shape: tuple[int, ...], width: float) -> np.ndarray:
-    eta = rng.normal(0.0, width, shape)
-    outside = np.abs(eta) >= 2.5
-    eta[outside] = rng.uniform(-2.49, 2.49, outside.sum())
-    return eta
-
-
-def generate_block(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` events: X of shape (n, 92) float32 and labels y of shape (n,) int64."""
-    y = rng.integers(1, len(PROCESSES) + 1, n)
+def _hard_process(n: int, y: np.ndarray, rng: np.random.Generator):
+    """Visible objects (category 0..3, 4 = none) with true pT, eta, phi, and their neutrinos."""
     p = y - 1
     n_light = rng.poisson(_LIGHT_JETS[p])
     n_b = rng.poisson(_B_JETS[p])
     n_lep = rng.poisson(_LEPTONS[p]) + 2 * ((y == 5) & (rng.random(n) < _Z_TO_LEPTONS))
     n_gamma = rng.poisson(_PHOTONS, n)
-    counts = np.stack([n_light, n_b, n_lep, n_gamma], 1)
-    counts = np.minimum(counts, MAX_SLOTS // 4)  # keep the slot layout simple
-
-    # slot k of an event holds: light jet, then b-jets, then leptons, then photons, then nothing
+    counts = np.minimum(np.stack([n_light, n_b, n_lep, n_gamma], 1), MAX_SLOTS // 4)
+    # slot k of an event holds: light jets, then b-jets, then leptons, then photons, then nothing
     k = np.arange(MAX_SLOTS)[None, :]
-    edges = np.cumsum(counts, 1)
-    category = (k >= edges[:, [0]]).astype(int) + (k >= edges[:, [1]]) + (k >= edges[:, [2]]) + (k >= edges[:, [3]])
+    category = (k >= np.cumsum(counts, 1)[:, :, None]).sum(1)
     shape = (n, MAX_SLOTS)
-    is_jet, is_b, is_lep, is_gamma = (category == c for c in range(4))
-
     jet_scale = _JET_PT_SCALE[p][:, None]
-    pt = np.select(
-        [is_jet, is_b, is_lep, is_gamma],
-        [25 + rng.exponential(1.0, shape) * jet_scale,
-         25 + rng.exponential(1.0, shape) * jet_scale * 1.1,
-         10 + rng.exponential(35.0, shape),
-         15 + rng.exponential(25.0, shape)],
-        0.0,
-    )
-    eta = np.where(is_lep | is_gamma, _eta(rng, shape, 1.1), _eta(rng, shape, 1.4))
+    # spectra start below the thresholds, so that soft objects are lost to the detector
+    pt = np.choose(category, [
+        20 + rng.exponential(1.0, shape) * jet_scale,
+        20 + rng.exponential(1.0, shape) * jet_scale * 1.1,
+        7 + rng.exponential(35.0, shape),
+        12 + rng.exponential(25.0, shape),
+        np.zeros(shape),
+    ])
+    eta = rng.normal(0.0, np.where(category >= 2, 1.1, 1.4))
     phi = rng.uniform(-np.pi, np.pi, shape)
-    mass = np.where(is_jet | is_b, pt * rng.uniform(0.05, 0.2, shape), np.where(is_lep, 0.05, 0.0))
-    energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
-
-    lepton_type = rng.integers(3, 7, shape)  # e+, e-, mu-, mu+
-    types = np.select([is_jet, is_b, is_lep, is_gamma], [1, 2, lepton_type, 7], 0)
-    present = types > 0
-
-    # invisible momentum: a neutrino per lepton near its direction, jet mismeasurement, noise
+    is_lep = category == 2
     nu_pt = np.where(is_lep, pt * rng.uniform(0.4, 1.2, shape), 0.0)
     nu_phi = phi + rng.normal(0.0, 0.7, shape)
-    jet_error = np.where(is_jet | is_b, -pt * rng.normal(0.0, 0.15, shape), 0.0)
-    met_x = (nu_pt * np.cos(nu_phi) + jet_error * np.cos(phi)).sum(1) + rng.normal(0, 15.0, n)
-    met_y = (nu_pt * np.sin(nu_phi) + jet_error * np.sin(phi)).sum(1) + rng.normal(0, 15.0, n)
+    return category, pt, eta, phi, nu_pt, nu_phi
 
-    # keep the 18 hardest objects, highest pT first; the rest are padding (all zeros)
-    order = np.argsort(-np.where(present, pt, -1.0), axis=1, kind="stable")[:, :N_OBJECTS]
+
+def _recoil(pt: np.ndarray, phi: np.ndarray, nu_pt: np.ndarray, nu_phi: np.ndarray, isr: np.ndarray):
+    """Shift every hard particle's transverse momentum, in proportion to its pT, so that the
+    hard system's vector sum is minus the ISR's ``(n, 2)``: (pT, phi) of objects and neutrinos."""
+    vec = np.stack([pt * np.cos(phi), pt * np.sin(phi)], -1)  # (n, S, 2)
+    nu = np.stack([nu_pt * np.cos(nu_phi), nu_pt * np.sin(nu_phi)], -1)
+    excess = vec.sum(1) + nu.sum(1) + isr  # (n, 2): what the hard system must give up
+    total = np.maximum(pt.sum(1) + nu_pt.sum(1), 1.0)[:, None, None]  # an empty event: no recoil
+    vec = vec - pt[..., None] / total * excess[:, None]
+    nu = nu - nu_pt[..., None] / total * excess[:, None]
+    polar = lambda v: (np.hypot(v[..., 0], v[..., 1]), np.arctan2(v[..., 1], v[..., 0]))  # noqa: E731
+    return *polar(vec), *polar(nu)
+
+
+def generate_block(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` events: X of shape (n, 92) float32 and labels y of shape (n,) int64."""
+    y = rng.integers(1, len(PROCESSES) + 1, n)
+    category, pt, eta, phi, nu_pt, nu_phi = _hard_process(n, y, rng)
+
+    # initial-state radiation: one jet the hard system recoils against
+    isr_pt, isr_phi = rng.exponential(_ISR_PT, n), rng.uniform(-np.pi, np.pi, n)
+    isr = np.stack([isr_pt * np.cos(isr_phi), isr_pt * np.sin(isr_phi)], -1)
+    pt, phi, _, _ = _recoil(pt, phi, nu_pt, nu_phi, isr)
+    category = np.concatenate([category, np.zeros((n, 1), category.dtype)], 1)  # ISR: a light jet
+    pt = np.concatenate([pt, isr_pt[:, None]], 1)
+    phi = np.concatenate([phi, isr_phi[:, None]], 1)
+    eta = np.concatenate([eta, rng.normal(0.0, 2.0, (n, 1))], 1)
+    shape = pt.shape
+
+    # the detector: resolution, acceptance, thresholds, the soft term and pile-up
+    produced = category < 4
+    c = np.minimum(category, 3)
+    sigma = np.hypot(_STOCHASTIC[c] / np.sqrt(np.maximum(pt, 1.0)), _CONSTANT[c])
+    measured = pt * np.maximum(1 + sigma * rng.standard_normal(shape), 0.0)
+    accepted = produced & (np.abs(eta) < 2.5)
+    reconstructed = accepted & (measured > _THRESHOLD[c])
+    soft = np.where(accepted & ~reconstructed, _SOFT_RESPONSE * pt, 0.0)
+    seen = np.where(reconstructed, measured, 0.0) + soft
+    met_x = -(seen * np.cos(phi)).sum(1) + rng.normal(0.0, _PILEUP, n)
+    met_y = -(seen * np.sin(phi)).sum(1) + rng.normal(0.0, _PILEUP, n)
+
+    lepton_type = rng.integers(3, 7, shape)  # e+, e-, mu-, mu+
+    types = np.choose(c, [1, 2, lepton_type, 7]) * reconstructed
+    mass = np.where(c <= 1, measured * rng.uniform(0.05, 0.2, shape), np.where(c == 2, 0.05, 0.0))
+    energy = np.sqrt((measured * np.cosh(eta)) ** 2 + mass**2)
+
+    # keep the 18 hardest reconstructed objects, highest pT first; the rest are padding (zeros)
+    order = np.argsort(-np.where(reconstructed, measured, -1.0), axis=1, kind="stable")[:, :N_OBJECTS]
     take = lambda a: np.take_along_axis(a, order, 1)  # noqa: E731
-    types, kept = take(types), take(present)
-    features = np.stack([take(energy), take(pt), take(eta), take(phi)], -1) * kept[..., None]
+    types, kept = take(types), take(reconstructed)
+    features = np.stack([take(energy), take(measured), take(eta), take(phi)], -1) * kept[..., None]
 
     X = np.empty((n, N_COLUMNS), np.float32)
     X[:, :N_OBJECTS] = types
