@@ -9,6 +9,7 @@ exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -17,6 +18,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from sweeplab.errors import explained
+from sweeplab.training.loop import WORKERS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,19 @@ def _to_log_files(exc: BaseException) -> None:
             handler.handle(record)
 
 
+def _prepare_processes(runner: str | None, runner_params: dict[str, Any]) -> None:
+    """Under ParallelRunner: start workers with ``spawn`` unless ``KEDRO_MP_CONTEXT`` says
+    otherwise (a fork after torch has run can deadlock), and tell the training loop how many
+    workers share the cores (see ``default_threads``)."""
+    if not (runner or "").endswith("ParallelRunner"):
+        return
+    os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
+    workers = runner_params.get("max_workers") or os.cpu_count() or 1
+    os.environ[WORKERS_ENV] = str(workers)
+
+
 def _run(verbose: bool, **options: Any) -> None:
+    _prepare_processes(options.get("runner"), options.get("runner_params") or {})
     try:
         kedro_run.callback(**options)
     except Exception as exc:

@@ -1,5 +1,5 @@
 """Project hooks: the sweep sees the run's parameters; inputs are checked before anything runs;
-a failed variant fails the command."""
+what a run writes it reads back at that version; a failed variant fails the command."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
+from kedro.io import AbstractVersionedDataset, Version
 
 from sweeplab import sweeps
 from sweeplab.datasets._files import LocalVersionedDataset
@@ -46,6 +47,25 @@ class InputFilesHook:
             dataset = None if name.startswith("params:") else catalog.get(name)
             if isinstance(dataset, LocalVersionedDataset) and dataset.exists():
                 dataset.load()
+
+
+class RunVersionsHook:
+    """A dataset that a run writes and then reads is read back at the version this run wrote.
+
+    Unpinned, a versioned load takes whatever is newest on disk, which is another run's output
+    when two runs share a data folder. Pinned datasets are handed to ParallelRunner's workers
+    with their versions, so every process reads the data prep of its own run.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        produced_then_read = pipeline.all_outputs() & {name for node in pipeline.nodes for name in node.inputs}
+        for name in sorted(produced_then_read):
+            dataset = catalog.get(name)
+            version = getattr(dataset, "_version", None)  # None: not versioned
+            if isinstance(dataset, AbstractVersionedDataset) and version is not None and not version.load:
+                save = dataset.resolve_save_version()
+                dataset._version = Version(load=save, save=save)  # noqa: SLF001 - as --load-versions would
 
 
 class FailedVariantsHook:

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from sweeplab.hooks import FailedVariantsHook, InputFilesHook, SweepConfigHook
+from sweeplab.hooks import FailedVariantsHook, InputFilesHook, RunVersionsHook, SweepConfigHook
 
-HOOKS = (SweepConfigHook(), InputFilesHook(), FailedVariantsHook())
+HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), FailedVariantsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -43,14 +43,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             Path(tmp).unlink(missing_ok=True)
 
 
+def _path_exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 class LocalVersionedDataset(AbstractVersionedDataset):
-    """A versioned dataset of one local file; subclasses write it through :func:`atomic_path`."""
+    """A versioned dataset of one local file; subclasses write it through :func:`atomic_path`.
+
+    It holds no lambda and no open handle, so it pickles: ParallelRunner's workers get copies.
+    """
 
     def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
         super().__init__(
             filepath=PurePosixPath(filepath),
             version=version,
-            exists_function=lambda p: Path(p).exists(),
+            exists_function=_path_exists,
             glob_function=glob.glob,
         )
         self.metadata = metadata

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,21 @@ class TrainerConfig:
     patience: PositiveInt | None = None  # epochs without val improvement before stopping; None: never
     monitor: str = OBJECTIVE  # the val metric that picks the best epoch (lower is better)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA when present, else CPU
+    threads: PositiveInt | None = None  # torch CPU threads; None: this process's share of the cores
+
+
+WORKERS_ENV = "SWEEPLAB_WORKERS"  # how many training processes share this machine (set by ``run``)
+
+
+def default_threads() -> int:
+    """This process's share of the cores it may run on (Slurm's and taskset's limits included):
+    N parallel workers each using every core would slow one another down many times over."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        workers = max(1, int(os.environ.get(WORKERS_ENV, "1")))
+    except ValueError:
+        workers = 1
+    return max(1, cores // workers)
 
 
 @dataclass
@@ -167,7 +183,7 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
-             *, wall_s: float, monitor: str = OBJECTIVE) -> dict[str, Any]:
+             *, wall_s: float, monitor: str = OBJECTIVE, threads: int | None = None) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
@@ -188,6 +204,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "monitor": monitor,
         "best_val_loss": best_val.get(monitor),  # the monitored val metric at the best epoch
         "wall_s": round(wall_s, 3),
+        "threads": threads,
         "config_hash": run.get("config_hash"),
     }
 
@@ -281,6 +298,8 @@ def train(
 
     progress = _Progress()
     status, reason = "completed", "finished all epochs"
+    threads = trainer.threads or default_threads()
+    torch.set_num_threads(threads)
     try:
         seed, device = int(run["seed"]), pick_device(trainer.device)
         model, optimizer, generator = _fresh_start(build_model, trainer, seed, device)
@@ -316,11 +335,11 @@ def train(
         trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
         logger.error("%s failed: %s%s", name, exc, trace)
         summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
-                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
+                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
     summary = _summary(run, status, reason, progress.history, progress.best_epoch,
-                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor)
+                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads)
     if checkpoint is not None:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
     logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)
