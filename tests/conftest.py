@@ -38,7 +38,10 @@ def unsplit_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def kedro_project(tmp_path: Path) -> Path:
     """A copy of the project's conf and pyproject in a temporary folder (its own data/)."""
-    project = tmp_path / "project"
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(project: Path) -> Path:
     shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
