@@ -17,9 +17,13 @@ from sweeplab.pipelines.reporting.nodes import check_report
 from sweeplab.sweeps import Family, Variant, expand, find_sweeps, resolve_variant_config
 
 
-def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family]
+def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None
                      ) -> dict[str, tuple[Family, list[Variant]]]:
-    """Check every section; return each sweep's family and variants."""
+    """Check every section; return each sweep's family and variants.
+
+    ``only``: the sweeps to expand (every variant's config resolved and checked); the others
+    are not planned. None: all of them.
+    """
     data_sections = {name: kind for family in families.values() for name, kind in family.data_sections.items()}
     sweeps = find_sweeps(params)
     known = [*data_sections, *families, *sweeps]
@@ -34,6 +38,8 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family]
         from_dict(kind, params[name], where=name)
     planned = {}
     for name, spec in sweeps.items():
+        if only is not None and name not in only:
+            continue
         family = families.get(spec["family"])
         if family is None:
             raise ConfigError(f"{name}.family: got {spec['family']!r}; expected one of {sorted(families)}")

@@ -13,11 +13,20 @@ Conventions, stated once:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as sps
+
+
+@functools.cache
+def _sps() -> Any:
+    """scipy.stats, imported on first use: it takes over a second, and a one-seed sweep
+    needs no interval and no test."""
+    from scipy import stats  # noqa: PLC0415
+
+    return stats
 
 Correction = Literal["holm", "bonferroni", "none"]
 
@@ -51,7 +60,7 @@ def describe(values, confidence: float = 0.95) -> Description:
     mean = float(finite.mean())
     std = float(finite.std(ddof=1)) if n >= 2 else nan
     sem = std / np.sqrt(n) if n >= 2 else nan
-    half = float(sps.t.ppf((1 + confidence) / 2, n - 1) * sem) if n >= 2 else nan
+    half = float(_sps().t.ppf((1 + confidence) / 2, n - 1) * sem) if n >= 2 else nan
     return Description(n, len(x) - n, mean, std, sem, mean - half, mean + half,
                        float(np.median(finite)), float(finite.min()), float(finite.max()))
 
@@ -87,13 +96,13 @@ def compare(a: dict[int, float], b: dict[int, float]) -> Comparison:
         seeds = sorted(fa)
         pa, pb = np.array([fa[s] for s in seeds]), np.array([fb[s] for s in seeds])
         d = pa - pb
-        result = sps.ttest_rel(pa, pb)
+        result = _sps().ttest_rel(pa, pb)
         sd = d.std(ddof=1)
         effect = float(d.mean() / sd) if sd > 0 else _signed_inf(d.mean())
         return Comparison("paired t", len(pa), len(pb), diff, float(result.statistic), float(len(d) - 1),
                           float(result.pvalue), effect)
     if len(xa) >= 2 and len(xb) >= 2:
-        result = sps.ttest_ind(xa, xb, equal_var=False)
+        result = _sps().ttest_ind(xa, xb, equal_var=False)
         va, vb = xa.var(ddof=1), xb.var(ddof=1)
         pooled = np.sqrt((va + vb) / 2)
         effect = float(diff / pooled) if pooled > 0 else _signed_inf(diff)
