@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _scratch import REPO, scratch_project
+
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
 
 
@@ -50,11 +50,7 @@ def latest(folder: Path) -> Path:
 def one_pair() -> tuple[tuple[float, float], tuple[float, float]]:
     """(kedro (wall, cpu), plain (wall, cpu)), the Kedro run from an empty scratch project."""
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-        (project / "conf" / "local").mkdir()
-        (project / "src").mkdir()
-        shutil.copy(REPO / "pyproject.toml", project)
+        project = scratch_project(Path(tmp))
         kedro_s = timed([sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep"], project)
         split = latest(project / "data/03_primary/events_split.h5")
         norm = latest(project / "data/04_feature/events_normaliser.json")

@@ -14,7 +14,6 @@ import argparse
 import datetime
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _scratch import scratch_project
+
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
 LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - \S+ - \w+ - (Running|Completed) node: (\S+)")
 
@@ -41,11 +41,7 @@ def training_phase(log: Path) -> float:
 def one_run(workers: int) -> tuple[float, float]:
     """(whole run, training phase) in seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-        (project / "conf" / "local").mkdir()
-        (project / "src").mkdir()
-        shutil.copy(REPO / "pyproject.toml", project)
+        project = scratch_project(Path(tmp))
         runner = [] if workers == 1 else ["--runner=ParallelRunner", f"--runner-params=max_workers={workers}"]
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep", *runner], cwd=project,
