@@ -18,7 +18,6 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from sweeplab.errors import explained
-from sweeplab.training.loop import WORKERS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,8 @@ def _prepare_processes(runner: str | None, runner_params: dict[str, Any]) -> Non
     workers share the cores (see ``default_threads``)."""
     if not (runner or "").endswith("ParallelRunner"):
         return
+    from sweeplab.training.loop import WORKERS_ENV  # noqa: PLC0415 - torch: not for every kedro command
+
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     workers = runner_params.get("max_workers") or os.cpu_count() or 1
     os.environ[WORKERS_ENV] = str(workers)

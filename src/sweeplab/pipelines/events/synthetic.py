@@ -87,15 +87,17 @@ def _hard_process(n: int, y: np.ndarray, rng: np.random.Generator):
 
 def _recoil(pt: np.ndarray, phi: np.ndarray, nu_pt: np.ndarray, nu_phi: np.ndarray, isr: np.ndarray):
     """Shift every hard particle's transverse momentum, in proportion to its pT, so that the
-    hard system's vector sum is minus the ISR's ``(n, 2)``: (pT, phi) of objects and neutrinos."""
+    hard system's vector sum is minus the ISR's ``(n, 2)``; the visible objects' new (pT, phi).
+
+    The neutrinos take their share of the recoil too, but are not returned: MET is measured
+    as what the visible objects leave unbalanced.
+    """
     vec = np.stack([pt * np.cos(phi), pt * np.sin(phi)], -1)  # (n, S, 2)
-    nu = np.stack([nu_pt * np.cos(nu_phi), nu_pt * np.sin(nu_phi)], -1)
-    excess = vec.sum(1) + nu.sum(1) + isr  # (n, 2): what the hard system must give up
+    nu_sum = np.stack([(nu_pt * np.cos(nu_phi)).sum(1), (nu_pt * np.sin(nu_phi)).sum(1)], -1)
+    excess = vec.sum(1) + nu_sum + isr  # (n, 2): what the hard system must give up
     total = np.maximum(pt.sum(1) + nu_pt.sum(1), 1.0)[:, None, None]  # an empty event: no recoil
     vec = vec - pt[..., None] / total * excess[:, None]
-    nu = nu - nu_pt[..., None] / total * excess[:, None]
-    polar = lambda v: (np.hypot(v[..., 0], v[..., 1]), np.arctan2(v[..., 1], v[..., 0]))  # noqa: E731
-    return *polar(vec), *polar(nu)
+    return np.hypot(vec[..., 0], vec[..., 1]), np.arctan2(vec[..., 1], vec[..., 0])
 
 
 def generate_block(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +108,7 @@ def generate_block(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     # initial-state radiation: one jet the hard system recoils against
     isr_pt, isr_phi = rng.exponential(_ISR_PT, n), rng.uniform(-np.pi, np.pi, n)
     isr = np.stack([isr_pt * np.cos(isr_phi), isr_pt * np.sin(isr_phi)], -1)
-    pt, phi, _, _ = _recoil(pt, phi, nu_pt, nu_phi, isr)
+    pt, phi = _recoil(pt, phi, nu_pt, nu_phi, isr)
     category = np.concatenate([category, np.zeros((n, 1), category.dtype)], 1)  # ISR: a light jet
     pt = np.concatenate([pt, isr_pt[:, None]], 1)
     phi = np.concatenate([phi, isr_phi[:, None]], 1)
