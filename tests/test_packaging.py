@@ -54,6 +54,15 @@ def test_packaged_project_runs_from_an_empty_directory(tmp_path):
     assert sorted(table["variant"]) == ["linear_beta1_s0", "vq_beta1_s0"]
     assert (table["status"] == "completed").all()
 
+    # the wheel's own `sweeplab` command writes the cluster jobs, with the templates it ships
+    out = run([str(venv / "bin" / "sweeplab"), "submit", "ae_sweep", f"--conf-source={conf}", f"--params={TINY}",
+               "--dry-run"], node).stdout
+    assert "all 2 variants have a completed record; nothing to submit." in out
+    out = run([str(venv / "bin" / "sweeplab"), "submit", "ae_sweep", f"--conf-source={conf}",
+               f"--params={TINY},ae_sweep.seeds=0 1", "--dry-run"], node).stdout
+    assert "4 variants, 2 completed, 2 to run" in out and f"--conf-source={conf}" in out
+    assert f"{venv}/bin/python" in out, "the jobs run the interpreter that has the package"
+
 
 @pytest.mark.slow
 def test_viz_build_shows_the_sweep_as_one_namespace(kedro_project):

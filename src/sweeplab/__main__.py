@@ -1,18 +1,33 @@
-"""Run the packaged project: ``python -m sweeplab --conf-source=conf-sweeplab.tar.gz ...``."""
+"""The ``sweeplab`` command.
 
+``sweeplab submit|status <sweep>`` puts a sweep on a cluster (``sweeplab.cluster``); anything
+else runs the packaged project, as ``python -m sweeplab --conf-source=conf-sweeplab.tar.gz ...``
+always has.
+"""
+
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.cli.utils import find_run_command
-from kedro.framework.project import configure_project
+CLUSTER_COMMANDS = {"submit", "status"}
 
 
 def main(*args: Any, **kwargs: Any) -> Any:
-    package_name = Path(__file__).parent.name
-    configure_project(package_name)
+    package = Path(__file__).parent
+    argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
+    if argv[:1] and argv[0] in CLUSTER_COMMANDS:
+        # before Kedro is imported: its logging setup would print to the command's output
+        os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(package / "cluster" / "templates" / "quiet.yml"))
+        from sweeplab.cluster.cli import main as cluster_main  # noqa: PLC0415
+
+        return cluster_main(argv)
+    from kedro.framework.cli.utils import find_run_command  # noqa: PLC0415
+    from kedro.framework.project import configure_project  # noqa: PLC0415
+
+    configure_project(package.name)
     kwargs["standalone_mode"] = not hasattr(sys, "ps1")
-    run = find_run_command(package_name)
+    run = find_run_command(package.name)
     return run(*args, **kwargs)
 
 

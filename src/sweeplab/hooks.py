@@ -3,6 +3,8 @@ what a run writes it reads back at that version; a failed variant fails the comm
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -10,7 +12,7 @@ from kedro.framework.project import pipelines
 from kedro.io import AbstractVersionedDataset, Version
 
 from sweeplab import sweeps
-from sweeplab.datasets._files import LocalVersionedDataset
+from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
@@ -55,7 +57,13 @@ class RunVersionsHook:
     Unpinned, a versioned load takes whatever is newest on disk, which is another run's output
     when two runs share a data folder. Pinned datasets are handed to ParallelRunner's workers
     with their versions, so every process reads the data prep of its own run.
+
+    Across processes that do not share a catalog (a cluster's jobs), a run given
+    ``SWEEPLAB_SAVED_VERSIONS=<file>`` writes there, as ``name:version`` lines, the versions
+    it saved; later jobs pass them on with ``--load-versions``.
     """
+
+    SAVED_VERSIONS_ENV = "SWEEPLAB_SAVED_VERSIONS"
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
@@ -66,6 +74,19 @@ class RunVersionsHook:
             if isinstance(dataset, AbstractVersionedDataset) and version is not None and not version.load:
                 save = dataset.resolve_save_version()
                 dataset._version = Version(load=save, save=save)  # noqa: SLF001 - as --load-versions would
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        target = os.environ.get(self.SAVED_VERSIONS_ENV)
+        if not target:
+            return
+        lines = []
+        for name in sorted(pipeline.all_outputs()):
+            dataset = catalog.get(name)
+            if isinstance(dataset, AbstractVersionedDataset) and getattr(dataset, "_version", None) is not None:
+                lines.append(f"{name}:{dataset.resolve_save_version()}\n")
+        with atomic_path(Path(target)) as tmp:
+            tmp.write_text("".join(lines))
 
 
 class FailedVariantsHook:

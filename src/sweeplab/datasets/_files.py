@@ -68,5 +68,9 @@ class LocalVersionedDataset(AbstractVersionedDataset):
         except DatasetError:  # no version saved yet
             return False
 
+    def saved_at(self) -> float | None:
+        """When the version a load would read was written (its file's mtime); None: none saved."""
+        return Path(self._get_load_path()).stat().st_mtime if self._exists() else None
+
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}

@@ -1,0 +1,130 @@
+"""``sweeplab submit|status <sweep>``: a sweep on a cluster, from the project folder or from a
+packaged project (``--conf-source``). Every other ``sweeplab ...`` is the packaged run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.cli.utils import _split_params
+
+from sweeplab.cluster.schedulers import SCHEDULERS, Resources
+from sweeplab.errors import explained
+
+DEFAULT_JOBS_DIR = "data/09_jobs"
+
+
+def _session_options(command: Any) -> Any:
+    """The options that decide what a sweep is, as ``kedro run`` takes them."""
+    for option in reversed([
+        click.option("--env", "-e", default=None, help="Kedro configuration environment."),
+        click.option("--conf-source", default=None, help="Configuration folder or archive of a packaged project."),
+        click.option("--params", "params", default="", help="Parameter overrides, as for `kedro run --params`."),
+        click.option("--jobs-dir", default=DEFAULT_JOBS_DIR, show_default=True, type=click.Path(file_okay=False),
+                     help="Where submissions are written, one folder per sweep."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _open(sweep: str, env: str | None, conf_source: str | None, params: str) -> Any:
+    from sweeplab.cluster.state import open_sweep  # noqa: PLC0415 - Kedro's session: not for --help
+
+    ctx = click.get_current_context()
+    parsed = _split_params(ctx, click.Option(["--params"]), params) if params else {}
+    return open_sweep(sweep, env=env, conf_source=conf_source, params=parsed)
+
+
+@click.group(name="sweeplab")
+def cluster() -> None:
+    """A sweep on a batch cluster: submit it, follow it."""
+    # the command prints what it did; opening a Kedro session should not add its INFO lines
+    for name in ("kedro", "sweeplab"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")  # Kedro's own call
+
+
+@cluster.command()
+@click.argument("sweep")
+@_session_options
+@click.option("--scheduler", type=click.Choice(sorted(SCHEDULERS)), default="slurm", show_default=True)
+@click.option("--partition", default=None)
+@click.option("--time", "time_limit", default=None, help="Per job, e.g. 02:00:00.")
+@click.option("--mem", default=None, help="Per job, e.g. 8G.")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None)
+@click.option("--gpus-per-task", type=click.IntRange(min=0), default=None, help="For the variants' tasks.")
+@click.option("--account", default=None)
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None, help="At most this many variants at once.")
+@click.option("--sbatch", "extra", multiple=True, help="An extra directive line, e.g. --sbatch=--qos=long (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Write and print the job scripts; submit nothing.")
+def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str, scheduler: str,
+           partition: str | None, time_limit: str | None, mem: str | None, cpus_per_task: int | None,
+           gpus_per_task: int | None, account: str | None, max_parallel: int | None, extra: tuple[str, ...],
+           dry_run: bool) -> None:
+    """Submit SWEEP: data prep, one array task per variant without a completed record, the report."""
+    from sweeplab.cluster import submission as sub  # noqa: PLC0415
+
+    opened = _open(sweep, env, conf_source, params)
+    where = Path(jobs_dir) / sweep
+    states = opened.states(where)
+    res = Resources(partition, time_limit, mem, cpus_per_task, gpus_per_task, account, extra)
+    chosen = SCHEDULERS[scheduler]
+    prepared = sub.prepare(opened, states, scheduler=chosen, res=res, jobs_dir=Path(jobs_dir),
+                           options=sub.run_options(env, conf_source, params), max_parallel=max_parallel,
+                           dry_run=dry_run)
+    total = len(opened.variants)
+    if not prepared.to_run:
+        click.echo(f"{sweep}: all {total} variants have a completed record; nothing to submit.")
+        return
+    click.echo(f"{sweep}: {total} variants, {len(prepared.completed)} completed, {len(prepared.to_run)} to run; "
+               f"job scripts in {prepared.folder}")
+    if dry_run:
+        for job, script in prepared.scripts.items():
+            click.echo(f"\n# ---- {job}: {script}\n{script.read_text()}")
+        click.echo("Dry run: nothing submitted.")
+        return
+    sub.submit(prepared, chosen)
+    jobs = prepared.jobs
+    cap = f", at most {max_parallel} at once" if max_parallel else ""
+    click.echo(f"Submitted: prep {jobs['prep']}; variants {jobs['train']} ({len(prepared.to_run)} tasks{cap}, "
+               f"after prep succeeds); report {jobs['report']} (after every task ends).")
+    click.echo(f"Follow it with: sweeplab status {sweep}" + (f" --jobs-dir={jobs_dir}" if jobs_dir != DEFAULT_JOBS_DIR else ""))
+
+
+@cluster.command()
+@click.argument("sweep")
+@_session_options
+def status(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str) -> None:
+    """Per variant of SWEEP: completed, failed (why), running, planned or missing."""
+    opened = _open(sweep, env, conf_source, params)
+    states = opened.states(Path(jobs_dir) / sweep)
+    counts = Counter(s.state for s in states)
+    click.echo(f"{sweep}: {len(states)} variants: " + ", ".join(f"{counts[k]} {k}" for k in
+                                                                 ("completed", "failed", "running", "planned", "missing")))
+    width = max(len(s.variant) for s in states)
+    for s in states:
+        click.echo(f"  {s.variant:<{width}}  {s.state:<9}  {s.detail}")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run a cluster command; an error a user can act on is one line and exit status 1."""
+    try:
+        cluster.main(args=args, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except Exception as exc:
+        error = explained(exc)
+        if error is None:
+            raise
+        click.secho(f"Error: {error}", fg="red", err=True)
+        sys.exit(1)

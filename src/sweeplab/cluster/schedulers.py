@@ -1,0 +1,105 @@
+"""Batch schedulers: the job scripts of a sweep, and how they are submitted with dependencies.
+
+A scheduler is a folder of three script templates (``templates/<name>/prep.sh``,
+``train.sh``, ``report.sh``) and a small class that writes resource requests in its own
+syntax and submits a script after other jobs. Everything else (what runs, the manifest, the
+states of variants) is shared, so PBS or HTCondor would be a new template folder and class.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from sweeplab.errors import ExplainedError
+
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+JOBS = ("prep", "train", "report")  # in dependency order
+
+
+class ClusterError(ExplainedError):
+    """A submission that cannot go ahead; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What every job of a submission asks the scheduler for; None: the cluster's default."""
+
+    partition: str | None = None
+    time: str | None = None  # e.g. "02:00:00"
+    mem: str | None = None  # e.g. "8G"
+    cpus_per_task: int | None = None
+    gpus_per_task: int | None = None  # the variants' tasks only
+    account: str | None = None
+    extra: tuple[str, ...] = field(default_factory=tuple)  # verbatim lines, e.g. "--qos=long"
+
+
+def render(template: str, values: dict[str, str], where: str) -> str:
+    """Fill ``{{name}}`` placeholders; a placeholder without a value is a bug in the template."""
+    def fill(match: re.Match) -> str:
+        if match[1] not in values:
+            raise KeyError(f"{where}: no value for placeholder {{{{{match[1]}}}}}")
+        return values[match[1]]
+    return PLACEHOLDER.sub(fill, template)
+
+
+class Scheduler:
+    name = ""
+    submit_command = ""
+
+    def template(self, job: str) -> str:
+        return (resources.files(__package__) / "templates" / self.name / f"{job}.sh").read_text()
+
+    def resource_lines(self, job: str, res: Resources) -> list[str]:
+        raise NotImplementedError
+
+    def max_parallel(self, limit: int | None) -> str:
+        raise NotImplementedError
+
+    def submit(self, script: Path, *, after_ok: str | None = None, after_any: str | None = None) -> str:
+        raise NotImplementedError
+
+    def _call(self, args: list[str]) -> str:
+        if shutil.which(args[0]) is None:
+            raise ClusterError(f"'{args[0]}' not found: submit from a {self.name} login node, or use --dry-run "
+                               "to write the job scripts without submitting them")
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            message = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+            raise ClusterError(f"{' '.join(args)} failed: {message}")
+        return done.stdout.strip()
+
+
+class Slurm(Scheduler):
+    name = "slurm"
+    submit_command = "sbatch"
+
+    def resource_lines(self, job: str, res: Resources) -> list[str]:
+        options = {"partition": res.partition, "time": res.time, "mem": res.mem,
+                   "cpus-per-task": res.cpus_per_task, "account": res.account,
+                   "gpus-per-task": res.gpus_per_task if job == "train" else None}
+        lines = [f"#SBATCH --{key}={value}" for key, value in options.items() if value is not None]
+        return lines + [f"#SBATCH {line.strip()}" for line in res.extra]
+
+    def max_parallel(self, limit: int | None) -> str:
+        return f"%{limit}" if limit else ""
+
+    def submit(self, script: Path, *, after_ok: str | None = None, after_any: str | None = None) -> str:
+        args = [self.submit_command, "--parsable"]
+        if after_ok:
+            # without it a failed prep leaves the variants pending forever (DependencyNeverSatisfied)
+            args += [f"--dependency=afterok:{after_ok}", "--kill-on-invalid-dep=yes"]
+        if after_any:
+            args += [f"--dependency=afterany:{after_any}"]
+        out = self._call([*args, str(script)])
+        job_id = out.splitlines()[-1].split(";")[0] if out else ""
+        if not job_id.isdigit():
+            raise ClusterError(f"{self.submit_command} printed {out!r}; expected a job id")
+        return job_id
+
+
+SCHEDULERS = {s.name: s for s in (Slurm(),)}

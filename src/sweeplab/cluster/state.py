@@ -1,0 +1,108 @@
+"""Where each variant of a sweep stands, read from what the runs saved: their run records and
+the checkpoint store, never the scheduler's accounting (many clusters switch it off).
+
+A variant is
+- ``completed``: its newest summary says so, for the config it has now (same config hash);
+- ``running``: its checkpoint slot for that config was written after its newest summary;
+- ``planned``: the newest submission holds it and nothing of it was saved since;
+- ``failed``: its newest summary says so (with the reason);
+- ``missing``: none of these (never run, or run with another config).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.project import configure_project
+from kedro.framework.session import KedroSession
+
+from sweeplab.sweeps import CHECKPOINT_STORE, Family, Variant, resolve_variant_config
+
+PACKAGE = __name__.split(".")[0]
+STATES = ("completed", "failed", "running", "planned", "missing")
+
+
+@dataclass(frozen=True)
+class VariantState:
+    variant: str
+    state: str  # one of STATES
+    detail: str
+
+
+@dataclass
+class OpenSweep:
+    """One sweep as a session with these options sees it: its variants and its saved records."""
+
+    name: str
+    family: Family
+    variants: list[Variant]
+    params: dict[str, Any]
+    catalog: Any
+
+    def config_hash(self, variant: Variant) -> str:
+        return resolve_variant_config(self.params[self.family.name], family=self.family, variant=variant)["config_hash"]
+
+    def states(self, submissions: Path | None = None) -> list[VariantState]:
+        latest = latest_submission(submissions) if submissions else None
+        planned = set(latest["variants"]) if latest else set()
+        store = self.catalog.load(CHECKPOINT_STORE)
+        return [self._state(v, store.root, planned, latest) for v in self.variants]
+
+    def _state(self, variant: Variant, store: Path, planned: set[str], latest: dict | None) -> VariantState:
+        name = f"{variant.namespace}.summary"
+        summary = self.catalog.load(name)
+        saved_at = self.catalog.get(name).saved_at()
+        same_config = summary.get("config_hash") == self.config_hash(variant)
+        if summary["status"] == "completed" and same_config:
+            best = summary.get("best_val_loss")
+            return VariantState(variant.name, "completed",
+                                f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
+                                if isinstance(best, int | float) else "completed")
+        slots = sorted((store / variant.sweep / variant.name).glob(f"{self.config_hash(variant)}-*/last.pt"))
+        touched = max((p.stat().st_mtime for p in slots), default=None)
+        if touched is not None and (saved_at is None or touched > saved_at):
+            return VariantState(variant.name, "running", f"last checkpoint {_age(touched)} ago")
+        if variant.name in planned and (saved_at is None or saved_at < latest["submitted_at_epoch"]):
+            return VariantState(variant.name, "planned", f"submitted {latest['submitted_at']}, "
+                                f"job {latest['jobs'].get('train', '?')}_{latest['variants'].index(variant.name)}")
+        if summary["status"] == "failed" and same_config:
+            return VariantState(variant.name, "failed", str(summary.get("reason")))
+        if summary["status"] == "missing":
+            return VariantState(variant.name, "missing", "no run record")
+        return VariantState(variant.name, "missing", "its record is of another config")
+
+
+def _age(timestamp: float) -> str:
+    seconds = max(0, time.time() - timestamp)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def latest_submission(folder: Path) -> dict | None:
+    """The newest submitted manifest (not a dry run) under a sweep's jobs folder, or None."""
+    for path in sorted(Path(folder).glob("*/manifest.json"), reverse=True):
+        manifest = json.loads(path.read_text())
+        if not manifest.get("dry_run"):
+            return manifest
+    return None
+
+
+def open_sweep(sweep: str, *, env: str | None, conf_source: str | None, params: dict[str, Any]) -> OpenSweep:
+    """The sweep as ``kedro run`` with these options would plan it, from the project folder or
+    with a packaged project's ``--conf-source``; its parameters are checked the same way."""
+    from sweeplab.checks import check_parameters  # noqa: PLC0415 - the registry imports every family
+    from sweeplab.errors import InputError  # noqa: PLC0415
+    from sweeplab.pipeline_registry import FAMILIES  # noqa: PLC0415
+
+    configure_project(PACKAGE)
+    with KedroSession.create(env=env, conf_source=conf_source, runtime_params=params) as session:
+        context = session.load_context()
+    run_params = dict(context.config_loader["parameters"])
+    if sweep not in run_params or not isinstance(run_params[sweep], dict) or "family" not in run_params[sweep]:
+        known = sorted(k for k, v in run_params.items() if isinstance(v, dict) and "family" in v)
+        raise InputError(f"{sweep}: not a sweep of this project's parameters; sweeps are {known}")
+    family, variants = check_parameters(run_params, FAMILIES, only={sweep})[sweep]
+    return OpenSweep(sweep, family, variants, run_params, context.catalog)

@@ -1,0 +1,16 @@
+#!/bin/bash
+# {{sweep}}: one variant per array task; line N+1 of variants.txt names task N's variant.
+# Written by `sweeplab submit`. A requeued task continues from the variant's last checkpoint.
+#SBATCH --job-name={{sweep}}-train
+#SBATCH --output={{folder}}/logs/train-%A_%a.log
+#SBATCH --array=0-{{last_index}}{{max_parallel}}
+#SBATCH --requeue
+{{resources}}
+set -euo pipefail
+cd {{workdir}}
+export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
+export SWEEPLAB_WORKERS=1
+variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {{folder}}/variants.txt)
+versions=$(paste -sd, {{folder}}/prep_versions.txt)
+echo "task $SLURM_ARRAY_TASK_ID: {{sweep}}.$variant, data prep $versions"
+{{run}} --pipelines={{sweep}}_train --namespaces={{sweep}}."$variant" --load-versions="$versions" {{run_options}}

@@ -1,0 +1,88 @@
+"""``sweeplab submit`` on a real, throwaway, single-node Slurm cluster: prep, one array task per
+variant, the report; a failing variant is FAILED and a second submit trains only it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.slurm import Cluster, missing
+from tests.test_kedro_run import latest
+from tests.test_processes import FAMILIES
+
+pytestmark = pytest.mark.slow
+
+AE_PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none," \
+            "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30"
+GOOD, BAD = "none_beta1_lr0p001_s0", "none_beta1_lr1e30_s0"  # lr=1e30 makes the loss non-finite
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = Cluster(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def sweeplab(slurm: Cluster, project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**slurm.env, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "sweeplab", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str) -> tuple[dict, dict[str, str]]:
+    """Submit, wait for every job to end; the newest manifest and each job's final state."""
+    done = sweeplab(slurm, project, "submit", sweep, f"--params={params}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = sorted((project / "data/09_jobs" / sweep).iterdir())[-1]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    slurm.wait_idle(timeout=400)
+    states = slurm.job_states()
+    jobs = manifest["jobs"]
+    ours = {"prep": states.get(jobs["prep"]), "report": states.get(jobs["report"]),
+            **{v: states.get(f"{jobs['train']}_{i}") for i, v in enumerate(manifest["variants"])}}
+    for job in ("prep", "report"):
+        assert (folder / "logs" / f"{job}-{jobs[job]}.log").exists(), "one log file per job"
+    assert len(list((folder / "logs").glob(f"train-{jobs['train']}_*.log"))) == len(manifest["variants"])
+    return manifest, ours
+
+
+def status_rows(slurm: Cluster, project: Path, sweep: str, params: str) -> dict[str, str]:
+    done = sweeplab(slurm, project, "status", sweep, f"--params={params}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {line.split()[0]: line.split()[1] for line in done.stdout.splitlines() if line.startswith("  ")}
+
+
+def test_a_failed_variant_is_failed_the_report_counts_it_and_a_resubmit_trains_only_it(slurm, kedro_project):
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", AE_PARAMS)
+    assert manifest["variants"] == [GOOD, BAD]
+    assert states == {"prep": "COMPLETED", GOOD: "COMPLETED", BAD: "FAILED", "report": "COMPLETED"}
+    report = latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+    assert "2 runs: 1 completed, 1 failed, 0 missing" in report
+    assert status_rows(slurm, kedro_project, "ae_sweep", AE_PARAMS) == {GOOD: "completed", BAD: "failed"}
+    versions = f"data/07_model_output/ae_sweep/{GOOD}/summary.json"
+    kept = sorted(os.listdir(kedro_project / versions))
+
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", AE_PARAMS)
+    assert manifest["variants"] == [BAD] and manifest["already_completed"] == [GOOD]
+    assert states == {"prep": "COMPLETED", BAD: "FAILED", "report": "COMPLETED"}
+    assert sorted(os.listdir(kedro_project / versions)) == kept, "the completed variant did not run again"
+
+
+@pytest.mark.parametrize("family", ["gw", "gcode"])
+def test_every_family_runs_as_jobs(slurm, kedro_project, family):
+    sweep, params, variants = FAMILIES[family]
+    manifest, states = submit_and_wait(slurm, kedro_project, sweep, params)
+    assert manifest["variants"] == variants
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert status_rows(slurm, kedro_project, sweep, params) == dict.fromkeys(variants, "completed")
+    assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()

@@ -1,0 +1,179 @@
+"""``sweeplab submit`` and ``sweeplab status`` with ``sbatch`` faked: the scripts, the manifest,
+the dependency chain, resume and the states read from saved records."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kedro.io import Version
+
+from sweeplab.cluster.cli import cluster
+from sweeplab.cluster.state import open_sweep
+from sweeplab.datasets.run_records import RunSummaryDataset
+
+PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none vq," \
+         "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30"
+VARIANTS = ["none_beta1_lr0p001_s0", "none_beta1_lr1e30_s0", "vq_beta1_lr0p001_s0", "vq_beta1_lr1e30_s0"]
+
+FAKE_SBATCH = """#!/bin/sh
+# records its arguments, one call per line, and answers with the next job id
+echo "$@" >> {log}
+n=$(wc -l < {log})
+[ -n "$FAIL_SBATCH" ] && {{ echo "sbatch: error: Batch job submission failed: Invalid account" >&2; exit 1; }}
+echo "$((100 + n));cluster"
+"""
+
+
+@pytest.fixture
+def project(kedro_project, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(FAKE_SBATCH.format(log=tmp_path / "sbatch.log"))
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(kedro_project)
+    return kedro_project
+
+
+def sweeplab(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cluster, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def sbatch_calls(tmp_path: Path) -> list[list[str]]:
+    log = tmp_path / "sbatch.log"
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def only_folder(project: Path) -> Path:
+    folders = sorted((project / "data/09_jobs/ae_sweep").iterdir())
+    return folders[-1]
+
+
+def test_dry_run_writes_readable_scripts_and_submits_nothing(project, tmp_path):
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--dry-run", "--max-parallel=2",
+                         "--partition=gpu", "--time=01:00:00", "--mem=4G", "--cpus-per-task=2",
+                         "--gpus-per-task=1", "--account=lab", "--sbatch=--qos=long")
+    assert code == 0, out
+    assert "4 variants, 0 completed, 4 to run" in out and "Dry run: nothing submitted." in out
+    assert sbatch_calls(tmp_path) == []
+    folder = only_folder(project)
+    assert (folder / "variants.txt").read_text().split() == VARIANTS
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["variants"] == VARIANTS and manifest["dry_run"] and manifest["jobs"] == {}
+    assert len(set(manifest["config_hashes"].values())) == 4
+    train = (folder / "train.sh").read_text()
+    for line in ("#SBATCH --array=0-3%2", "#SBATCH --partition=gpu", "#SBATCH --time=01:00:00", "#SBATCH --mem=4G",
+                 "#SBATCH --cpus-per-task=2", "#SBATCH --gpus-per-task=1", "#SBATCH --account=lab",
+                 "#SBATCH --qos=long", "#SBATCH --requeue", f"#SBATCH --output={folder}/logs/train-%A_%a.log"):
+        assert line in train.splitlines(), line
+    run_line = train.splitlines()[-1]
+    assert shlex.split(run_line)[:3] == [sys.executable, "-m", "sweeplab"]
+    assert "--pipelines=ae_sweep_train" in run_line and '--namespaces=ae_sweep."$variant"' in run_line
+    assert shlex.split(run_line)[-1] == f"--params={PARAMS}", "the run options reach the job unsplit"
+    assert "--gpus-per-task" not in (folder / "prep.sh").read_text(), "GPUs are for the variants only"
+    assert "--pipelines=ae_prep" in (folder / "prep.sh").read_text()
+    assert "--pipelines=ae_sweep_report" in (folder / "report.sh").read_text()
+    for job in ("prep", "train", "report"):
+        syntax = subprocess.run(["bash", "-n", str(folder / f"{job}.sh")], capture_output=True, text=True, check=False)
+        assert syntax.returncode == 0, syntax.stderr
+
+
+def test_the_array_task_finds_its_variant_and_the_prep_versions(project):
+    """train.sh's own lines, run by bash with the variables Slurm would set."""
+    sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--dry-run")
+    folder = only_folder(project)
+    (folder / "prep_versions.txt").write_text("ae_inputs:2026-01-01T00.00.00.000Z\nevents_split:2026-01-01T00.00.00.000Z\n")
+    lines = (folder / "train.sh").read_text().splitlines()
+    body = [line for line in lines if line.startswith(("variant=", "versions="))]
+    shown = subprocess.run(["bash", "-c", "\n".join([*body, 'echo "$variant|$versions"'])], capture_output=True,
+                           text=True, env={**os.environ, "SLURM_ARRAY_TASK_ID": "2"}, check=True)
+    assert shown.stdout.strip() == f"{VARIANTS[2]}|ae_inputs:2026-01-01T00.00.00.000Z,events_split:2026-01-01T00.00.00.000Z"
+
+
+def test_submit_chains_prep_array_and_report(project, tmp_path):
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    prep, train, report = sbatch_calls(tmp_path)
+    folder = only_folder(project)
+    assert prep == ["--parsable", str(folder / "prep.sh")]
+    assert train == ["--parsable", "--dependency=afterok:101", "--kill-on-invalid-dep=yes", str(folder / "train.sh")]
+    assert report == ["--parsable", "--dependency=afterany:102", str(folder / "report.sh")]
+    assert json.loads((folder / "manifest.json").read_text())["jobs"] == {"prep": "101", "train": "102", "report": "103"}
+    assert "Submitted: prep 101; variants 102 (4 tasks, after prep succeeds); report 103" in out
+
+
+def test_a_refused_submission_is_one_line(project, monkeypatch):
+    monkeypatch.setenv("FAIL_SBATCH", "1")
+    with pytest.raises(Exception, match=r"sbatch --parsable .*failed: sbatch: error: .*Invalid account$"):
+        sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    with pytest.raises(Exception, match=r"no_such_sweep: not a sweep of this project's parameters; sweeps are \["):
+        sweeplab("submit", "no_such_sweep")
+
+
+def save_summary(opened, variant: str, status: str, **extra) -> None:
+    by_name = {v.name: v for v in opened.variants}
+    dataset = RunSummaryDataset(filepath=f"data/07_model_output/ae_sweep/{variant}/summary.json",
+                                version=Version(None, None))
+    dataset.save({"status": status, "reason": extra.pop("reason", ""), "config_hash":
+                  extra.pop("config_hash", opened.config_hash(by_name[variant])), "best_val_loss": 1.5,
+                  "best_epoch": 3, "monitor": "total_loss", **extra})
+
+
+def test_status_and_resume_read_the_saved_records(project, tmp_path):
+    opened = open_sweep("ae_sweep", env=None, conf_source=None, params=_params())
+    save_summary(opened, VARIANTS[0], "completed")
+    save_summary(opened, VARIANTS[1], "failed", reason="NonFiniteLoss: non-finite total_loss at epoch 1 (train)")
+    save_summary(opened, VARIANTS[3], "completed", config_hash="another")
+    time.sleep(0.01)  # a checkpoint written after the summary: a run under way
+    slot = project / "data/06_models/checkpoints/ae_sweep" / VARIANTS[2] / f"{opened.config_hash(opened.variants[2])}-ab"
+    slot.mkdir(parents=True)
+    (slot / "last.pt").write_bytes(b"state")
+
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith("  ")}
+    assert rows == {VARIANTS[0]: ["completed", "total_loss 1.5 at epoch 3"],
+                    VARIANTS[1]: ["failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)"],
+                    VARIANTS[2]: ["running", rows[VARIANTS[2]][1]],
+                    VARIANTS[3]: ["missing", "its record is of another config"]}
+    assert rows[VARIANTS[2]][1].startswith("last checkpoint ")
+    assert "ae_sweep: 4 variants: 1 completed, 1 failed, 1 running, 0 planned, 1 missing" in out
+
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0 and "4 variants, 1 completed, 3 to run" in out
+    assert (only_folder(project) / "variants.txt").read_text().split() == VARIANTS[1:]
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith("  ")}
+    assert rows[VARIANTS[3]] == ["planned", f"submitted {only_folder(project).name}, job 102_2"]
+    assert rows[VARIANTS[1]][0] == "planned", "a failed variant submitted again is planned"
+
+
+def _params() -> dict:
+    return {"events": {"synthetic": {"n_events": 2000}}, "ae": {"trainer": {"epochs": 1}},
+            "ae_sweep": {"grid": {"model": {"latent_space": "none vq"}, "loss": {"globals_beta": 1},
+                                  "trainer": {"lr": "1e-3 1e30"}}}}
+
+
+def test_nothing_to_submit_when_every_variant_completed(project, tmp_path):
+    opened = open_sweep("ae_sweep", env=None, conf_source=None, params=_params())
+    for variant in VARIANTS:
+        save_summary(opened, variant, "completed")
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0 and "all 4 variants have a completed record; nothing to submit" in out
+    assert sbatch_calls(tmp_path) == [] and not (project / "data/09_jobs").exists()
+
+
+def test_the_sweeplab_command_knows_every_cluster_command():
+    from sweeplab.__main__ import CLUSTER_COMMANDS  # noqa: PLC0415
+
+    assert set(cluster.commands) == CLUSTER_COMMANDS
