@@ -44,7 +44,8 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
         if family is None:
             raise ConfigError(f"{name}.family: got {spec['family']!r}; expected one of {sorted(families)}")
         variants = expand(name, spec)
-        for variant in variants:
+        # a config is checked once per condition: the seeds of one condition differ only in the seed
+        for variant in {v.overrides: v for v in variants}.values():
             resolve_variant_config(params[family.name], family=family, variant=variant)
         check_report(name, spec)
         planned[name] = (family, variants)

@@ -18,6 +18,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from sweeplab.errors import explained
+from sweeplab.runner import REPLACES
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ def _prepare_processes(runner: str | None, runner_params: dict[str, Any]) -> Non
 
 def _run(verbose: bool, **options: Any) -> None:
     _prepare_processes(options.get("runner"), options.get("runner_params") or {})
+    replacement = REPLACES.get(options.get("runner"))
+    if replacement is not None:
+        options["runner"] = f"{replacement.__module__}.{replacement.__qualname__}"
     try:
         kedro_run.callback(**options)
     except Exception as exc:

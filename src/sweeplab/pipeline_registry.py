@@ -10,15 +10,18 @@ Plus ``<family>_prep`` (a family's data preparation only) and ``__default__`` (e
 Every section of the parameters is checked first (``sweeplab.checks``): a run with an
 invalid setting stops here, before any node has written anything.
 
-Only the sweeps a run asks for (``--pipelines``) are expanded and built, so a run's start-up
-does not grow with the other sweeps of the project; listing, kedro-viz and ``__default__``
-build them all.
+Only the sweeps a run asks for (``--pipelines``) are expanded, and only the pipelines it asks
+for are built (on first access), so a run's start-up does not grow with the other sweeps of
+the project; listing, kedro-viz and ``__default__`` build them all.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Mapping
+
 from kedro.framework.project import pipelines
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
 
 from sweeplab import sweeps
 from sweeplab.checks import check_parameters
@@ -26,6 +29,7 @@ from sweeplab.pipelines.ae import pipeline as ae_pipeline
 from sweeplab.pipelines.gcode import pipeline as gcode_pipeline
 from sweeplab.pipelines.gw import pipeline as gw_pipeline
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
+from sweeplab.sweeps import Family, Variant
 
 FAMILIES = {family.name: family for family in (ae_pipeline.FAMILY, gw_pipeline.FAMILY, gcode_pipeline.FAMILY)}
 
@@ -38,19 +42,63 @@ def requested_sweeps(params: dict, requested: list[str] | None) -> set[str] | No
             if {name, f"{name}_train", f"{name}_report"} & set(requested)}
 
 
-def register_pipelines() -> dict[str, Pipeline]:
+class LazyRegistry(Mapping[str, Pipeline]):
+    """Pipelines built on first access, so that a run builds only the ones it asks for."""
+
+    def __init__(self, builders: dict[str, Callable[[], Pipeline]]):
+        self._builders = builders
+        self._built: dict[str, Pipeline] = {}
+
+    def __getitem__(self, name: str) -> Pipeline:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
+class SweepNodes:
+    """One sweep's nodes, each part made once and shared by the pipelines that hold it."""
+
+    def __init__(self, name: str, family: Family, variants: list[Variant], params: dict):
+        self.name, self.family, self.variants, self.params = name, family, variants, params
+
+    @functools.cached_property
+    def prep(self) -> list[Node]:
+        return self.family.data_prep(self.params).nodes
+
+    @functools.cached_property
+    def variant(self) -> list[Node]:
+        return sweeps.variant_nodes(self.family, self.variants)
+
+    @functools.cached_property
+    def report(self) -> list[Node]:
+        return reporting_pipeline.create_pipeline(self.name, self.variants).nodes
+
+    def pipelines(self) -> dict[str, Callable[[], Pipeline]]:
+        # each pipeline made from its nodes at once: adding pipelines rebuilds the sum each time
+        return {f"{self.name}_train": lambda: Pipeline(self.prep + self.variant),
+                f"{self.name}_report": lambda: Pipeline(self.report),
+                self.name: lambda: Pipeline(self.prep + self.variant + self.report)}
+
+
+def register_pipelines() -> Mapping[str, Pipeline]:
     params = sweeps.run_parameters()
     # Kedro 1.7 records --pipelines here before it builds them (its own find_pipelines reads it
     # too); an unknown name makes it build everything again, to suggest the closest ones
     only = requested_sweeps(params, pipelines._requested_pipelines)  # noqa: SLF001
     planned = check_parameters(params, FAMILIES, only=only)
-    registry: dict[str, Pipeline] = {f"{name}_prep": f.data_prep(params) for name, f in FAMILIES.items()}
-    for name, (family, variants) in planned.items():
-        train = family.data_prep(params) + sweeps.variant_pipelines(family, variants)
-        report = reporting_pipeline.create_pipeline(name, variants)
-        registry[f"{name}_train"] = train
-        registry[f"{name}_report"] = report
-        registry[name] = train + report
+    builders: dict[str, Callable[[], Pipeline]] = {
+        f"{name}_prep": functools.partial(f.data_prep, params) for name, f in FAMILIES.items()}
+    sweeps_nodes = [SweepNodes(name, family, variants, params) for name, (family, variants) in planned.items()]
+    for parts in sweeps_nodes:
+        builders.update(parts.pipelines())
     if only is None:
-        registry["__default__"] = sum((registry[name] for name in planned), Pipeline([]))
-    return registry
+        # a family's data prep is in each of its sweeps: the same nodes, kept once
+        builders["__default__"] = lambda: Pipeline(
+            list(dict.fromkeys(n for parts in sweeps_nodes for n in parts.prep + parts.variant + parts.report)))
+    return LazyRegistry(builders)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import glob
 import os
 import shutil
@@ -30,17 +31,40 @@ def parent_folders(path: str | Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+def atomic_path(path: str | Path, *, versioned: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    ``versioned``: ``path`` is ``<dataset>/<version>/<name>``. When the newest earlier version
+    holds the same bytes (a re-run that restored a finished variant), the new version becomes a
+    hard link to it: every version stays a whole file, without a new copy on disk.
+    """
     path = Path(path)
     with parent_folders(path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
             yield Path(tmp)
+            if versioned:
+                link_if_unchanged(Path(tmp), previous_version(path))
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+
+def previous_version(path: Path) -> Path | None:
+    """``<dataset>/<version>/<name>``: the same name in the newest other version, if any."""
+    versions = sorted(p for p in path.parent.parent.glob(f"*/{path.name}") if p.parent != path.parent)
+    return versions[-1] if versions else None
+
+
+def link_if_unchanged(new: Path, previous: Path | None) -> None:
+    """Make ``new`` a hard link to ``previous`` when both hold the same bytes."""
+    if previous is None or not previous.is_file() or not filecmp.cmp(previous, new, shallow=False):
+        return
+    with contextlib.suppress(OSError):  # no hard links on this filesystem: keep the copy
+        link = new.with_name(new.name + ".link")
+        os.link(previous, link)
+        os.replace(link, new)
 
 
 def _path_exists(path: str) -> bool:

@@ -31,7 +31,7 @@ class AtomicSave:
         # the wrapped dataset's save as it was written, without Kedro's logging wrapper (ours has it)
         base = next(c for c in type(self).__mro__ if not issubclass(c, AtomicSave) and "save" in c.__dict__)
         write = getattr(base.__dict__["save"], "__wrapped__", base.__dict__["save"])
-        with atomic_path(str(super()._get_save_path())) as tmp:
+        with atomic_path(str(super()._get_save_path()), versioned=self._version is not None) as tmp:
             self._pending = tmp
             try:
                 write(self, data)

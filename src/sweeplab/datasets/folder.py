@@ -16,7 +16,12 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeplab.datasets._files import LocalVersionedDataset, parent_folders
+from sweeplab.datasets._files import (
+    LocalVersionedDataset,
+    link_if_unchanged,
+    parent_folders,
+    previous_version,
+)
 from sweeplab.errors import DataFileError
 
 Content = str | bytes | Figure | pd.DataFrame
@@ -42,9 +47,17 @@ class FolderDataset(LocalVersionedDataset):
                         raise DataFileError(f"{target}: file name {name!r} would fall outside the folder")
                     path.parent.mkdir(parents=True, exist_ok=True)
                     write(path, content)
+                    if self._version is not None:
+                        link_if_unchanged(path, _in_previous(target, name))
                 os.replace(staging, target)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+
+
+def _in_previous(target: Path, name: str) -> Path | None:
+    """The file ``name`` of the newest earlier version of this folder, if any."""
+    folder = previous_version(target)
+    return folder / name if folder is not None else None
 
 
 def write(path: Path, content: Content) -> None:

@@ -120,7 +120,7 @@ class H5ArraysDataset(LocalVersionedDataset):
         if path.exists() and not _written_here(path):
             raise DataFileError(f"{path}: holds a file this project did not write; refusing to replace it "
                                 "(point this catalog entry somewhere else)")
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        with atomic_path(path, versioned=self._version is not None) as tmp, h5py.File(tmp, "w") as f:
             for key, (shape, dtype) in stream.shapes.items():
                 f.create_dataset(key, shape=shape, dtype=dtype)
             for key, start, rows in stream.blocks():

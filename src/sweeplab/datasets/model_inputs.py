@@ -80,7 +80,7 @@ class ModelInputsDataset(LocalVersionedDataset):
 
     def save(self, data: Mapping[str, Any]) -> None:
         path = Path(self._get_save_path())
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        with atomic_path(path, versioned=self._version is not None) as tmp, h5py.File(tmp, "w") as f:
             _write(f, data, str(path))
             f.attrs["written_by"] = WRITER
         self._cache = None

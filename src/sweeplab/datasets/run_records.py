@@ -42,7 +42,7 @@ class RunSummaryDataset(_ToleratesMissing):
         return summary
 
     def save(self, data: dict[str, Any]) -> None:
-        with atomic_path(self._get_save_path()) as tmp:
+        with atomic_path(self._get_save_path(), versioned=self._version is not None) as tmp:
             tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
 
 
@@ -63,5 +63,5 @@ class RunHistoryDataset(_ToleratesMissing):
         return history
 
     def save(self, data: pd.DataFrame) -> None:
-        with atomic_path(self._get_save_path()) as tmp:
+        with atomic_path(self._get_save_path(), versioned=self._version is not None) as tmp:
             data.to_csv(tmp, index=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import torch
@@ -31,5 +32,9 @@ class TorchWeightsDataset(LocalVersionedDataset):
     def save(self, data: dict[str, torch.Tensor]) -> None:
         if not is_state_dict(data):
             raise DataFileError(f"{self._filepath}: expected a state dict of named tensors, got {type(data).__name__}")
-        with atomic_path(self._get_save_path()) as tmp:
-            torch.save({k: v.detach().cpu() for k, v in data.items()}, tmp)
+        with atomic_path(self._get_save_path(), versioned=self._version is not None) as tmp:
+            # through a buffer: saved to a path, the archive inside is named after the (random)
+            # temporary file, and equal weights would never give equal bytes
+            buffer = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in data.items()}, buffer)
+            tmp.write_bytes(buffer.getvalue())
