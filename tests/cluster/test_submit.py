@@ -120,6 +120,12 @@ def test_a_refused_submission_is_one_line(project, monkeypatch):
         sweeplab("submit", "no_such_sweep")
 
 
+def status_rows(out: str) -> dict[str, list[str]]:
+    """variant -> [state, detail] from the command's output (log lines may sit among them)."""
+    return {line.split()[0]: line.split(maxsplit=2)[1:] for line in out.splitlines()
+            if line.startswith("  ") and line.split()[0] in VARIANTS}
+
+
 def save_summary(opened, variant: str, status: str, **extra) -> None:
     by_name = {v.name: v for v in opened.variants}
     dataset = RunSummaryDataset(filepath=f"data/07_model_output/ae_sweep/{variant}/summary.json",
@@ -141,7 +147,7 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
 
     code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
     assert code == 0, out
-    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith("  ")}
+    rows = status_rows(out)
     assert rows == {VARIANTS[0]: ["completed", "total_loss 1.5 at epoch 3"],
                     VARIANTS[1]: ["failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)"],
                     VARIANTS[2]: ["running", rows[VARIANTS[2]][1]],
@@ -153,7 +159,7 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
     assert code == 0 and "4 variants, 1 completed, 3 to run" in out
     assert (only_folder(project) / "variants.txt").read_text().split() == VARIANTS[1:]
     code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
-    rows = {line.split()[0]: line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith("  ")}
+    rows = status_rows(out)
     assert rows[VARIANTS[3]] == ["planned", f"submitted {only_folder(project).name}, job 102_2"]
     assert rows[VARIANTS[1]][0] == "planned", "a failed variant submitted again is planned"
 

@@ -1,4 +1,4 @@
-"""``sweeplab submit|status <sweep>``: a sweep on a cluster, from the project folder or from a
+"""``sweeplab submit|status|prune <sweep>``: a sweep on a cluster, from the project folder or from a
 packaged project (``--conf-source``). Every other ``sweeplab ...`` is the packaged run."""
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ def _session_options(command: Any) -> Any:
         click.option("--env", "-e", default=None, help="Kedro configuration environment."),
         click.option("--conf-source", default=None, help="Configuration folder or archive of a packaged project."),
         click.option("--params", "params", default="", help="Parameter overrides, as for `kedro run --params`."),
-        click.option("--jobs-dir", default=DEFAULT_JOBS_DIR, show_default=True, type=click.Path(file_okay=False),
-                     help="Where submissions are written, one folder per sweep."),
     ]):
         command = option(command)
     return command
+
+
+_jobs_dir = click.option("--jobs-dir", default=DEFAULT_JOBS_DIR, show_default=True, type=click.Path(file_okay=False),
+                         help="Where submissions are written, one folder per sweep.")
 
 
 def _open(sweep: str, env: str | None, conf_source: str | None, params: str) -> Any:
@@ -42,16 +44,13 @@ def _open(sweep: str, env: str | None, conf_source: str | None, params: str) -> 
 
 @click.group(name="sweeplab")
 def cluster() -> None:
-    """A sweep on a batch cluster: submit it, follow it."""
-    # the command prints what it did; opening a Kedro session should not add its INFO lines
-    for name in ("kedro", "sweeplab"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")  # Kedro's own call
+    """A sweep on a batch cluster: submit it, follow it, prune it."""
 
 
 @cluster.command()
 @click.argument("sweep")
 @_session_options
+@_jobs_dir
 @click.option("--scheduler", type=click.Choice(sorted(SCHEDULERS)), default="slurm", show_default=True)
 @click.option("--partition", default=None)
 @click.option("--time", "time_limit", default=None, help="Per job, e.g. 02:00:00.")
@@ -99,6 +98,7 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
 @cluster.command()
 @click.argument("sweep")
 @_session_options
+@_jobs_dir
 def status(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str) -> None:
     """Per variant of SWEEP: completed, failed (why), running, planned or missing."""
     opened = _open(sweep, env, conf_source, params)
@@ -111,8 +111,32 @@ def status(sweep: str, env: str | None, conf_source: str | None, params: str, jo
         click.echo(f"  {s.variant:<{width}}  {s.state:<9}  {s.detail}")
 
 
+@cluster.command()
+@click.argument("sweep")
+@_session_options
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="Versions to keep of each output.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def prune(sweep: str, env: str | None, conf_source: str | None, params: str, keep: int, dry_run: bool) -> None:
+    """Remove SWEEP's older versions: the newest KEEP of each output stay, with what a kept
+    report read and the rest of each kept run."""
+    from sweeplab.cluster import prune as pruning  # noqa: PLC0415
+
+    removals = pruning.plan_prune(_open(sweep, env, conf_source, params), keep)
+    for removal in removals if dry_run else []:
+        click.echo(f"  {removal.folder}")
+    if not dry_run:
+        pruning.remove(removals)
+    freed = sum(r.freed for r in removals) / 1e6
+    click.echo(f"{sweep}: {'would remove' if dry_run else 'removed'} {len(removals)} versions of "
+               f"{len(pruning.by_dataset(removals))} datasets ({freed:.1f} MB not linked from a kept version)")
+
+
 def main(args: list[str] | None = None) -> None:
     """Run a cluster command; an error a user can act on is one line and exit status 1."""
+    # the command prints what it did; opening a Kedro session should not add its INFO lines
+    for name in ("kedro", "sweeplab"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")  # Kedro's own call
     try:
         cluster.main(args=args, standalone_mode=False)
     except click.exceptions.Exit as done:
