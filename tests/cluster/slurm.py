@@ -96,6 +96,10 @@ class Cluster:
             states[job] = fields["JobState"]
         return states
 
+    def show_job(self, job: str) -> str:
+        return subprocess.run(["scontrol", "show", "job", job], env=self.env, capture_output=True, text=True,
+                              check=False).stdout
+
     def wait_idle(self, timeout: float) -> None:
         """Until no job is pending or running."""
         deadline = time.monotonic() + timeout

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.cluster.slurm import Cluster, missing
@@ -86,3 +89,37 @@ def test_every_family_runs_as_jobs(slurm, kedro_project, family):
     assert set(states.values()) == {"COMPLETED"}, states
     assert status_rows(slurm, kedro_project, sweep, params) == dict.fromkeys(variants, "completed")
     assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()
+
+
+def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
+    """Pre-emption: Slurm kills a running task and queues it again; it resumes, not restarts."""
+    params = ("events.synthetic.n_events=20000,ae.trainer.epochs=8,ae_sweep.grid.model.latent_space=vq,"
+              "ae_sweep.grid.loss.globals_beta=1")
+    done = sweeplab(slurm, kedro_project, "submit", "ae_sweep", f"--params={params}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = sorted((kedro_project / "data/09_jobs/ae_sweep").iterdir())[-1]
+    task = f"{json.loads((folder / 'manifest.json').read_text())['jobs']['train']}_0"
+    slot = kedro_project / "data/06_models/checkpoints/ae_sweep/vq_beta1_s0"
+    deadline = time.monotonic() + 300
+    while not list(slot.glob("*/last.pt")):
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.2)
+    assert not list(slot.glob("*/final.pt")), "still training when it is pre-empted"
+    requeue = subprocess.run(["scontrol", "requeue", task], env=slurm.env, capture_output=True, text=True, check=False)
+    assert requeue.returncode == 0, requeue.stderr
+    # Slurm holds a requeued job back for about two minutes before it may start again; the
+    # test lets it start at once
+    deadline = time.monotonic() + 60
+    while "JobState=PENDING" not in slurm.show_job(task):
+        assert time.monotonic() < deadline, slurm.show_job(task)
+        time.sleep(0.5)
+    subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=slurm.env, check=True)
+    slurm.wait_idle(timeout=600)
+
+    log = (folder / "logs" / f"train-{task}.log").read_text()
+    assert re.search(r"continuing from the checkpoint of epoch [1-7]\b", log), log[-3000:]
+    assert slurm.job_states()[task] == "COMPLETED"
+    summary = json.loads(latest(kedro_project, "data/07_model_output/ae_sweep/vq_beta1_s0/summary.json").read_text())
+    assert (summary["status"], summary["epochs_run"]) == ("completed", 8)
+    history = pd.read_csv(latest(kedro_project, "data/07_model_output/ae_sweep/vq_beta1_s0/history.csv"))
+    assert sorted(history.loc[history["split"] == "val", "epoch"]) == list(range(1, 9)), "every epoch once"

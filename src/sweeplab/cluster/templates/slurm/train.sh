@@ -1,10 +1,12 @@
 #!/bin/bash
 # {{sweep}}: one variant per array task; line N+1 of variants.txt names task N's variant.
-# Written by `sweeplab submit`. A requeued task continues from the variant's last checkpoint.
+# Written by `sweeplab submit`. A requeued task continues from the variant's last checkpoint,
+# and its log keeps every attempt.
 #SBATCH --job-name={{sweep}}-train
 #SBATCH --output={{folder}}/logs/train-%A_%a.log
 #SBATCH --array=0-{{last_index}}{{max_parallel}}
 #SBATCH --requeue
+#SBATCH --open-mode=append
 {{resources}}
 set -euo pipefail
 cd {{workdir}}
