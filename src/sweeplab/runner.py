@@ -78,6 +78,11 @@ class SequentialRunner(_ReleaseOnce, KedroSequentialRunner):
     """Kedro's SequentialRunner, variant by variant and without a per-task cost that grows
     with the pipeline."""
 
+    def __repr__(self) -> str:
+        # kedro-viz's workflow tracking looks for Kedro's class in the runner's repr to tell a
+        # sequential run; this is one
+        return f"<kedro.runner.sequential_runner.SequentialRunner object, as {__name__}.SequentialRunner>"
+
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         # Kedro's sequential loop (AbstractRunner._run without an executor), in another order
         nodes = variant_by_variant(pipeline)

@@ -1,8 +1,13 @@
 """Project settings: hooks and the config loader."""
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
 from sweeplab.hooks import FailedVariantsHook, InputFilesHook, RunVersionsHook, SweepConfigHook
+
+# Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), FailedVariantsHook())
 
