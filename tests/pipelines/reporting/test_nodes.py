@@ -10,6 +10,7 @@ from scipy import stats as sps
 
 from sweeplab.datasets.folder import FolderDataset
 from sweeplab.pipelines.reporting import figures, nodes
+from sweeplab.pipelines.reporting.figures import plot_metric_vs_axis
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 
 SPEC = {"family": "ae", "grid": {"a": [1, 2], "m": ["x", "y"]}, "seeds": [0, 1, 2],
@@ -136,7 +137,9 @@ def test_figures_and_report_folder(tmp_path, table):
     assert {"completion.png", "loss_vs_a.png", "heatmap_loss_a_x_m.png", "training_curves_val.png"} <= set(figures)
     with_chance = nodes.plot_report_figures(table, stats, curves, {**SPEC, "report": {**SPEC["report"],
                                             "references": {"loss": 0.125}}}, **histories)
-    levels = [list(line.get_ydata()) for ax in with_chance["loss_vs_a.png"].axes for line in ax.get_lines()]
+    assert with_chance["loss_vs_a.png"] != figures["loss_vs_a.png"], "the reference changes the figure"
+    drawn = plot_metric_vs_axis(stats, "loss", "a", "m", ["a", "m"], 0.95, reference=0.125)
+    levels = [list(line.get_ydata()) for ax in drawn.axes for line in ax.get_lines()]
     assert [0.125, 0.125] in levels, "the reference level is drawn"
     folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
                                 nodes.success_criteria(stats, SPEC),
@@ -167,3 +170,16 @@ def test_a_run_a_stop_rule_ended_counts_as_a_result(table):
     report = folder["report.md"]
     assert "1 stopped by a rule" in report and "`a1_x_s1` (collapsed): done" in report
     assert "`a1_x_s1`" not in report.split("## Runs left out")[1]  # its metrics count
+
+
+def test_single_run_curves_only_for_a_readable_number_of_runs(table, monkeypatch):
+    stats, _ = nodes.condition_statistics(table, SPEC)
+    histories = {v: pd.DataFrame([{"epoch": 1, "split": "val", "loss": 1.0}]) for v in table["variant"]}
+    curves = nodes.aggregate_curves(SPEC, **histories)
+    assert "validation_curves.png" in nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
+    monkeypatch.setattr(nodes, "MAX_RUN_CURVES", len(histories) - 1)
+    figures_by_name = nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
+    assert "validation_curves.png" not in figures_by_name and "training_curves_val.png" in figures_by_name
+    report = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
+                                nodes.success_criteria(stats, SPEC), figures_by_name, SPEC)["report.md"]
+    assert f"up to {len(histories) - 1} runs; this one has {len(histories)}" in report

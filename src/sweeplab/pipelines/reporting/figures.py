@@ -5,12 +5,20 @@ the figure says so (a hollow marker and ``n=1``), never a zero-width bar.
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+
+def png(fig: Figure, dpi: int = 100) -> bytes:
+    """A figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:

@@ -412,9 +412,18 @@ def default_plots(table: pd.DataFrame, sweep: SweepLayout) -> tuple[list[LinePlo
             [Heatmap(sweep.label(h.x), sweep.label(h.y)) for h in heatmaps])
 
 
+# one line per run can be followed for a few dozen runs; beyond that the figure is unreadable
+# and its drawing took most of a 1,000-run report: the curves per condition remain
+MAX_RUN_CURVES = 60
+
+
 def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFrame,
-                        spec: dict[str, Any], **histories: pd.DataFrame) -> dict[str, Figure]:
-    """Every figure of the report, by file name."""
+                        spec: dict[str, Any], **histories: pd.DataFrame) -> dict[str, bytes]:
+    """Every figure of the report as PNG, by file name.
+
+    Rendered here rather than handed on as figures: Kedro deep-copies what passes between
+    nodes in memory, and a figure of a thousand runs' curves took seconds to copy.
+    """
     sweep = layout(spec)
     metrics = report_metrics(table, spec)
     lines, heatmaps = default_plots(table, sweep)
@@ -430,8 +439,9 @@ def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.Dat
             out[f"heatmap_{metric}_{heat.y}_x_{heat.x}.png"] = figures.plot_heatmap(stats, metric, heat.x, heat.y)
     if len(curves):
         out["training_curves_val.png"] = figures.plot_aggregated_curves(curves, metrics, sweep.labels, "val", confidence)
-    out["validation_curves.png"] = figures.plot_curves(histories, metrics)
-    return out
+    if len(histories) <= MAX_RUN_CURVES:
+        out["validation_curves.png"] = figures.plot_curves(histories, metrics)
+    return {name: figures.png(fig) for name, fig in out.items()}
 
 
 def results_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
@@ -474,7 +484,7 @@ def _interval(row: pd.Series) -> str:
 
 
 def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataFrame, best: pd.DataFrame,
-                 criteria: pd.DataFrame, figures_by_name: dict[str, Figure], spec: dict[str, Any]) -> dict[str, Any]:
+                 criteria: pd.DataFrame, figures_by_name: dict[str, bytes], spec: dict[str, Any]) -> dict[str, Any]:
     """The report folder: ``report.md`` with every table, and the figures it links to."""
     sweep = layout(spec)
     metrics = report_metrics(table, spec)
@@ -501,6 +511,9 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
              "With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
     lines += criteria_markdown(criteria, sweep.labels)
     lines += [f"![{name}](figures/{name})" for name in figures_by_name if name != "completion.png"]
+    if len(table) > MAX_RUN_CURVES:
+        lines += ["", f"Curves of single runs are drawn for sweeps of up to {MAX_RUN_CURVES} runs; this one has "
+                  f"{len(table)}, so the curves are per condition only (curves.csv has them all)."]
     metric = comparisons["metric"].iloc[0] if len(comparisons) else None
     lines += ["", f"## Comparisons on {metric}", ""]
     if len(comparisons):
