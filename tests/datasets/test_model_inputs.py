@@ -66,3 +66,16 @@ def test_threads_are_this_processs_share_of_the_cores(monkeypatch):
     assert default_threads() == 1
     monkeypatch.delenv(WORKERS_ENV)
     assert default_threads() == 8
+
+
+def test_a_slurm_task_uses_only_the_cpus_it_was_given(monkeypatch):
+    """Without an affinity plugin a task sees every core of the node; tasks that each took
+    them all ran many times slower on a 2-core node."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    monkeypatch.setenv("SLURM_CPUS_ON_NODE", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    assert default_threads() == 4, "--cpus-per-task first"
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "64")
+    assert default_threads() == 8, "never more than the affinity"

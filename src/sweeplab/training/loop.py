@@ -74,10 +74,13 @@ def default_threads() -> int:
     """This process's share of the cores it may run on (Slurm's and taskset's limits included):
     N parallel workers each using every core would slow one another down many times over."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    # a Slurm task may see every core of a shared node (no task affinity plugin), but owns these
-    allotted = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if allotted.isdigit() and int(allotted) > 0:
-        cores = min(cores, int(allotted))
+    # a Slurm task may see every core of a shared node (no task affinity plugin), but owns only
+    # what it was given: --cpus-per-task, else the job's CPUs on this node (1 unless asked)
+    for variable in ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE"):
+        allotted = os.environ.get(variable, "")
+        if allotted.isdigit() and int(allotted) > 0:
+            cores = min(cores, int(allotted))
+            break
     try:
         workers = max(1, int(os.environ.get(WORKERS_ENV, "1")))
     except ValueError:
