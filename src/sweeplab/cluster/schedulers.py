@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -47,21 +48,24 @@ def render(template: str, values: dict[str, str], where: str) -> str:
     return PLACEHOLDER.sub(fill, template)
 
 
-class Scheduler:
+class Scheduler(ABC):
     name = ""
     submit_command = ""
 
     def template(self, job: str) -> str:
         return (resources.files(__package__) / "templates" / self.name / f"{job}.sh").read_text()
 
+    @abstractmethod
     def resource_lines(self, job: str, res: Resources) -> list[str]:
-        raise NotImplementedError
+        """The directive lines asking for ``res``, for one kind of job."""
 
+    @abstractmethod
     def max_parallel(self, limit: int | None) -> str:
-        raise NotImplementedError
+        """The array suffix that caps the tasks running at once ("" for none)."""
 
+    @abstractmethod
     def submit(self, script: Path, *, after_ok: str | None = None, after_any: str | None = None) -> str:
-        raise NotImplementedError
+        """Submit ``script`` after the given job succeeded / ended; its job id."""
 
     def _call(self, args: list[str]) -> str:
         if shutil.which(args[0]) is None:

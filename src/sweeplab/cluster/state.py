@@ -56,13 +56,14 @@ class OpenSweep:
         name = f"{variant.namespace}.summary"
         summary = self.catalog.load(name)
         saved_at = self.catalog.get(name).saved_at()
-        same_config = summary.get("config_hash") == self.config_hash(variant)
+        config_hash = self.config_hash(variant)
+        same_config = summary.get("config_hash") == config_hash
         if summary["status"] == "completed" and same_config:
             best = summary.get("best_val_loss")
             return VariantState(variant.name, "completed",
                                 f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
                                 if isinstance(best, int | float) else "completed")
-        slots = sorted((store / variant.sweep / variant.name).glob(f"{self.config_hash(variant)}-*/last.pt"))
+        slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*/last.pt"))
         touched = max((p.stat().st_mtime for p in slots), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
             return VariantState(variant.name, "running", f"last checkpoint {_age(touched)} ago")
