@@ -114,6 +114,11 @@ def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
         assert time.monotonic() < deadline, slurm.show_job(task)
         time.sleep(0.5)
     subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=slurm.env, check=True)
+    # the task's own state, not an empty queue: a requeued task can be briefly absent from squeue
+    deadline = time.monotonic() + 600
+    while not re.search(r"JobState=(COMPLETED|FAILED)", slurm.show_job(task)):
+        assert time.monotonic() < deadline, slurm.show_job(task)
+        time.sleep(0.5)
     slurm.wait_idle(timeout=600)
 
     log = (folder / "logs" / f"train-{task}.log").read_text()
