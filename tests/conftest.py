@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -33,6 +34,12 @@ def write_h5(path: Path, data: dict | ArrayStream) -> Path:
 def unsplit_file(tmp_path: Path) -> Path:
     """A real unsplit event file of 3,000 synthetic events."""
     return write_h5(tmp_path / "unsplit.h5", generate_events({"n_events": 3000, "seed": 1}))
+
+
+@pytest.fixture
+def ae_defaults() -> dict:
+    """The autoencoder family's defaults, as the project's conf has them."""
+    return yaml.safe_load((REPO / "conf/base/parameters_ae.yml").read_text())["ae"]
 
 
 @pytest.fixture

@@ -266,3 +266,24 @@ def test_tiny_gcode_comparison_runs_and_reports(kedro_project):
     assert baseline["mean"] == table.loc[0, "unique_tokens"] and baseline["met"] == (baseline["mean"] >= 40)
     text = (latest(kedro_project, "data/08_reporting/gcode_compare/report") / "report.md").read_text()
     assert "## Success criteria" in text and "unique_tokens (>= 40)" in text
+
+
+def test_a_second_sweep_of_named_experiments_keeps_its_run_records(kedro_project):
+    """No catalog block of its own: the generic patterns save its records, so its report run
+    alone finds them; ``only`` runs a subset."""
+    (kedro_project / "conf/local/parameters_mine.yml").write_text(
+        "ae_named:\n  family: ae\n  experiments:\n"
+        "    small: {model.latent_dim: 4}\n    wide_beta0.5: {model: {hidden_dim: 32}, loss.globals_beta: 0.5}\n"
+        "    vq: {model.latent_space: vq}\n  seeds: [0]\n")
+    params = {**copy.deepcopy(TINY_PARAMS), "ae_named": {"only": "small wide_beta0.5"}}
+    run_session(kedro_project, pipeline="ae_named", params=params)
+    assert "experiment: wide_beta0.5" in latest(kedro_project, "data/06_models/ae_named/wide_beta0p5_s0/config.yml").read_text()
+    for v in ("small_s0", "wide_beta0p5_s0"):
+        assert latest(kedro_project, f"data/06_models/ae_named/{v}/model.pt").stat().st_size > 1000
+        assert json.loads(latest(kedro_project, f"data/07_model_output/ae_named/{v}/summary.json").read_text())["status"] == "completed"
+    assert not (kedro_project / "data/06_models/ae_named/vq_s0").exists(), "only the subset ran"
+
+    run_session(kedro_project, pipeline="ae_named_report", params=TINY_PARAMS)  # all three planned
+    table = pd.read_csv(latest(kedro_project, "data/08_reporting/ae_named/results.csv"))
+    assert table[["variant", "experiment", "status"]].values.tolist() == [
+        ["small_s0", "small", "completed"], ["wide_beta0p5_s0", "wide_beta0.5", "completed"], ["vq_s0", "vq", "missing"]]

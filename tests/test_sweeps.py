@@ -1,11 +1,9 @@
 import pytest
-import yaml
 
 from sweeplab import sweeps as sweeps_module
 from sweeplab.config import ConfigError
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.sweeps import SweepError, expand, flatten_grid, parse_values, resolve_variant_config
-from tests.conftest import REPO
 
 SPEC = {"family": "ae", "grid": {"model.latent_space": ["none", "linear", "vq"], "loss": {"globals_beta": [0, 1, 10]}},
         "labels": {"loss.globals_beta": "beta"}, "seeds": [0]}
@@ -70,11 +68,6 @@ def test_unknown_grid_key_and_bad_values_are_named(ae_defaults):
         (v,) = expand("s", {"family": "ae", "grid": {"model.latent_space": ["vq"]}})
         bad = {**ae_defaults, "trainer": {**ae_defaults["trainer"], "epochz": 3}}
         resolve_variant_config(bad, family=FAMILY, variant=v)
-
-
-@pytest.fixture
-def ae_defaults():
-    return yaml.safe_load((REPO / "conf/base/parameters_ae.yml").read_text())["ae"]
 
 
 def test_without_a_session_the_project_conf_and_kedro_env_are_read(kedro_project, monkeypatch):

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sweeplab.config import ConfigError, closest, from_dict
+from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
-from sweeplab.sweeps import Family, Variant, expand, find_sweeps, resolve_variant_config
+from sweeplab.sweeps import Variant, expand, find_sweeps, resolve_variant_config
 
 
 def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None
@@ -43,9 +44,10 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
         family = families.get(spec["family"])
         if family is None:
             raise ConfigError(f"{name}.family: got {spec['family']!r}; expected one of {sorted(families)}")
+        family.check()
         variants = expand(name, spec)
         # a config is checked once per condition: the seeds of one condition differ only in the seed
-        for variant in {v.overrides: v for v in variants}.values():
+        for variant in {(v.experiment and v.experiment.name, v.overrides): v for v in variants}.values():
             resolve_variant_config(params[family.name], family=family, variant=variant)
         check_report(name, spec)
         planned[name] = (family, variants)

@@ -1,12 +1,14 @@
 """Project pipelines, built from the parameters of the run (see ``sweeplab.sweeps``).
 
-For every sweep declared in parameters (``family`` + ``grid``) this registers:
+For every sweep declared in parameters (``family`` + ``grid`` and/or ``experiments``) this
+registers:
 
 - ``<sweep>``: the family's data prep + every variant + the report, the main job;
 - ``<sweep>_report``: the report alone, on saved run records;
 - ``<sweep>_train``: data prep + variants without the report.
 
 Plus ``<family>_prep`` (a family's data preparation only) and ``__default__`` (every sweep).
+A family registers itself by defining ``FAMILY`` in its ``pipeline.py`` (``sweeplab.families``).
 Every section of the parameters is checked first (``sweeplab.checks``): a run with an
 invalid setting stops here, before any node has written anything.
 
@@ -23,15 +25,13 @@ from collections.abc import Callable, Iterator, Mapping
 from kedro.framework.project import pipelines
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab import sweeps
+from sweeplab import families, sweeps
 from sweeplab.checks import check_parameters
-from sweeplab.pipelines.ae import pipeline as ae_pipeline
-from sweeplab.pipelines.gcode import pipeline as gcode_pipeline
-from sweeplab.pipelines.gw import pipeline as gw_pipeline
+from sweeplab.families import Family
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
-from sweeplab.sweeps import Family, Variant
+from sweeplab.sweeps import Variant
 
-FAMILIES = {family.name: family for family in (ae_pipeline.FAMILY, gw_pipeline.FAMILY, gcode_pipeline.FAMILY)}
+FAMILIES = families.discover()  # every pipelines/<x>/pipeline.py that defines FAMILY
 
 
 def requested_sweeps(params: dict, requested: list[str] | None) -> set[str] | None:
@@ -69,7 +69,9 @@ class SweepNodes:
 
     @functools.cached_property
     def prep(self) -> list[Node]:
-        return self.family.data_prep(self.params).nodes
+        prep = self.family.data_prep(self.params)
+        self.family.check_data_prep(prep)
+        return prep.nodes
 
     @functools.cached_property
     def variant(self) -> list[Node]:

@@ -1,6 +1,7 @@
 """Sweeps: a spec in parameters -> variants (condition x seed) -> namespaced pipelines.
 
-A sweep is a top-level parameters entry with a ``family`` and a ``grid``::
+A sweep is a top-level parameters entry with a ``family``, and a ``grid``, a list of named
+``experiments``, or both::
 
     ae_sweep:
       family: ae                      # whose defaults the grid overrides (``params:ae``)
@@ -10,8 +11,17 @@ A sweep is a top-level parameters entry with a ``family`` and a ``grid``::
       labels: {loss.globals_beta: beta}   # short names for variant names and tables
       seeds: [0]
 
-Every variant is the family's template pipeline under the namespace ``<sweep>.<variant>``.
-Its first node writes the fully resolved config, which is the one truth about the run.
+    vae_configs:
+      family: vae
+      experiments:                    # name -> overrides of the defaults, each a hypothesis
+        conv1d_base: {model.latent_dim: 256, loss.beta_max: 1.0}
+        conv1d_512d_beta0: {model.latent_dim: 512, loss.beta_max: 0.0}
+      only: null                      # a subset of the experiments ("a b" from --params)
+
+Variants are experiments x grid x seeds; ``experiment`` is then the first axis of every
+condition, a categorical one. Every variant is the family's template pipeline under the
+namespace ``<sweep>.<variant>``. Its first node writes the fully resolved config, which is
+the one truth about the run.
 
 Kedro gives ``register_pipelines`` no config loader, so :class:`sweeplab.hooks.SweepConfigHook`
 hands this module the parameters of the session being run (``--env``, ``--conf-source``,
@@ -26,15 +36,16 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node
 
 from sweeplab.config import ConfigError, closest, config_hash, from_dict, to_dict
+from sweeplab.families import Family
 
 logger = logging.getLogger(__name__)
 
@@ -43,31 +54,27 @@ class SweepError(ConfigError):
     """A sweep spec that cannot be expanded; the message names the sweep and key."""
 
 
-CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
-
-
-@dataclass(frozen=True)
-class Family:
-    """What a model family gives the sweep machinery."""
-
-    name: str  # its defaults live in ``params:<name>``
-    config_type: type  # the typed config its nodes build from the resolved dict
-    template: Callable[[], Pipeline]  # per-variant nodes; reads ``config`` first
-    data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
-    shared_inputs: frozenset[str] = field(default_factory=frozenset)  # not namespaced, beside CHECKPOINT_STORE
-    data_sections: Mapping[str, type] = field(default_factory=dict)  # parameters its data prep reads -> config type
+EXPERIMENT = "experiment"  # the axis of named experiments, in conditions and report tables
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """A sweep as declared in parameters; checked like every other section."""
 
-    family: str  # whose defaults the grid overrides
-    grid: dict[str, Any]  # nested or dotted keys -> list of values (or "a b c" from --params)
+    family: str  # whose defaults the grid and experiments override
+    grid: dict[str, Any] = field(default_factory=dict)  # nested or dotted keys -> list of values ("a b c" too)
+    experiments: dict[str, Any] | None = None  # name -> {nested or dotted key: one value}
+    only: Any = None  # the experiments to run: a list, or "a b" from --params; None: all
     title: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # grid key -> short name
     seeds: Any = field(default_factory=lambda: [0])  # integers, or "0 1 2" from --params; checked in ``expand``
     report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    overrides: tuple[tuple[str, Any], ...]  # (dotted key, value), as written
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,13 @@ class Variant:
     name: str
     overrides: tuple[tuple[str, Any], ...]  # (dotted key, value), in grid order
     seed: int
+    experiment: Experiment | None = None
 
     @property
     def condition(self) -> dict[str, Any]:
         """Every sweep parameter except the seed: what reporting groups by."""
-        return dict(self.overrides)
+        named = {EXPERIMENT: self.experiment.name} if self.experiment is not None else {}
+        return named | dict(self.overrides)
 
     @property
     def namespace(self) -> str:
@@ -92,19 +101,24 @@ class Variant:
 
 
 def flatten_grid(grid: Mapping[str, Any], prefix: str = "") -> dict[str, list[Any]]:
-    """Nested or dotted grid keys -> {dotted key: list of values}.
+    """Nested or dotted grid keys -> {dotted key: list of values}."""
+    return {key: parse_values(value, key) for key, value in flatten_keys(grid, prefix).items()}
+
+
+def flatten_keys(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested or dotted keys -> {dotted key: leaf}.
 
     ``--params`` can only write nested keys, so when a dotted YAML key and a nested override
     name the same parameter, the nested one (the override) wins.
     """
-    flat: dict[str, list[Any]] = {}
-    nested: dict[str, list[Any]] = {}
-    for key, value in grid.items():
+    flat: dict[str, Any] = {}
+    nested: dict[str, Any] = {}
+    for key, value in tree.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            nested.update(flatten_grid(value, f"{path}."))
+            nested.update(flatten_keys(value, f"{path}."))
         else:
-            flat[path] = parse_values(value, path)
+            flat[path] = value
     flat.update(nested)
     return flat
 
@@ -133,56 +147,111 @@ def parse_token(token: str) -> Any:
     return WORDS.get(token.lower(), token)
 
 
-def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
-    """The variants of one sweep: the Cartesian product of the grid, times the seeds."""
-    if isinstance(spec, Mapping) and "grid" not in spec:
-        raise SweepError(f"{sweep}.grid: missing required key; a sweep needs a 'grid' mapping")
-    checked = from_dict(SweepSpec, spec, where=sweep)
+def safe_name(name: str) -> str:
+    """A name usable in a namespace (no dots): ``conv1d_beta0.5`` -> ``conv1d_beta0p5``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", re.sub(r"(?<=\d)\.(?=\d)", "p", name))
+
+
+def named_experiments(sweep: str, spec: SweepSpec, grid: Mapping[str, list[Any]]) -> list[Experiment | None]:
+    """The experiments to run (``only`` applied), or ``[None]`` for a grid-only sweep."""
+    if spec.experiments is None:
+        if spec.only is not None:
+            raise SweepError(f"{sweep}.only: got {spec.only!r}, but the sweep lists no 'experiments'")
+        return [None]
+    if not spec.experiments:
+        raise SweepError(f"sweep '{sweep}' expands to zero variants: 'experiments' is empty")
+    experiments = []
+    for name, overrides in spec.experiments.items():
+        where = f"{sweep}.experiments.{name}"
+        if not isinstance(overrides, Mapping):
+            raise SweepError(f"{where}: got {overrides!r}; expected a mapping of parameter -> value")
+        flat = flatten_keys(overrides)
+        if clash := sorted(set(flat) & set(grid)):
+            raise SweepError(f"{where}.{clash[0]}: also a grid axis; set it in one place")
+        experiments.append(Experiment(str(name), tuple(flat.items())))
+    if spec.only is not None:
+        wanted = [str(name) for name in parse_values(spec.only, f"{sweep}.only")]
+        names = [e.name for e in experiments]
+        for name in wanted:
+            if name not in names:
+                close = closest(name, names)
+                hint = f"did you mean {close}?" if close else f"expected one of {names}"
+                raise SweepError(f"{sweep}.only: no experiment '{name}'; {hint}")
+        if not wanted:
+            raise SweepError(f"sweep '{sweep}' expands to zero variants: 'only' names no experiment")
+        experiments = [e for e in experiments if e.name in wanted]
+    return experiments
+
+
+def checked_grid(sweep: str, grid: Mapping[str, Any]) -> dict[str, list[Any]]:
     try:
-        grid = flatten_grid(checked.grid, prefix="")
+        flat = flatten_grid(grid, prefix="")
     except SweepError as exc:
         raise SweepError(f"{sweep}.grid.{exc}") from None
-    seeds = parse_values(checked.seeds, f"{sweep}.seeds")
-    bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
-    if bad:
-        raise SweepError(f"{sweep}.seeds: got {bad[0]!r}; expected non-negative integers")
-    if len(set(seeds)) != len(seeds):
-        raise SweepError(f"{sweep}.seeds: repeated seed in {seeds!r}")
-    for key, values in grid.items():
+    for key, values in flat.items():
+        if not values:
+            raise SweepError(f"sweep '{sweep}' expands to zero variants: grid axis '{key}' has no values")
         for i, value in enumerate(values):
             if not isinstance(value, str | int | float | bool | None):
                 raise SweepError(f"{sweep}.grid.{key}[{i}]: got {value!r}; expected a single value "
                                  "(a string, number, true/false or null)")
-    empty = [key for key, values in grid.items() if not values]
-    if empty or not seeds:
-        what = f"grid axis '{empty[0]}' has no values" if empty else "'seeds' is empty"
-        raise SweepError(f"sweep '{sweep}' expands to zero variants: {what}")
+    return flat
+
+
+def checked_seeds(sweep: str, seeds: Any) -> list[int]:
+    parsed = parse_values(seeds, f"{sweep}.seeds")
+    bad = [s for s in parsed if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+    if bad:
+        raise SweepError(f"{sweep}.seeds: got {bad[0]!r}; expected non-negative integers")
+    if len(set(parsed)) != len(parsed):
+        raise SweepError(f"{sweep}.seeds: repeated seed in {parsed!r}")
+    if not parsed:
+        raise SweepError(f"sweep '{sweep}' expands to zero variants: 'seeds' is empty")
+    return parsed
+
+
+def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
+    """The variants of one sweep: experiments x the Cartesian product of the grid x seeds."""
+    if isinstance(spec, Mapping) and "grid" not in spec and "experiments" not in spec:
+        raise SweepError(f"{sweep}: a sweep needs a 'grid' mapping, named 'experiments', or both")
+    checked = from_dict(SweepSpec, spec, where=sweep)
+    grid, seeds = checked_grid(sweep, checked.grid), checked_seeds(sweep, checked.seeds)
     stray = sorted(set(checked.labels) - set(grid))
     if stray:
         raise SweepError(f"{sweep}.labels.{stray[0]}: not a grid axis; axes are {sorted(grid)}")
     labels = checked.labels
     variants = []
-    for values in itertools.product(*grid.values()):
-        overrides = tuple(zip(grid, values, strict=True))
-        for seed in seeds:
-            name = variant_name(overrides, seed, labels)
-            variants.append(Variant(sweep=sweep, name=name, overrides=overrides, seed=seed))
+    for experiment in named_experiments(sweep, checked, grid):
+        for values in itertools.product(*grid.values()):
+            overrides = tuple(zip(grid, values, strict=True))
+            for seed in seeds:
+                name = variant_name(overrides, seed, labels, experiment)
+                variants.append(Variant(sweep=sweep, name=name, overrides=overrides, seed=seed,
+                                        experiment=experiment))
     names = [v.name for v in variants]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
-        raise SweepError(
-            f"sweep '{sweep}': variant names {clashes} repeat; give the axes distinct 'labels'"
-        )
+        what = "experiments or axes" if checked.experiments is not None else "axes"
+        raise SweepError(f"sweep '{sweep}': variant names {clashes} repeat; give the {what} distinct names "
+                         "('labels' for axes)")
     return variants
+
+
+def sweep_axes(spec: Mapping[str, Any]) -> dict[str, str]:
+    """A sweep's condition axes, key -> label: ``experiment`` first when it lists experiments."""
+    labels = spec.get("labels") or {}
+    named = {EXPERIMENT: EXPERIMENT} if spec.get("experiments") is not None else {}
+    return named | {key: axis_label(key, labels) for key in flatten_grid(spec.get("grid") or {})}
 
 
 def axis_label(key: str, labels: Mapping[str, str]) -> str:
     return labels.get(key, key.rsplit(".", 1)[-1])
 
 
-def variant_name(overrides: Iterable[tuple[str, Any]], seed: int, labels: Mapping[str, str]) -> str:
-    """A readable, stable name from the grid values: ``vq_beta10_s0`` (no dots)."""
-    parts = []
+def variant_name(overrides: Iterable[tuple[str, Any]], seed: int, labels: Mapping[str, str],
+                 experiment: Experiment | None = None) -> str:
+    """A readable, stable name: the experiment's, then the grid values (``vq_beta10_s0``; no dots)."""
+    parts = [safe_name(experiment.name)] if experiment is not None else []
     for key, value in overrides:
         label = axis_label(key, labels)
         if isinstance(value, str):
@@ -225,18 +294,23 @@ def set_dotted(config: dict[str, Any], key: str, value: Any, where: str) -> None
 
 
 def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant: Variant) -> dict[str, Any]:
-    """The fully resolved config of one variant: defaults + grid values + seed, validated."""
+    """The fully resolved config of one variant: defaults + experiment + grid values + seed, validated."""
     config = copy.deepcopy(defaults)
-    for key, value in variant.overrides:
-        set_dotted(config, key, value, where=f"{variant.sweep}.grid")
+    # where each override was written, so that an error names the user's key, not the default's
+    written: list[tuple[str, Any, str]] = []
+    if variant.experiment is not None:
+        written += [(k, v, f"{variant.sweep}.experiments.{variant.experiment.name}")
+                    for k, v in variant.experiment.overrides]
+    written += [(k, v, f"{variant.sweep}.grid") for k, v in variant.overrides]
+    for key, value, where in written:
+        set_dotted(config, key, value, where=where)
     try:
         typed = from_dict(family.config_type, config, where=family.name)
     except ConfigError as exc:
-        # a grid value is named where the user wrote it, not in the defaults it overrides
         message = str(exc)
-        for key, _ in variant.overrides:
+        for key, _, where in written:
             if message.startswith(f"{family.name}.{key}:"):
-                raise SweepError(f"{variant.sweep}.grid.{message.removeprefix(family.name + '.')}") from None
+                raise SweepError(f"{where}.{message.removeprefix(family.name + '.')}") from None
         raise SweepError(f"{variant.namespace}: {message}") from None
     resolved = to_dict(typed)
     return {
@@ -262,7 +336,7 @@ def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
     costs seconds where the nodes alone cost milliseconds.
     """
     template = family.template()
-    shared = set(family.shared_inputs) | ({CHECKPOINT_STORE} & template.inputs()) | {f"params:{family.name}"}
+    shared = family.shared
     nodes = []
     for variant in variants:
         namespace = variant.namespace

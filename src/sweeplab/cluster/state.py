@@ -20,7 +20,8 @@ from typing import Any
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
-from sweeplab.sweeps import CHECKPOINT_STORE, Family, Variant, resolve_variant_config
+from sweeplab.families import CHECKPOINT_STORE, Family
+from sweeplab.sweeps import Variant, resolve_variant_config
 
 PACKAGE = __name__.split(".")[0]
 STATES = ("completed", "failed", "running", "planned", "missing")

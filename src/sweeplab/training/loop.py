@@ -9,7 +9,9 @@ one optimised, every entry is logged per epoch for train and val. Optional extra
   random stream (seeded, and saved in checkpoints, so augmented runs resume identically);
 - ``split_metrics(model, data) -> {name: float}``: metrics of the whole validation split that
   are not means over batches (how many distinct tokens a model predicts, say);
-- ``stop_rules``: each sees the history so far and may end the run with its own status.
+- ``stop_rules``: each sees the history so far and may end the run with its own status;
+- ``on_epoch(epoch)``: called before each epoch's training (a resumed run included), for
+  schedules that depend on the epoch (a KL weight's warm-up, say).
 """
 
 from __future__ import annotations
@@ -289,6 +291,7 @@ def train(
     stop_rules: Sequence[StopRule] = (),
     augment: Callable[[Batch], Batch] | None = None,
     split_metrics: SplitMetrics | None = None,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> RunRecord:
     """Train one variant and return its run record; never raises for a failed run.
 
@@ -322,6 +325,8 @@ def train(
 
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):
+            if on_epoch is not None:
+                on_epoch(epoch)
             train_m = _train_epoch(model, batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
                                    generator=generator, epoch=epoch, augment=augment)
             val_m = _evaluate(model, batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,

@@ -12,8 +12,9 @@ import torch
 import yaml
 
 from sweeplab.datasets.hdf5 import H5File
+from sweeplab.families import train_variant
 from sweeplab.pipelines.gcode import data
-from sweeplab.pipelines.gcode.nodes import CollapseConfig, train_gcode
+from sweeplab.pipelines.gcode.nodes import CollapseConfig
 from sweeplab.pipelines.gcode.pipeline import FAMILY
 from sweeplab.sweeps import Variant, resolve_variant_config
 from sweeplab.training import CheckpointStore, TrainerConfig, train
@@ -32,6 +33,10 @@ def inputs(tmp_path_factory):
     stream, _ = data.build_windows(recordings, v2, PARAMS["windows"])
     path = write_h5(tmp_path_factory.mktemp("gcode") / "windows.h5", stream)
     return data.load_windows(H5File(path), v2)
+
+
+def train_gcode(config: dict, inputs: dict, store: CheckpointStore):
+    return train_variant(config, inputs, store, family=FAMILY)
 
 
 def config(approach: str, seed: int = 0, **changes) -> dict:

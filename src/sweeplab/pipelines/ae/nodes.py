@@ -12,10 +12,11 @@ import torch
 
 from sweeplab.config import NonNegativeFloat, from_dict
 from sweeplab.datasets.hdf5 import H5File
+from sweeplab.families import Training
 from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, autoencoder_metrics
 from sweeplab.pipelines.events.format import MET, METPHI, check_rows, object_features, object_types
 from sweeplab.pipelines.events.nodes import split_keys, token_transform
-from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
+from sweeplab.training import TrainerConfig, fingerprint
 
 
 @dataclass(frozen=True)
@@ -68,24 +69,15 @@ def build_ae_inputs(events_split: H5File, normaliser: dict[str, Any]) -> dict[st
     return inputs
 
 
-def train_autoencoder(
-    config: dict[str, Any], ae_inputs: dict[str, Any], checkpoint_store: CheckpointStore
-) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
-    """Node: train one variant; returns (weights, history, summary), the run record."""
-    cfg = from_dict(AEConfig, config["config"], where="ae")  # validated when the sweep expanded
-    slot = checkpoint_store.slot_for(config, ae_inputs["fingerprint"])
-    record = train(
+def autoencoder_training(cfg: AEConfig, ae_inputs: dict[str, Any]) -> Training:
+    """One variant's setup for the shared training node (``sweeplab.families.train_variant``)."""
+    return Training(
         build_model=functools.partial(EventAutoencoder, cfg.model),
-        batch_metrics=functools.partial(
-            autoencoder_metrics, globals_beta=cfg.loss.globals_beta, commitment_weight=cfg.loss.commitment_weight
-        ),
+        batch_metrics=functools.partial(autoencoder_metrics, globals_beta=cfg.loss.globals_beta,
+                                        commitment_weight=cfg.loss.commitment_weight),
         train_data=ae_inputs["train"],
         val_data=ae_inputs["val"],
-        trainer=cfg.trainer,
-        run=config,
-        checkpoint=slot,
     )
-    return record.as_outputs()
 
 
 @torch.no_grad()

@@ -1,20 +1,19 @@
-"""The autoencoder family: its per-variant template, and its model inputs."""
+"""The autoencoder family: its data prep, its own figure, and its registration."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from sweeplab.families import Family
 from sweeplab.pipelines.ae.nodes import (
     AEConfig,
+    autoencoder_training,
     build_ae_inputs,
     plot_reconstruction,
-    train_autoencoder,
 )
 from sweeplab.pipelines.events import pipeline as events_pipeline
 from sweeplab.pipelines.events.nodes import EventsConfig
-from sweeplab.pipelines.templates import run_record_nodes
-from sweeplab.sweeps import Family
 
 
 def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
@@ -24,19 +23,11 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
     return events + Pipeline([inputs], tags=["data_prep"])
 
 
-def create_template() -> Pipeline:
-    """One variant; ``config`` comes from the sweep's resolve node, the rest is shared."""
-    return run_record_nodes(train_autoencoder, "ae_inputs", "train_autoencoder") + Pipeline([
-        Node(plot_reconstruction, ["model", "config", "summary", "ae_inputs", "events_normaliser"], "recon_plot",
-             name="plot_reconstruction"),
-    ])
+def create_figures() -> list[Node]:
+    return [Node(plot_reconstruction, ["model", "config", "summary", "ae_inputs", "events_normaliser"],
+                 "recon_plot", name="plot_reconstruction")]
 
 
-FAMILY = Family(
-    name="ae",
-    config_type=AEConfig,
-    template=create_template,
-    data_prep=create_data_prep,
-    shared_inputs=frozenset({"ae_inputs", "events_normaliser"}),
-    data_sections={"events": EventsConfig},
-)
+FAMILY = Family(name="ae", config_type=AEConfig, data_prep=create_data_prep, inputs="ae_inputs",
+                training=autoencoder_training, train_node="train_autoencoder", figures=create_figures,
+                shared_inputs=frozenset({"events_normaliser"}), data_sections={"events": EventsConfig})

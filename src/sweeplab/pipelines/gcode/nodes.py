@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import torch
 
-from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt, from_dict
+from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt
+from sweeplab.families import Training
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 from sweeplab.pipelines.gcode.model import (
     Composer,
@@ -30,7 +31,7 @@ from sweeplab.pipelines.gcode.model import (
     token_metrics,
 )
 from sweeplab.pipelines.gcode.tokens import PAD, Vocabulary
-from sweeplab.training import CheckpointStore, Stop, TrainerConfig, train
+from sweeplab.training import Stop, TrainerConfig
 
 
 @dataclass(frozen=True)
@@ -111,28 +112,26 @@ def _split_metrics(model: GCodeModel, data: dict[str, torch.Tensor], *, batch_si
     return metrics
 
 
-def train_gcode(config: dict[str, Any], gcode_inputs: dict[str, Any], checkpoint_store: CheckpointStore
-                ) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
-    """Node: train one variant; returns (weights, history, summary), the run record."""
-    cfg = from_dict(GCodeConfig, config["config"], where="gcode")
+def gcode_training(cfg: GCodeConfig, gcode_inputs: dict[str, Any]) -> Training:
+    """One variant's setup for the shared training node (``sweeplab.families.train_variant``)."""
     vocab = Vocabulary.from_dict(gcode_inputs["vocabulary"])
     train_data = {k: gcode_inputs["train"][k] for k in ("x", "tokens")}
     if cfg.augmented:
         train_data = oversample(train_data, gcode_inputs["train"]["rare"], cfg.augment.oversample)
-    val_data = {k: gcode_inputs["val"][k] for k in ("x", "tokens")}
     x, tokens = train_data["x"], train_data["tokens"]
-    build = functools.partial(
-        GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], max_tokens=tokens.shape[1] - 1,
-        composer=_composer(vocab), heads="multi" if cfg.approach == "multihead" else "single")
-    weights = dataclasses.asdict(cfg.head_weights)  # head name -> loss weight
-    augment = (lambda batch: batch | {"x": augment_sensors(batch["x"], cfg.augment)}) if cfg.augmented else None
-    slot = checkpoint_store.slot_for(config, gcode_inputs["fingerprint"])
-    record = train(
-        build_model=build,
-        batch_metrics=functools.partial(_batch_metrics, weights=weights),
-        train_data=train_data, val_data=val_data, trainer=cfg.trainer, run=config, checkpoint=slot,
-        stop_rules=[cfg.collapse.check], augment=augment,
+    return Training(
+        build_model=functools.partial(
+            GCodeModel, cfg.model, channels=x.shape[1], length=x.shape[2], max_tokens=tokens.shape[1] - 1,
+            composer=_composer(vocab), heads="multi" if cfg.approach == "multihead" else "single"),
+        batch_metrics=functools.partial(_batch_metrics, weights=dataclasses.asdict(cfg.head_weights)),
+        train_data=train_data,
+        val_data={k: gcode_inputs["val"][k] for k in ("x", "tokens")},
+        stop_rules=[cfg.collapse.check],
+        augment=functools.partial(_augment, cfg=cfg.augment) if cfg.augmented else None,
         split_metrics=functools.partial(_split_metrics, batch_size=cfg.trainer.eval_batch_size),
+        summary={"vocabulary_size": len(vocab)},
     )
-    record.summary["vocabulary_size"] = len(vocab)
-    return record.as_outputs()
+
+
+def _augment(batch: dict[str, torch.Tensor], *, cfg: AugmentConfig) -> dict[str, torch.Tensor]:
+    return batch | {"x": augment_sensors(batch["x"], cfg)}

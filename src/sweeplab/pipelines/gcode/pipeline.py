@@ -10,6 +10,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from sweeplab.families import Family
 from sweeplab.pipelines.gcode.data import (
     GCodeDataConfig,
     build_vocabularies,
@@ -19,9 +20,7 @@ from sweeplab.pipelines.gcode.data import (
     load_recordings,
     load_windows,
 )
-from sweeplab.pipelines.gcode.nodes import GCodeConfig, train_gcode
-from sweeplab.pipelines.templates import run_record_nodes
-from sweeplab.sweeps import Family
+from sweeplab.pipelines.gcode.nodes import GCodeConfig, gcode_training
 
 
 def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
@@ -45,15 +44,5 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
     return Pipeline(nodes, tags=["data_prep"])
 
 
-def create_template() -> Pipeline:
-    return run_record_nodes(train_gcode, "gcode_inputs", "train_gcode")
-
-
-FAMILY = Family(
-    name="gcode",
-    config_type=GCodeConfig,
-    template=create_template,
-    data_prep=create_data_prep,
-    shared_inputs=frozenset({"gcode_inputs"}),
-    data_sections={"gcode_data": GCodeDataConfig},
-)
+FAMILY = Family(name="gcode", config_type=GCodeConfig, data_prep=create_data_prep, inputs="gcode_inputs",
+                training=gcode_training, data_sections={"gcode_data": GCodeDataConfig})

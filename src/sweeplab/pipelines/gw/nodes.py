@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from sweeplab.config import NonNegativeFloat, from_dict
+from sweeplab.config import NonNegativeFloat
 from sweeplab.datasets.hdf5 import H5File
+from sweeplab.families import Training
 from sweeplab.pipelines.gw.model import (
     GlobalWorkspace,
     GWModelConfig,
@@ -19,7 +19,7 @@ from sweeplab.pipelines.gw.model import (
 )
 from sweeplab.pipelines.shapes.nodes import load_shapes
 from sweeplab.pipelines.shapes.synthetic import ATTR_COLUMNS, FEATURES, ROLES
-from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
+from sweeplab.training import TrainerConfig, fingerprint
 
 # the probes read these features from the fused state; unique = one domain only
 PROBED = [f for f in FEATURES if f != "category"]
@@ -57,16 +57,14 @@ def build_gw_inputs(shapes: H5File) -> dict[str, Any]:
     return inputs
 
 
-def train_workspace(config: dict[str, Any], gw_inputs: dict[str, Any], checkpoint_store: CheckpointStore
-                    ) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
-    """Node: train one variant; returns (weights, history, summary), the run record."""
-    cfg = from_dict(GWConfig, config["config"], where="gw")
+def workspace_training(cfg: GWConfig, gw_inputs: dict[str, Any]) -> Training:
+    """One variant's setup for the shared training node (``sweeplab.families.train_variant``)."""
     train_data = gw_inputs["train"]
-    build = functools.partial(GlobalWorkspace, cfg.model, attr_dim=train_data["attr"].shape[1],
-                              v_dim=train_data["v"].shape[1], n_probe=len(PROBED))
-    metrics = functools.partial(workspace_metrics, weights=cfg.loss, synergy_scale=cfg.synergy.loss_scale,
-                                synergy_column=ATTR_COLUMNS.index("u"), unique=UNIQUE, redundant=REDUNDANT)
-    slot = checkpoint_store.slot_for(config, gw_inputs["fingerprint"])
-    record = train(build_model=build, batch_metrics=metrics, train_data=train_data, val_data=gw_inputs["val"],
-                   trainer=cfg.trainer, run=config, checkpoint=slot)
-    return record.as_outputs()
+    return Training(
+        build_model=functools.partial(GlobalWorkspace, cfg.model, attr_dim=train_data["attr"].shape[1],
+                                      v_dim=train_data["v"].shape[1], n_probe=len(PROBED)),
+        batch_metrics=functools.partial(workspace_metrics, weights=cfg.loss, synergy_scale=cfg.synergy.loss_scale,
+                                        synergy_column=ATTR_COLUMNS.index("u"), unique=UNIQUE, redundant=REDUNDANT),
+        train_data=train_data,
+        val_data=gw_inputs["val"],
+    )

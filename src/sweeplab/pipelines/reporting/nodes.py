@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from sweeplab.config import OPEN_FRACTION, ConfigError, from_dict
 from sweeplab.pipelines.reporting import figures
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
-from sweeplab.sweeps import Variant, axis_label, expand, flatten_grid
+from sweeplab.sweeps import Variant, expand, sweep_axes
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ class SweepLayout:
 
 
 def layout(spec: dict[str, Any], name: str = "sweep") -> SweepLayout:
-    labels = spec.get("labels") or {}
-    axes = {key: axis_label(key, labels) for key in flatten_grid(spec["grid"])}
+    axes = sweep_axes(spec)
     report = from_dict(ReportConfig, spec.get("report") or {}, where=f"{name}.report")
     return SweepLayout(axes, expand(name, spec), report)
 

@@ -1,0 +1,135 @@
+"""Model families: what each brings to the sweep machinery, and the code they all share.
+
+A family is a folder ``pipelines/<family>/`` whose ``pipeline.py`` defines ``FAMILY``: its
+typed config, its data prep, the model inputs that data prep writes and a ``training``
+function (typed config + model inputs -> :class:`Training`, what the loop needs). That one
+definition registers it (:func:`discover`). The per-variant template is the same for every
+family (resolved config -> train -> run record -> loss curves, plus the family's own figure
+nodes), and so is the node that trains (:func:`train_variant`), so a family never writes the
+``from_dict -> slot_for -> train -> as_outputs`` adapter or a catalog block of its own: the
+run record's datasets are the generic ``{sweep}.{variant}.<name>`` patterns of ``catalog.yml``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from kedro.pipeline import Node, Pipeline
+from torch import nn
+
+from sweeplab.config import ConfigError, from_dict
+from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.training import CheckpointStore, train
+from sweeplab.training.loop import Batch, BatchMetrics, SplitMetrics, StopRule
+
+CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
+RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One variant's training, as the family sets it up: everything ``train`` takes beyond the
+    trainer config, the run's identity and its checkpoint."""
+
+    build_model: Callable[[], nn.Module]
+    batch_metrics: BatchMetrics
+    train_data: Mapping[str, Any]
+    val_data: Mapping[str, Any]
+    stop_rules: Sequence[StopRule] = ()
+    augment: Callable[[Batch], Batch] | None = None
+    split_metrics: SplitMetrics | None = None
+    on_epoch: Callable[[int], None] | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)  # extra entries for the run's summary
+
+
+def no_figures() -> list[Node]:
+    return []
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a model family gives the sweep machinery."""
+
+    name: str  # its defaults live in ``params:<name>``
+    config_type: type  # the typed config its nodes build from the resolved dict; has ``trainer``
+    data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
+    inputs: str  # the model inputs its data prep writes and every variant loads
+    training: Callable[[Any, dict[str, Any]], Training]  # typed config + model inputs -> the setup
+    train_node: str = ""  # the training node's name; default ``train_<name>``
+    figures: Callable[[], list[Node]] = no_figures  # per-variant nodes after the run record
+    shared_inputs: frozenset[str] = field(default_factory=frozenset)  # other data prep outputs they read
+    data_sections: Mapping[str, type] = field(default_factory=dict)  # parameters its data prep reads -> type
+
+    @property
+    def shared(self) -> frozenset[str]:
+        """Datasets every variant reads unnamespaced."""
+        return frozenset({self.inputs, CHECKPOINT_STORE, *self.shared_inputs})
+
+    def template(self) -> Pipeline:
+        """One variant's nodes; ``config`` comes from the sweep's resolve node."""
+        train = functools.update_wrapper(functools.partial(train_variant, family=self), train_variant)
+        trains = Node(train, ["config", self.inputs, CHECKPOINT_STORE],
+                      list(RUN_RECORD), name=self.train_node or f"train_{self.name}", tags=["training"])
+        losses = Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses")
+        return Pipeline([trains, losses, *self.figures()])
+
+    def check(self) -> None:
+        """Every input of the template is made by it, a parameter, or declared shared."""
+        template = self.template()
+        free = template.inputs() - {"config"} - self.shared
+        stray = sorted(name for name in free if not name.startswith("params:"))
+        if stray:
+            raise ConfigError(f"family '{self.name}': its per-variant nodes read {stray}, which no node of the "
+                              f"template makes; declare them in shared_inputs (now {sorted(self.shared)})")
+
+    def check_data_prep(self, prep: Pipeline) -> None:
+        missing = sorted(self.shared - {CHECKPOINT_STORE} - prep.all_outputs())
+        if missing:
+            raise ConfigError(f"family '{self.name}': its data prep does not make {missing}, which its "
+                              "per-variant nodes read")
+
+
+def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_store: CheckpointStore, *,
+                  family: Family) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
+    """Node: train one variant; returns (weights, history, summary), the run record.
+
+    The checkpoint slot is keyed by the config hash and the inputs' fingerprint, so neither a
+    changed config nor changed data ever reuses a checkpoint.
+    """
+    cfg = from_dict(family.config_type, config["config"], where=family.name)  # checked when the sweep expanded
+    setup = family.training(cfg, inputs)
+    record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
+                   val_data=setup.val_data, trainer=cfg.trainer, run=config,
+                   checkpoint=checkpoint_store.slot_for(config, inputs["fingerprint"]), stop_rules=setup.stop_rules,
+                   augment=setup.augment, split_metrics=setup.split_metrics, on_epoch=setup.on_epoch)
+    record.summary.update(setup.summary)
+    return record.as_outputs()
+
+
+@functools.cache
+def discover() -> dict[str, Family]:
+    """Every family of the project: each ``sweeplab.pipelines.<x>.pipeline`` that defines ``FAMILY``."""
+    import sweeplab.pipelines as package  # noqa: PLC0415 - the pipelines import this module
+
+    found: dict[str, Family] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"{package.__name__}.{info.name}.pipeline")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package.__name__}.{info.name}.pipeline":
+                raise
+            continue
+        family = getattr(module, "FAMILY", None)
+        if isinstance(family, Family):
+            if family.name in found:
+                raise ConfigError(f"two families are named '{family.name}'")
+            found[family.name] = family
+    return found

@@ -1,0 +1,1 @@
+"""Image patches as sets of 2D Gaussians ("splats"): rendering, fitting and orderings."""

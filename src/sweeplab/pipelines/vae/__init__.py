@@ -1,0 +1,1 @@
+"""Variational autoencoder over images represented as Gaussian splats (conv1d / resnet)."""
