@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from sweeplab import sweeps as sweeps_module
 from sweeplab.config import ConfigError
 from sweeplab.families import discover
 from sweeplab.pipelines.ae.pipeline import FAMILY
@@ -103,3 +104,18 @@ def test_a_template_input_no_one_makes_is_named_at_registration():
     leaky = dataclasses.replace(FAMILY, shared_inputs=frozenset())
     with pytest.raises(ConfigError, match=r"family 'ae': its per-variant nodes read \['events_normaliser'\]"):
         leaky.check()
+
+
+def test_the_full_environment_overrides_an_experiments_values(kedro_project, monkeypatch):
+    monkeypatch.setattr(sweeps_module, "_run_parameters", None)
+    monkeypatch.chdir(kedro_project)
+    sizes = {}
+    for env in ("base", "full"):
+        monkeypatch.setenv("KEDRO_ENV", env)
+        params = sweeps_module.run_parameters()
+        family = discover()["vae"]
+        for variant in expand("vae_configs", params["vae_configs"]):
+            config = resolve_variant_config(params["vae"], family=family, variant=variant)["config"]
+            sizes[env, variant.experiment.name] = (config["model"]["latent_dim"], config["loss"]["beta_max"])
+    assert sizes["base", "conv1d_base"] == (32, 1.0) and sizes["full", "conv1d_base"] == (256, 1.0)
+    assert sizes["base", "conv1d_512d_beta0"] == (64, 0.0) and sizes["full", "conv1d_512d_beta0"] == (512, 0.0)

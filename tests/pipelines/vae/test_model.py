@@ -203,6 +203,17 @@ def test_equal_weighting_sums_over_all_channels():
     assert m["rec_loss"].item() == pytest.approx((recon - x).pow(2).sum((1, 2)).mean().item())
 
 
+@pytest.mark.parametrize("weighting", ["equal", "per_group"])
+def test_mean_reduction_divides_the_reconstruction_by_the_numbers_per_image(weighting):
+    x, recon = splats(g=16, seed=1), splats(g=16, seed=2)
+    mu, logvar = torch.ones(4, 3), torch.zeros(4, 3)
+    summed, mean = (vae_metrics(Fixed(recon, mu, logvar), {"x": x}, beta=1.0, groups=groups(1),
+                                loss=loss_config(weighting=weighting, reduction=r)) for r in ("sum", "mean"))
+    assert mean["rec_loss"].item() == pytest.approx(summed["rec_loss"].item() / (16 * 8))
+    assert mean["kl"].item() == summed["kl"].item() == pytest.approx(1.5), "the KL is not rescaled"
+    assert mean["rec_rot"].item() == summed["rec_rot"].item(), "per-element group errors do not change"
+
+
 def test_kl_is_summed_over_dimensions_and_averaged_over_the_batch():
     mu = torch.tensor([[1.0, 2.0], [3.0, 0.0]])
     logvar = torch.tensor([[0.0, math.log(2.0)], [0.0, math.log(2.0)]])

@@ -119,6 +119,10 @@ class VAELossConfig:
     beta_schedule: Literal["linear", "cyclical"] = "linear"
     beta_cycles: PositiveInt = 4  # cyclical only
     free_bits: NonNegativeFloat = 0.0  # nats per latent dimension; 0 = off
+    # sum: the squared error summed over an image's G x C numbers (the ELBO of a fixed-variance
+    # Gaussian decoder); mean: averaged over them instead, which against a KL summed over the
+    # latent weighs the KL G x C times more (4,096 at G = 512)
+    reduction: Literal["sum", "mean"] = "sum"
 
 
 class VAEOutput(NamedTuple):
@@ -254,7 +258,8 @@ def vae_metrics(
     - rec_g = sum over the group's channels and the G Gaussians of the squared error,
       averaged over the batch;
     - rec_loss = sum_g rec_g ("equal": the same as summing over all channels) or
-      sum_g rec_g / n_channels(g) ("per_group": each group weighs as one channel);
+      sum_g rec_g / n_channels(g) ("per_group": each group weighs as one channel), divided
+      by G x C when ``loss.reduction`` is "mean";
     - kl = sum over dimensions of the batch-mean KL (:func:`kl_per_dim`); the optimised
       term clamps each dimension's batch-mean KL below at ``free_bits`` first (when > 0);
     - total_loss = rec_loss + beta * (kl, free bits applied).
@@ -279,6 +284,8 @@ def vae_metrics(
         rec = sum(rec_groups.values())
     else:
         rec = sum(r / _width(groups[name]) for name, r in rec_groups.items())
+    if loss.reduction == "mean":
+        rec = rec / (x.shape[1] * x.shape[2])
     kl_dims = kl_per_dim(out.mu, out.logvar)  # (D,)
     kl = kl_dims.sum()
     kl_objective = kl_dims.clamp_min(loss.free_bits).sum() if loss.free_bits > 0 else kl
