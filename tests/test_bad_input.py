@@ -42,6 +42,7 @@ TINY = {
     "events": {"synthetic": {"n_events": 2000}},
     "shapes": {"synthetic": {"n_samples": 600}},
     "gcode_data": {"synthetic": {"n_programs": 4}},
+    "splats": {"synthetic": {"n_patches": 8, "patch_size": 16, "n_gaussians": 16, "steps": 2}},
     "ae": {"trainer": {"epochs": 1}},
     "ae_sweep": {"grid": {"model": {"latent_space": ["linear"]}, "loss": {"globals_beta": [1]}}},
 }
@@ -106,6 +107,15 @@ def shapes_file(edit: Callable[[dict], None] = lambda a: None) -> Callable[[Path
     return edited(lambda tmp: {k: np.array(v) for k, v in generate_shapes(params)[0].items()}, edit)
 
 
+def splats_file(edit: Callable[[dict], None] = lambda a: None) -> Callable[[Path], bytes]:
+    def arrays(tmp: Path) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(3)
+        splats = np.concatenate([rng.uniform(0, 1, (10, 16, 2)), rng.normal(-2.5, 0.3, (10, 16, 2)),
+                                 rng.uniform(0, np.pi, (10, 16, 1)), rng.uniform(0, 1, (10, 16, 3))], axis=-1)
+        return {"splats": splats.astype(np.float32)}
+    return edited(arrays, edit)
+
+
 def recordings(edit: Callable[[dict], None] = lambda f: None) -> dict[str, Callable[[Path], bytes]]:
     """A real G-code recording folder: programs/<name>.nc and sensors/<name>.csv."""
     files = generate_recordings({"n_programs": 4, "seed": 9})
@@ -138,6 +148,7 @@ EVERY_REAL_PLACE = {
     "data/01_raw/events_unsplit.h5": unsplit_file(),
     "data/01_raw/4tops_splitted.h5": split_file(),
     "data/01_raw/shapes.h5": shapes_file(),
+    "data/01_raw/splats.h5": splats_file(),
     **recordings(),
 }
 
@@ -176,6 +187,13 @@ CASES = [
          files=EVERY_REAL_PLACE, pipeline="ae_prep"),
     Case("shapes-synthetic-keeps-real-files", "Pipeline execution completed", 0,
          files=EVERY_REAL_PLACE, pipeline="gw_prep"),
+    Case("splats-fitted-keep-real-files", "Pipeline execution completed", 0,
+         files=EVERY_REAL_PLACE, pipeline="vae_prep"),
+    Case("splats-non-finite-scale", "splats.h5:splats: non-finite scale_x at image 2, Gaussian 3",
+         params={"splats": {"source": "file"}},
+         files={"data/01_raw/splats.h5": splats_file(set_cell("splats", (2, 3, 2), np.inf))}, pipeline="vae_prep"),
+    Case("splats-unknown-photograph", "splats.synthetic.images: unknown skimage.data image 'astronot'",
+         params={"splats": {"synthetic": {"images": ["astronaut", "astronot"]}}}, pipeline="vae_prep"),
     Case("misspelt-source-switch", "events.sorce: unknown key; did you mean events.source?",
          params={"events": {"sorce": "unsplit"}},
          catalog=events_from("unsplit")["catalog"], files={"data/01_raw/events.h5": unsplit_file()}),
@@ -272,7 +290,7 @@ CASES = [
          params={"ae_sweep": {"grid": {"loss": {"beta": [1]}}}}),
     Case("grid-value-out-of-range", "ae_sweep.grid.trainer.lr: got -0.001; expected a number > 0",
          params={"ae_sweep": {"grid": {"trainer": {"lr": [-1e-3]}}}}),
-    Case("unknown-family", "my_sweep.family: got 'aee'; expected one of ['ae', 'gcode', 'gw']",
+    Case("unknown-family", "my_sweep.family: got 'aee'; expected one of ['ae', 'gcode', 'gw', 'vae']",
          params={"my_sweep": {"family": "aee", "grid": {}}}),
     Case("repeated-seed", "ae_sweep.seeds: repeated seed in [0, 0]", params={"ae_sweep": {"seeds": [0, 0]}}),
     Case("no-seeds", "sweep 'ae_sweep' expands to zero variants: 'seeds' is empty", params={"ae_sweep": {"seeds": []}}),

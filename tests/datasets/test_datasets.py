@@ -48,7 +48,7 @@ def test_checkpoint_store_comes_from_the_catalog_and_is_read_only(tmp_path):
     dataset = CheckpointStoreDataset(path=str(tmp_path / "ckpt"))
     store = dataset.load()
     assert store.slot("s", "v", "hash", "fingerprint" * 3).folder == tmp_path / "ckpt/s/v/hash-fingerprintfinge"
-    with pytest.raises(DatasetError, match="written by the training loop"):
+    with pytest.raises(DatasetError, match="a CheckpointStore is written through the object it loads"):
         dataset.save(store)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-from kedro.io import AbstractDataset, DatasetError
 
 from sweeplab.datasets._files import atomic_path
+from sweeplab.datasets.checkpoints import FolderStoreDataset
 from sweeplab.datasets.hdf5 import WRITER
 from sweeplab.datasets.model_inputs import _read, _write
 
@@ -52,18 +52,7 @@ class ResultsCache:
         return f"ResultsCache({str(self.root)!r})"
 
 
-class ResultsCacheDataset(AbstractDataset[None, ResultsCache]):
+class ResultsCacheDataset(FolderStoreDataset):
     """Loads a :class:`ResultsCache` rooted at ``path``; the node that computes writes into it."""
 
-    def __init__(self, *, path: str, metadata: dict | None = None):
-        self._path = path
-        self.metadata = metadata
-
-    def load(self) -> ResultsCache:
-        return ResultsCache(self._path)
-
-    def save(self, data: Any) -> None:
-        raise DatasetError("a results cache is written by the node that computes, not saved as a dataset")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}
+    store = ResultsCache

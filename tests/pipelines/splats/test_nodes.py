@@ -92,3 +92,14 @@ def test_a_cache_entry_that_cannot_be_read_is_recomputed(tmp_path):
     assert cache.get("ab12cd34") is None
     with pytest.raises(ValueError, match="expected a hexadecimal hash"):
         cache.get("../escape")
+
+
+def test_the_cache_comes_from_the_catalog_and_is_not_saved(tmp_path):
+    from kedro.io import DatasetError  # noqa: PLC0415
+
+    from sweeplab.datasets.results_cache import ResultsCacheDataset  # noqa: PLC0415
+
+    dataset = ResultsCacheDataset(path=str(tmp_path / "fits"))
+    assert dataset.load().root == tmp_path / "fits"
+    with pytest.raises(DatasetError, match="a ResultsCache is written through the object it loads"):
+        dataset.save({})

@@ -90,6 +90,8 @@ def test_a_tiny_vae_configs_run_fits_once_trains_and_reports(kedro_project):
     assert table["experiment"].tolist() == ["conv1d_base", "resnet_conv1d_512d", "doubled_angle_512d_beta0"]
     assert (table["status"] == "completed").all()
     assert {"rec_rot", "kl", "active_units", "std_ratio_feat"} <= set(table.columns)
+    figures = latest(kedro_project, "data/08_reporting/vae_configs/report") / "figures"
+    assert (figures / "conditions.png").read_bytes().startswith(b"\x89PNG"), "experiments side by side"
     for variant in table["variant"]:
         png = latest(kedro_project, f"data/08_reporting/vae_configs/{variant}/recon.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5_000

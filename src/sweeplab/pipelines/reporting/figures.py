@@ -217,3 +217,27 @@ def plot_completion(stats: pd.DataFrame, labels: list[str]) -> Figure:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1 - 1.5 / (0.35 * len(per) + 1.4)), ncol=3)
     ax.set_title("completion per condition")
     return fig
+
+
+def plot_conditions(stats: pd.DataFrame, metrics: list[str], labels: list[str], confidence: float) -> Figure:
+    """Each condition's mean and interval, one panel per metric, conditions down the side: the
+    view of a sweep with a categorical axis (named experiments), where no line joins them."""
+    conditions = stats.drop_duplicates(labels)
+    names = [", ".join(str(row[lab]) for lab in labels) for _, row in conditions.iterrows()]
+    y = np.arange(len(names))
+    fig = Figure(figsize=(3.2 * len(metrics) + 2.6, 0.32 * len(names) + 1.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True)).tolist()
+    for ax, metric in zip(axes, metrics, strict=True):
+        rows = conditions[labels].merge(stats[stats["metric"] == metric], on=labels, how="left")
+        done, has_ci = (rows["n"] > 0).to_numpy(), (rows["n"] >= 2).to_numpy()
+        err = np.vstack([rows["mean"] - rows["ci_lower"], rows["ci_upper"] - rows["mean"]])
+        ax.errorbar(rows["mean"][has_ci], y[has_ci], xerr=err[:, has_ci], fmt="o", color="tab:blue", capsize=3)
+        ax.plot(rows["mean"][done & ~has_ci], y[done & ~has_ci], "o", mfc="white", color="tab:blue")
+        ax.set_title(metric, fontsize=9)
+        ax.locator_params(axis="x", nbins=4)
+        ax.grid(axis="y", color="0.9")
+    axes[0].set_yticks(y, names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"val metrics per condition: mean and {confidence:.0%} t interval over seeds "
+                 "(hollow: one run, no interval)", fontsize=9)
+    return fig

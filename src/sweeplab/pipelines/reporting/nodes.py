@@ -411,6 +411,15 @@ def default_plots(table: pd.DataFrame, sweep: SweepLayout) -> tuple[list[LinePlo
             [Heatmap(sweep.label(h.x), sweep.label(h.y)) for h in heatmaps])
 
 
+MAX_CONDITION_ROWS = 60  # one row per condition stays legible up to about this many
+
+
+def categorical_axes(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:
+    """Axes whose values no line can join: named experiments, strings, booleans."""
+    return [lab for lab in sweep.labels if not pd.api.types.is_numeric_dtype(table[lab])
+            or pd.api.types.is_bool_dtype(table[lab])]
+
+
 # one line per run can be followed for a few dozen runs; beyond that the figure is unreadable
 # and its drawing took most of a 1,000-run report: the curves per condition remain
 MAX_RUN_CURVES = 60
@@ -428,6 +437,8 @@ def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.Dat
     lines, heatmaps = default_plots(table, sweep)
     confidence = sweep.report.confidence
     out: dict[str, Figure] = {"completion.png": figures.plot_completion(stats, sweep.labels)}
+    if categorical_axes(table, sweep) and len(stats.drop_duplicates(sweep.labels)) <= MAX_CONDITION_ROWS:
+        out["conditions.png"] = figures.plot_conditions(stats, metrics, sweep.labels, confidence)
     for metric in metrics:
         for plot in lines:
             name = f"{metric}_vs_{plot.x}.png"
