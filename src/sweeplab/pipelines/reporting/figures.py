@@ -225,9 +225,13 @@ def plot_conditions(stats: pd.DataFrame, metrics: list[str], labels: list[str], 
     conditions = stats.drop_duplicates(labels)
     names = [", ".join(str(row[lab]) for lab in labels) for _, row in conditions.iterrows()]
     y = np.arange(len(names))
-    fig = Figure(figsize=(3.2 * len(metrics) + 2.6, 0.32 * len(names) + 1.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True)).tolist()
-    for ax, metric in zip(axes, metrics, strict=True):
+    cols = min(len(metrics), 4)
+    rows_of_panels = math.ceil(len(metrics) / cols)
+    fig = Figure(figsize=(3.2 * cols + 2.6, (0.32 * len(names) + 1.0) * rows_of_panels + 0.6), layout="constrained")
+    grid = fig.subplots(rows_of_panels, cols, sharey=True, squeeze=False)
+    for ax in grid.ravel()[len(metrics):]:
+        ax.set_visible(False)
+    for ax, metric in zip(grid.ravel(), metrics, strict=False):
         rows = conditions[labels].merge(stats[stats["metric"] == metric], on=labels, how="left")
         done, has_ci = (rows["n"] > 0).to_numpy(), (rows["n"] >= 2).to_numpy()
         err = np.vstack([rows["mean"] - rows["ci_lower"], rows["ci_upper"] - rows["mean"]])
@@ -236,8 +240,10 @@ def plot_conditions(stats: pd.DataFrame, metrics: list[str], labels: list[str], 
         ax.set_title(metric, fontsize=9)
         ax.locator_params(axis="x", nbins=4)
         ax.grid(axis="y", color="0.9")
-    axes[0].set_yticks(y, names, fontsize=8)
-    axes[0].invert_yaxis()
+    grid[0, 0].set_yticks(y, names)
+    grid[0, 0].invert_yaxis()
+    for ax in grid[:, 0]:
+        ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"val metrics per condition: mean and {confidence:.0%} t interval over seeds "
                  "(hollow: one run, no interval)", fontsize=9)
     return fig
