@@ -14,7 +14,7 @@ import torch
 from sweeplab.config import from_dict
 from sweeplab.families import Training
 from sweeplab.pipelines.splats import render
-from sweeplab.pipelines.splats.nodes import CHANNELS, ROTATION
+from sweeplab.pipelines.splats.nodes import CHANNELS, N_FIGURE_IMAGES, ROTATION
 from sweeplab.pipelines.vae.model import (
     SplatVAE,
     VAELossConfig,
@@ -120,14 +120,14 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
         fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")
         return fig
     cfg = from_dict(VAEConfig, config["config"], where="vae")
-    columns = channel_columns(cfg.rotation_encoding)
-    x = vae_inputs["val"]["x"][: render_count(vae_inputs), :, columns]
+    photos = vae_inputs.get("val_images", {}).get("images")  # the first validation images, when the data has them
+    n_shown = len(photos) if photos is not None else N_FIGURE_IMAGES
+    x = vae_inputs["val"]["x"][:n_shown, :, channel_columns(cfg.rotation_encoding)]
     model = SplatVAE(cfg.model, channels=x.shape[2], length=x.shape[1])
     model.load_state_dict(weights)
     model.eval()
     with torch.no_grad():
         recon = model(torch.as_tensor(x)).recon.numpy()
-    photos = vae_inputs.get("val_images", {}).get("images")
     size = photos.shape[1] if photos is not None else 32
     rows = {"splats": to_splats(x, normaliser, cfg.rotation_encoding),
             "reconstruction": to_splats(recon, normaliser, cfg.rotation_encoding)}
@@ -145,8 +145,3 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(f"{title}: validation images, best epoch {summary['best_epoch']}", fontsize=9)
     return fig
-
-
-def render_count(vae_inputs: dict[str, Any]) -> int:
-    photos = vae_inputs.get("val_images", {}).get("images")
-    return len(photos) if photos is not None else min(8, len(vae_inputs["val"]["x"]))
