@@ -1,0 +1,1 @@
+"""ARC puzzles: the data of the tiny recursive model family."""
