@@ -27,6 +27,7 @@ from sweeplab.config import ConfigError, from_dict
 from sweeplab.pipelines.reporting.figures import plot_history
 from sweeplab.training import CheckpointStore, train
 from sweeplab.training.loop import Batch, BatchMetrics, SplitMetrics, StopRule
+from sweeplab.training.optim import ParameterGroups, top_level_groups
 
 CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
 RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
@@ -45,6 +46,8 @@ class Training:
     augment: Callable[[Batch], Batch] | None = None
     split_metrics: SplitMetrics | None = None
     on_epoch: Callable[[int], None] | None = None
+    parameter_groups: ParameterGroups = top_level_groups  # named groups: grad norms, own learning rates
+    group_lr: Mapping[str, float] = field(default_factory=dict)  # a group's own learning rate
     summary: Mapping[str, Any] = field(default_factory=dict)  # extra entries for the run's summary
 
 
@@ -107,7 +110,8 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
     record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
                    val_data=setup.val_data, trainer=cfg.trainer, run=config,
                    checkpoint=checkpoint_store.slot_for(config, inputs["fingerprint"]), stop_rules=setup.stop_rules,
-                   augment=setup.augment, split_metrics=setup.split_metrics, on_epoch=setup.on_epoch)
+                   augment=setup.augment, split_metrics=setup.split_metrics, on_epoch=setup.on_epoch,
+                   parameter_groups=setup.parameter_groups, group_lr=setup.group_lr)
     record.summary.update(setup.summary)
     return record.as_outputs()
 

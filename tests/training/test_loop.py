@@ -62,10 +62,22 @@ def test_non_finite_loss_becomes_a_failed_record():
     assert record.summary["epochs_run"] == 1 and record.weights, "the best weights so far are kept"
 
 
-def test_early_stopping_and_clipping():
+def test_early_stopping_and_clipping(monkeypatch):
+    stepped = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        stepped.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     record = fit(epochs=30, patience=2, grad_clip=0.5)
     assert record.summary["status"] == "completed"
     assert record.summary["reason"].startswith("early stop") and record.summary["epochs_run"] < 30
+    before = record.history.loc[record.history["split"] == "train", "grad_norm/weight"]
+    assert before.max() > 5, "the unclipped gradient is large, so clipping has work to do"
+    assert stepped and max(stepped) <= 0.5 + 1e-5, "every step sees a gradient clipped to 0.5"
 
 
 def test_interrupted_run_continues_from_its_checkpoint(tmp_path):

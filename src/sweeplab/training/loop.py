@@ -11,7 +11,11 @@ one optimised, every entry is logged per epoch for train and val. Optional extra
   are not means over batches (how many distinct tokens a model predicts, say);
 - ``stop_rules``: each sees the history so far and may end the run with its own status;
 - ``on_epoch(epoch)``: called before each epoch's training (a resumed run included), for
-  schedules that depend on the epoch (a KL weight's warm-up, say).
+  schedules that depend on the epoch (a KL weight's warm-up, say);
+- ``parameter_groups(model) -> {name: parameters}`` (default: one per top-level module) and
+  ``group_lr`` (a group's own learning rate). Every group's gradient norm before clipping is
+  logged per epoch as ``grad_norm/<group>``; the learning rate follows ``lr_factor`` each
+  step (``sweeplab.training.optim``), with weight decay on weight matrices only.
 """
 
 from __future__ import annotations
@@ -31,9 +35,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sweeplab.config import NonNegativeFloat, PositiveFloat, PositiveInt
+from sweeplab.config import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from sweeplab.datasets.torch_weights import is_state_dict
 from sweeplab.training.checkpoints import CheckpointSlot
+from sweeplab.training.optim import (
+    ParameterGroups,
+    build_optimiser,
+    grad_norms,
+    lr_factor,
+    set_lr,
+    top_level_groups,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +77,9 @@ class TrainerConfig:
     grad_clip: PositiveFloat | None = None  # max global gradient norm; None: no clipping
     patience: PositiveInt | None = None  # epochs without val improvement before stopping; None: never
     monitor: str = OBJECTIVE  # the val metric that picks the best epoch (lower is better)
+    warmup_steps: NonNegativeInt = 0  # linear learning-rate warm-up over this many steps
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up
+    min_lr_ratio: Fraction = 0.1  # cosine: the last step's learning rate over lr
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA when present, else CPU
     threads: PositiveInt | None = None  # torch CPU threads; None: this process's share of the cores
 
@@ -159,19 +174,26 @@ class _Means:
 def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
                  augment: Callable[[Batch], Batch] | None):
     model.train()
-    order = torch.randperm(_n_rows(data), generator=generator).to(next(iter(data.values())).device)
-    means = _Means()
-    for rows in _batches(data, trainer.batch_size, order):
+    n_rows = _n_rows(data)
+    order = torch.randperm(n_rows, generator=generator).to(next(iter(data.values())).device)
+    steps_per_epoch = math.ceil(n_rows / trainer.batch_size)
+    means, norms = _Means(), _Means()
+    for i, rows in enumerate(_batches(data, trainer.batch_size, order)):
+        # the step is derived from the epoch, so a resumed run follows the same schedule
+        factor = lr_factor((epoch - 1) * steps_per_epoch + i, trainer=trainer,
+                           total_steps=trainer.epochs * steps_per_epoch)
+        set_lr(optimizer, factor)
         batch = augment(rows) if augment is not None else rows
         metrics = batch_metrics(model, batch)
         _check_finite(metrics, epoch, "train")
         optimizer.zero_grad(set_to_none=True)
         metrics[OBJECTIVE].backward()
+        norms.add({k: torch.tensor(v) for k, v in grad_norms(optimizer).items()}, 1)
         if trainer.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
         optimizer.step()
         means.add(metrics, len(next(iter(batch.values()))))
-    return means.result()
+    return means.result() | norms.result() | {"lr_factor": factor}
 
 
 @torch.no_grad()
@@ -269,13 +291,14 @@ def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator) -> _
     return progress
 
 
-def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, seed: int, device: torch.device):
+def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, seed: int, device: torch.device,
+                 groups: ParameterGroups, group_lr: Mapping[str, float]):
     """Seeded model, optimiser and shuffling generator: the same seed, the same numbers on CPU."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)  # for any third-party code that still draws from numpy
     generator = torch.Generator().manual_seed(seed)
     model = build_model().to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=trainer.lr, weight_decay=trainer.weight_decay)
+    optimizer = build_optimiser(model, trainer, groups(model), group_lr)
     return model, optimizer, generator
 
 
@@ -292,6 +315,8 @@ def train(
     augment: Callable[[Batch], Batch] | None = None,
     split_metrics: SplitMetrics | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    parameter_groups: ParameterGroups = top_level_groups,
+    group_lr: Mapping[str, float] | None = None,
 ) -> RunRecord:
     """Train one variant and return its run record; never raises for a failed run.
 
@@ -300,6 +325,7 @@ def train(
     reason; the last good epoch stays checkpointed so that running again continues from it.
     """
     start_time = time.perf_counter()
+    group_lr = group_lr or {}
     name = f"{run.get('sweep')}.{run.get('variant')}"
     if checkpoint is not None and (done := checkpoint.final()) is not None:
         logger.info("%s: restored finished run from %s (no retraining)", name, checkpoint.folder)
@@ -312,7 +338,7 @@ def train(
     torch.set_num_threads(threads)
     try:
         seed, device = int(run["seed"]), pick_device(trainer.device)
-        model, optimizer, generator = _fresh_start(build_model, trainer, seed, device)
+        model, optimizer, generator = _fresh_start(build_model, trainer, seed, device, parameter_groups, group_lr)
         train_t, val_t = _to_tensors(train_data, device), _to_tensors(val_data, device)
         if checkpoint is not None and (state := checkpoint.latest()) is not None:
             try:
@@ -320,7 +346,7 @@ def train(
                 logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
             except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
                 checkpoint.set_aside(checkpoint.folder / "last.pt")
-                model, optimizer, generator = _fresh_start(build_model, trainer, seed, device)
+                model, optimizer, generator = _fresh_start(build_model, trainer, seed, device, parameter_groups, group_lr)
                 progress = _Progress()
 
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)

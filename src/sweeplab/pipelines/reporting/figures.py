@@ -55,21 +55,37 @@ def _scale_x(ax, values) -> None:
 
 
 def plot_history(history: pd.DataFrame, summary: dict) -> Figure:
-    """Loss curves of one run: one panel per metric, train and val against epoch."""
+    """Loss curves of one run: one panel per metric, train and val against epoch; the
+    gradient norms of every parameter group share one panel (log scale), and the learning
+    rate's factor gets one when it changes."""
     title = f"{summary['sweep']}.{summary['variant']} ({summary['status']})"
-    metrics = metric_columns(history)
+    columns = metric_columns(history)
+    norms = [c for c in columns if c.startswith("grad_norm/")]
+    metrics = [c for c in columns if c not in norms and c != "lr_factor"]
+    if "lr_factor" in history and history["lr_factor"].nunique() > 1:
+        metrics.append("lr_factor")
     if history.empty or not metrics:
         fig = Figure(figsize=(6, 2))
         fig.suptitle(f"{title}: no epoch finished. {summary['reason']}", fontsize=9)
         return fig
-    fig, axes = _grid(len(metrics))
-    for ax, metric in zip(axes, metrics, strict=True):
+    fig, axes = _grid(len(metrics) + bool(norms))
+    for ax, metric in zip(axes, metrics, strict=False):
         for split, rows in history.groupby("split", sort=False):
-            ax.plot(rows["epoch"], rows[metric], marker="o", ms=3, label=split)
+            if rows[metric].notna().any():
+                ax.plot(rows["epoch"], rows[metric], marker="o", ms=3, label=split)
         if summary.get("best_epoch"):
             ax.axvline(summary["best_epoch"], color="grey", ls=":", lw=1)
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+    if norms:
+        ax = axes[-1]
+        rows = history[history["split"] == "train"]
+        for column in norms:
+            ax.plot(rows["epoch"], rows[column], marker=".", label=column.removeprefix("grad_norm/"))
+        ax.set_yscale("log")
+        ax.set_title("gradient norm per group (train)")
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=6)
     axes[0].legend()
     fig.suptitle(title)
     return fig
