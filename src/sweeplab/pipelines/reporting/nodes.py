@@ -8,6 +8,7 @@ seed); its *runs* are its seeds. A planned run whose summary was never saved is 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -17,7 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sweeplab.config import OPEN_FRACTION, ConfigError, from_dict
-from sweeplab.pipelines.reporting import figures
+from sweeplab.pipelines.reporting import decisions, figures
+from sweeplab.pipelines.reporting.decisions import DecisionTree
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
 from sweeplab.sweeps import Variant, expand, sweep_axes
 
@@ -74,6 +76,7 @@ class ReportConfig:
     heatmap_metrics: tuple[str, ...] = ()  # default: metrics
     references: dict[str, float] = field(default_factory=dict)  # metric -> a level to draw (e.g. chance)
     criteria: dict[str, Criterion] = field(default_factory=dict)  # metric -> the target its mean must meet
+    decision_tree: DecisionTree | None = None  # a plan over named experiments, walked on the results
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,11 @@ def layout(spec: dict[str, Any], name: str = "sweep") -> SweepLayout:
 def check_report(name: str, spec: dict[str, Any]) -> None:
     """Fail before anything runs when a sweep's ``report:`` is malformed or names no axis."""
     sweep = layout(spec, name)
+    if sweep.report.decision_tree is not None:
+        experiments = [str(e) for e in spec.get("experiments") or {}]
+        if not experiments:
+            raise ConfigError(f"{name}.report.decision_tree: its nodes are named experiments, and the sweep lists none")
+        sweep.report.decision_tree.check_experiments(experiments, f"{name}.report.decision_tree")
     for kind, plots in (("line_plots", sweep.report.line_plots), ("heatmaps", sweep.report.heatmaps)):
         for i, plot in enumerate(plots or ()):
             for key, axis in vars(plot).items():
@@ -385,6 +393,8 @@ def aggregate_curves(spec: dict[str, Any], **histories: pd.DataFrame) -> pd.Data
         metrics = [c for c in stacked.columns if c not in ("epoch", "split")]
         for (split, epoch), at in stacked.groupby(["split", "epoch"], sort=True):
             for metric in metrics:
+                if at[metric].isna().all():  # a train-only diagnostic (gradient norms) on val
+                    continue
                 d = describe(at[metric].to_numpy(dtype=float), confidence)
                 rows.append({**grid, "split": split, "epoch": int(epoch), "metric": metric,
                              "n": d.n, "n_runs": len(runs), "mean": d.mean, "std": d.std,
@@ -520,6 +530,11 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
              f"{confidence:.0%} confidence interval of the mean (Student's t, n - 1 degrees of freedom). "
              "With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
     lines += criteria_markdown(criteria, sweep.labels)
+    extra: dict[str, str] = {}
+    if (tree := sweep.report.decision_tree) is not None:
+        result = decisions.walk(tree, table)
+        lines += decisions.walk_markdown(result, tree)
+        extra["decision_tree.json"] = json.dumps(decisions.as_dict(result), indent=2, allow_nan=False)
     lines += [f"![{name}](figures/{name})" for name in figures_by_name if name != "completion.png"]
     if len(table) > MAX_RUN_CURVES:
         lines += ["", f"Curves of single runs are drawn for sweeps of up to {MAX_RUN_CURVES} runs; this one has "
@@ -546,4 +561,4 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
     excluded = table[table["status"].isin(NO_RESULT)]
     if len(excluded):
         lines += ["## Runs left out", ""] + [f"- `{r.variant}` ({r.status}): {r.reason}" for r in excluded.itertuples()]
-    return {"report.md": "\n".join(lines) + "\n", **{f"figures/{k}": v for k, v in figures_by_name.items()}}
+    return {"report.md": "\n".join(lines) + "\n", **extra, **{f"figures/{k}": v for k, v in figures_by_name.items()}}
