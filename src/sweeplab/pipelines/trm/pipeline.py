@@ -1,0 +1,19 @@
+"""The TRM family: its data prep (ARC puzzles) and its registration."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.pipeline import Pipeline
+
+from sweeplab.families import Family
+from sweeplab.pipelines.arc import pipeline as arc_pipeline
+from sweeplab.pipelines.arc.nodes import ArcDataConfig
+from sweeplab.pipelines.trm.nodes import TRMConfig, trm_training
+
+
+def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
+    return arc_pipeline.create_pipeline(params["arc"]["source"])
+
+
+FAMILY = Family(name="trm", config_type=TRMConfig, data_prep=create_data_prep, inputs="trm_inputs",
+                training=trm_training, data_sections={"arc": ArcDataConfig})
