@@ -319,7 +319,7 @@ CASES = [
          params={"ae_sweep": {"grid": {"loss": {"beta": [1]}}}}),
     Case("grid-value-out-of-range", "ae_sweep.grid.trainer.lr: got -0.001; expected a number > 0",
          params={"ae_sweep": {"grid": {"trainer": {"lr": [-1e-3]}}}}),
-    Case("unknown-family", "my_sweep.family: got 'aee'; expected one of ['ae', 'gcode', 'gw', 'vae']",
+    Case("unknown-family", "my_sweep.family: got 'aee'; expected one of ['ae', 'gcode', 'gw', 'trm', 'vae']",
          params={"my_sweep": {"family": "aee", "grid": {}}}),
     Case("repeated-seed", "ae_sweep.seeds: repeated seed in [0, 0]", params={"ae_sweep": {"seeds": [0, 0]}}),
     Case("no-seeds", "sweep 'ae_sweep' expands to zero variants: 'seeds' is empty", params={"ae_sweep": {"seeds": []}}),

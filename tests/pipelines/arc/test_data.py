@@ -161,5 +161,5 @@ def test_the_data_prep_nodes_record_what_they_chose():
     assert record["n_puzzles"] == 12 and len(record["copies"]) == 12
     assert inputs["train"]["inputs"].shape[1] == 100 and record["examples"]["train"] == len(inputs["train"]["inputs"])
     assert isinstance(inputs["fingerprint"], str)
-    with pytest.raises(ConfigError, match=r"arc_data.max_size: got 31"):
+    with pytest.raises(ConfigError, match=r"arc.max_size: got 31"):
         nodes.build_trm_inputs(tasks, {**params, "max_size": 31})
