@@ -11,6 +11,7 @@ import yaml
 
 from sweeplab.families import train_variant
 from sweeplab.pipelines.arc import nodes as arc_nodes
+from sweeplab.pipelines.trm.nodes import plot_predictions
 from sweeplab.pipelines.trm.pipeline import FAMILY
 from sweeplab.sweeps import expand, resolve_variant_config
 from sweeplab.training import CheckpointStore
@@ -44,6 +45,12 @@ def test_training_logs_metrics_diagnostics_and_grad_norms_per_group(tmp_path):
         assert (train["grad_norm/trm"] > 0).all() and (train["grad_norm/conditioning"] > 0).all()
         assert history["accuracy"].between(0, 1).all() and history["steps"].between(1, 2).all()
         assert weights and not any("demos" in name for name in weights)  # data, not weights
+        run = config({"model.conditioning": conditioning})
+        figure = plot_predictions(weights, run, summary, inputs)
+        assert len(figure.axes) == 3 * 3  # input, truth, answer for each puzzle's first test pair
+        assert figure.axes[6].get_title().startswith("model (")  # the third row
+    failed = plot_predictions({}, run, {"status": "failed", "reason": "NonFiniteLoss: loss"}, inputs)
+    assert "no weights (failed: NonFiniteLoss: loss)" in failed.get_suptitle()
     frozen = train_variant(config({"model.conditioning": "standard", "model.freeze_encoder": True}), inputs, store,
                            family=FAMILY)
     assert "grad_norm/conditioning" not in frozen[1].columns  # nothing of it trains

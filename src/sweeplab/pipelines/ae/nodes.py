@@ -16,6 +16,7 @@ from sweeplab.families import Training
 from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, autoencoder_metrics
 from sweeplab.pipelines.events.format import MET, METPHI, check_rows, object_features, object_types
 from sweeplab.pipelines.events.nodes import split_keys, token_transform
+from sweeplab.pipelines.reporting.figures import no_weights, run_title
 from sweeplab.training import TrainerConfig, fingerprint
 
 
@@ -109,10 +110,8 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
     """Node: ``recon.png``, true vs reconstructed distributions on the validation split."""
     fig = matplotlib.figure.Figure(figsize=(10, 7))
     fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.92, wspace=0.2, hspace=0.3)
-    title = f"{config['sweep']}.{config['variant']}"
     if not weights:
-        fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")
-        return fig
+        return no_weights(config, summary, fig)
     quantities = reconstruct(weights, config, ae_inputs["val"], normaliser)
     for ax, (name, (true, reco)) in zip(fig.subplots(2, 2).flat, quantities.items(), strict=True):
         lo, hi = np.percentile(np.concatenate([true, reco]), [0.5, 99.5])
@@ -124,6 +123,6 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
         if "GeV" in name:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{title}: validation events, best epoch {summary['best_epoch']}")
+    fig.suptitle(f"{run_title(config)}: validation events, best epoch {summary['best_epoch']}")
     return fig
 

@@ -21,6 +21,17 @@ def png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def run_title(config: dict) -> str:
+    return f"{config['sweep']}.{config['variant']}"
+
+
+def no_weights(config: dict, summary: dict, fig: Figure | None = None) -> Figure:
+    """What a family's figure node draws for a run that left no weights: the run and why."""
+    fig = fig if fig is not None else Figure(figsize=(6, 2))
+    fig.suptitle(f"{run_title(config)}: no weights ({summary['status']}: {summary['reason']})")
+    return fig
+
+
 def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:
     """A figure of ``n`` panels, up to 3 a row.
 

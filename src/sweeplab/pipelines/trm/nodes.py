@@ -14,6 +14,7 @@ import torch
 from sweeplab.config import from_dict
 from sweeplab.families import Training
 from sweeplab.pipelines.arc.data import PAD, detokenise
+from sweeplab.pipelines.reporting.figures import no_weights, run_title
 from sweeplab.pipelines.trm.model import TRM, TRMModelConfig, trm_metrics
 from sweeplab.training import TrainerConfig
 
@@ -64,11 +65,8 @@ def plot_predictions(weights: dict[str, torch.Tensor], config: dict[str, Any], s
                      trm_inputs: dict[str, Any]) -> matplotlib.figure.Figure:
     """Node: ``predictions.png``: evaluation pairs (test input, true output, the model's
     output), each puzzle's first test pair, with the share of cells right."""
-    title = f"{config['sweep']}.{config['variant']}"
     if not weights:
-        fig = matplotlib.figure.Figure(figsize=(6, 2))
-        fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")
-        return fig
+        return no_weights(config, summary)
     cfg = from_dict(TRMConfig, config["config"], where="trm")
     setup = trm_training(cfg, trm_inputs)
     model = setup.build_model()
@@ -93,5 +91,5 @@ def plot_predictions(weights: dict[str, torch.Tensor], config: dict[str, Any], s
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
             axes[r, c].set_title(name, fontsize=7)
-    fig.suptitle(f"{title}: evaluation pairs, best epoch {summary['best_epoch']}", fontsize=9)
+    fig.suptitle(f"{run_title(config)}: evaluation pairs, best epoch {summary['best_epoch']}", fontsize=9)
     return fig

@@ -13,6 +13,7 @@ import torch
 
 from sweeplab.config import from_dict
 from sweeplab.families import Training
+from sweeplab.pipelines.reporting.figures import no_weights, run_title
 from sweeplab.pipelines.splats import render
 from sweeplab.pipelines.splats.nodes import CHANNELS, N_FIGURE_IMAGES, ROTATION
 from sweeplab.pipelines.vae.model import (
@@ -114,11 +115,8 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
                         vae_inputs: dict[str, Any], normaliser: dict[str, Any]) -> matplotlib.figure.Figure:
     """Node: ``recon.png``: validation images as photographed (when the data has them), as
     their splats render, and as the VAE reconstructs the splats."""
-    title = f"{config['sweep']}.{config['variant']}"
     if not weights:
-        fig = matplotlib.figure.Figure(figsize=(6, 2))
-        fig.suptitle(f"{title}: no weights ({summary['status']}: {summary['reason']})")
-        return fig
+        return no_weights(config, summary)
     cfg = from_dict(VAEConfig, config["config"], where="vae")
     photos = vae_inputs.get("val_images", {}).get("images")  # the first validation images, when the data has them
     n_shown = len(photos) if photos is not None else N_FIGURE_IMAGES
@@ -143,5 +141,5 @@ def plot_reconstruction(weights: dict[str, torch.Tensor], config: dict[str, Any]
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(f"{title}: validation images, best epoch {summary['best_epoch']}", fontsize=9)
+    fig.suptitle(f"{run_title(config)}: validation images, best epoch {summary['best_epoch']}", fontsize=9)
     return fig
