@@ -162,10 +162,11 @@ class _Means:
         self.sums: dict[str, float] = {}
         self.seen = 0
 
-    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+    def add(self, metrics: Mapping[str, torch.Tensor | float], n: int) -> None:
         self.seen += n
         for k, v in metrics.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach()) * n
+            value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+            self.sums[k] = self.sums.get(k, 0.0) + value * n
 
     def result(self) -> dict[str, float]:
         return {k: s / self.seen for k, s in self.sums.items()}
@@ -188,7 +189,7 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
         _check_finite(metrics, epoch, "train")
         optimizer.zero_grad(set_to_none=True)
         metrics[OBJECTIVE].backward()
-        norms.add({k: torch.tensor(v) for k, v in grad_norms(optimizer).items()}, 1)
+        norms.add(grad_norms(optimizer), 1)
         if trainer.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
         optimizer.step()

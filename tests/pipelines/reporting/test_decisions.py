@@ -4,8 +4,13 @@ the walks that stop on missing or failed runs."""
 import pandas as pd
 import pytest
 
-from sweeplab.config import ConfigError
+from sweeplab.config import ConfigError, from_dict
 from sweeplab.pipelines.reporting import decisions
+
+
+def parse_tree(spec: dict, where: str) -> decisions.DecisionTree:
+    return from_dict(decisions.DecisionTree, spec, where=where)
+
 
 PLAN = {
     "start": "baseline",
@@ -34,7 +39,7 @@ PLAN = {
                           {"name": "partial", "at_least": 0.5}],
                "otherwise": "failure"},
 }
-TREE = decisions.parse_tree(PLAN, "trm_debug.report.decision_tree")
+TREE = parse_tree(PLAN, "trm_debug.report.decision_tree")
 ALL = ["E0v2", "E1v2", "E_diag1", "E4", "E5", "E6", "E7", "E2", "E3"]
 
 
@@ -91,7 +96,7 @@ def test_a_failed_node_stops_the_walk_with_its_reason():
 
 
 def test_all_instead_of_any():
-    strict = decisions.parse_tree({**PLAN, "nodes": {**PLAN["nodes"], "phase3": {**PLAN["nodes"]["phase3"],
+    strict = parse_tree({**PLAN, "nodes": {**PLAN["nodes"], "phase3": {**PLAN["nodes"]["phase3"],
                                                                                   "any": False}}}, "t")
     outcome = table(E0v2=0.95, E1v2=0.3, E_diag1=0.6, E4=0.95, E5=0.95, E6=0.95, E7=0.5, E2=0.1, E3=0.1)
     assert decisions.walk(TREE, outcome).outcome == "fixed_by_phase3"
@@ -120,7 +125,7 @@ def test_a_bad_tree_is_named(change, message):
     if "nodes" in change:
         spec["nodes"] = {**PLAN["nodes"], **change["nodes"]}
     with pytest.raises(ConfigError, match=message):
-        decisions.parse_tree(spec, "trm_debug.report.decision_tree")
+        parse_tree(spec, "trm_debug.report.decision_tree")
 
 
 def test_unknown_experiments_are_named():

@@ -231,11 +231,3 @@ def build_examples(tasks: Mapping[str, dict], copies: list[Copy], *, max_size: i
     out["demos"] = {"tokens": demos, "mask": demo_mask}
     return out
 
-
-def encoder_mask(demo_mask: np.ndarray, puzzle: np.ndarray, query_demo: np.ndarray) -> np.ndarray:
-    """(N, D): the demonstrations an encoder may see for each query: its puzzle's, less the
-    query itself when it is one (else the encoder could copy the answer)."""
-    mask = demo_mask[puzzle].copy()
-    is_demo = query_demo >= 0
-    mask[np.flatnonzero(is_demo), query_demo[is_demo]] = False
-    return mask

@@ -27,14 +27,13 @@ has not been run (the next phase is to run it) or its runs failed (the reason is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sweeplab.config import ConfigError, from_dict
+from sweeplab.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,3 @@ def as_dict(result: Walk) -> dict[str, Any]:
             "path": [{"node": s.node, "values": s.values, "threshold": s.threshold, "met": s.met}
                      for s in result.path]}
 
-
-def parse_tree(spec: Mapping[str, Any] | None, where: str) -> DecisionTree | None:
-    """The ``decision_tree`` of a report spec, typed and checked (errors name ``where``)."""
-    return None if spec is None else from_dict(DecisionTree, spec, where=where)

@@ -168,6 +168,15 @@ class PuzzleEmbedding(nn.Module):
         return Conditioning(vector.view(-1, self.prefix_len, self.hidden), vector, vector.new_zeros(()))
 
 
+def visible_demos(demo_mask: torch.Tensor, puzzle: torch.Tensor, query_demo: torch.Tensor) -> torch.Tensor:
+    """(B, D): the demonstrations an encoder may see for each query: its puzzle's, less the
+    query itself when it is one (else the encoder could copy the answer)."""
+    seen = demo_mask[puzzle].clone()
+    is_demo = query_demo >= 0
+    seen[is_demo.nonzero().squeeze(1), query_demo[is_demo]] = False
+    return seen
+
+
 class DemoEncoder(nn.Module):
     """Conditioning computed from the query's puzzle's demonstration pairs, the query itself
     left out when it is one of them.
@@ -218,9 +227,7 @@ class DemoEncoder(nn.Module):
         exists = self.demo_mask[puzzles]  # (U, D)
         encoded = self.demos.new_zeros((*exists.shape, self.cfg.hidden), dtype=torch.float32)
         encoded[exists] = self.encode_pairs(self.demos[puzzles][exists])
-        per_query, seen = encoded[row], exists[row].clone()  # (B, D, H), (B, D)
-        is_demo = query_demo >= 0  # leave the query out when it is one of the demonstrations
-        seen[is_demo.nonzero().squeeze(1), query_demo[is_demo]] = False
+        per_query, seen = encoded[row], visible_demos(self.demo_mask, puzzle, query_demo)  # (B, D, H), (B, D)
         kl = per_query.new_zeros(())
         if self.variational is not None:
             mu, logvar = self.variational(per_query).chunk(2, dim=-1)
