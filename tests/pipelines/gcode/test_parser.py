@@ -107,3 +107,20 @@ def test_numbers_convert_exactly_and_odd_lines_still_parse():
         16.5, -0.25, 0.5, 7.0, 0.1, 123456789.123456, 2.675], "the same floats as float(text)"
     with pytest.raises(GCodeSyntaxError, match=r"p.nc:1: command G1.0001 has more than 3 decimals"):
         parse_program("G1.0001 X1", source="p.nc")
+
+
+@pytest.mark.parametrize("line", [
+    "X11" * 2000 + "!",  # every added word doubled the time before: this would never end
+    "N100 G1 X100 Y200 Z300 F1200 E1500 I100 J200 K300 R400 S500 T600 P700 Q800 X100 Y200 *57",  # a checksum
+], ids=["long-run-of-words", "checksummed-line"])
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_malformed_long_line_is_rejected_without_backtracking(line, on_error):
+    """The word pattern reads each number one way only, so a line that does not match fails
+    in time linear in its length, on the line path and on the whole-file path."""
+    text = f"G0 X0\n{line}\nG1 X1\n"
+    if on_error == "raise":
+        with pytest.raises(GCodeSyntaxError, match=r"p\.nc:2: malformed word at"):
+            parse_program(text, source="p.nc")
+    else:
+        program = parse_program(text, source="p.nc", on_error="skip")
+        assert [line for line, _ in program.skipped] == [2] and program.lines.tolist() == [1, 3]

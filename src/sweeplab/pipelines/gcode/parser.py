@@ -32,7 +32,7 @@ COMMAND_LETTERS = "GM"
 COMMAND_DECIMALS = 3  # G38.2 or G64.1 have one; more is not a G-code
 
 _COMMENT = re.compile(r"\([^()]*\)")
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)"
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"  # one way to read each number: no backtracking blow-up
 _WORDS = re.compile(rf"(?:[A-Z]{_NUMBER})*")  # a whole line of words, nothing else
 _WORD = re.compile(rf"([A-Z])({_NUMBER})")
 _UNSUPPORTED = re.compile(rf"[^{COMMAND_LETTERS}{PARAMETER_LETTERS}N0-9.+-]{_NUMBER}")
