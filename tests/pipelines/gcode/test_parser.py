@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, parse_program
+from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, parse_line, parse_program
 from sweeplab.pipelines.gcode.programs import generate_program
 
 PROGRAM = """%
@@ -124,3 +124,21 @@ def test_a_malformed_long_line_is_rejected_without_backtracking(line, on_error):
     else:
         program = parse_program(text, source="p.nc", on_error="skip")
         assert [line for line, _ in program.skipped] == [2] and program.lines.tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("first", ["0", "+", ".", "(c) 5", "#5599 = 1"])
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_first_line_that_does_not_start_with_a_word_gets_the_line_parsers_answer(first, on_error):
+    """It crashed the whole-file pass inside numpy; the line parser's error is the answer."""
+    text = f"{first}\nG1 X1\n"
+    try:
+        parse_line(first, "p.nc:1")
+    except GCodeSyntaxError as exc:
+        expected = str(exc)
+    if on_error == "raise":
+        with pytest.raises(GCodeSyntaxError) as info:
+            parse_program(text, source="p.nc")
+        assert str(info.value) == expected
+    else:
+        program = parse_program(text, source="p.nc", on_error="skip")
+        assert [line for line, _ in program.skipped] == [1] and program.lines.tolist() == [2]

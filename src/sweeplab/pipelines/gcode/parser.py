@@ -189,12 +189,13 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     c = cls[at]
     is_newline = c == NEWLINE
     starts_segment = (c == LETTER) | is_newline  # a segment: a word, or a line end and what follows it
+    if len(c) and not starts_segment[0]:
+        odd[0] = True  # the first line does not start with a word:
+        starts_segment[0] = True  # what comes before its first word is a segment of its own
     segment = np.flatnonzero(starts_segment)
     segment_end = np.append(segment[1:], len(c))
     segment_line = np.cumsum(is_newline, dtype=np.int64)[segment]
     is_word = c[segment] == LETTER
-    if len(c) and not starts_segment[0]:
-        odd[0] = True  # the first line does not start with a word
     odd[segment_line[~is_word & (segment_end - segment > 1)]] = True  # nor does a later one
     of_segment = np.cumsum(starts_segment, dtype=np.int64) - 1
     n_segments = len(segment)
