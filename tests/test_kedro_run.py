@@ -243,7 +243,7 @@ def test_tiny_gw_sweep_runs_and_reports(kedro_project):
 
 
 def test_tiny_gcode_comparison_runs_and_reports(kedro_project):
-    params = {"gcode_data": {"synthetic": {"n_programs": 6}},
+    params = {"cnc": {"synthetic": {"n_programs": 6}},
               "gcode": {"trainer": {"epochs": 2}, "model": {"d_model": 32, "ff_dim": 64, "encoder_layers": 1,
                                                              "decoder_layers": 1}},
               "gcode_compare": {"seeds": "0"}}

@@ -25,7 +25,7 @@ FAMILIES = {
     "gw": ("gw_sweep", "shapes.synthetic.n_samples=1500,gw.trainer.epochs=2,gw_sweep.grid.model.workspace_dim=8,"
                        "gw_sweep.grid.synergy.loss_scale=0.1 10,gw_sweep.seeds=0",
            ["dim8_scale0p1_s0", "dim8_scale10_s0"]),
-    "gcode": ("gcode_compare", "gcode_data.synthetic.n_programs=6,gcode.trainer.epochs=2,gcode.model.d_model=32,"
+    "gcode": ("gcode_compare", "cnc.synthetic.n_programs=6,gcode.trainer.epochs=2,gcode.model.d_model=32,"
                                "gcode.model.ff_dim=64,gcode.model.encoder_layers=1,gcode.model.decoder_layers=1,"
                                "gcode_compare.seeds=0",
               ["baseline_s0", "augmented_s0", "multihead_s0"]),

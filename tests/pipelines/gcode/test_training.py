@@ -13,13 +13,13 @@ import yaml
 
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.families import train_variant
-from sweeplab.pipelines.gcode import data
+from sweeplab.pipelines.cnc import data
 from sweeplab.pipelines.gcode.nodes import CollapseConfig
 from sweeplab.pipelines.gcode.pipeline import FAMILY
 from sweeplab.sweeps import Variant, resolve_variant_config
 from sweeplab.training import CheckpointStore, TrainerConfig, train
 from tests.conftest import REPO, write_h5
-from tests.pipelines.gcode.test_data import PARAMS, as_partitions, generate
+from tests.pipelines.cnc.test_data import PARAMS, as_partitions, generate
 
 DEFAULTS = yaml.safe_load((REPO / "conf/base/parameters_gcode.yml").read_text())["gcode"]
 METRICS = {"token_acc", "type_acc", "command_acc", "param_acc", "unique_tokens", "token_error"}

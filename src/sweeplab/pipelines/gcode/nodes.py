@@ -30,7 +30,7 @@ from sweeplab.pipelines.gcode.model import (
     head_losses,
     token_metrics,
 )
-from sweeplab.pipelines.gcode.tokens import PAD, Vocabulary
+from sweeplab.pipelines.cnc.tokens import PAD, Vocabulary
 from sweeplab.training import Stop, TrainerConfig
 
 

@@ -3,7 +3,7 @@ vocabularies, and cut sensor windows paired with the tokens of the lines they co
 
 A recording is a program (``<name>.nc``) and its sensor log (``<name>.csv``: ``time_s``,
 ``line`` = the 1-based program line executing at that sample, then one column per channel
-in :data:`~sweeplab.pipelines.gcode.machine.CHANNELS`). Programs are split into train, val
+in :data:`~sweeplab.pipelines.cnc.machine.CHANNELS`). Programs are split into train, val
 and test whole, so no program's lines leak across splits.
 """
 
@@ -31,10 +31,10 @@ from sweeplab.config import (
 )
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
 from sweeplab.errors import InputError
-from sweeplab.pipelines.gcode.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
-from sweeplab.pipelines.gcode.parser import Program, parse_program
-from sweeplab.pipelines.gcode.programs import generate_program
-from sweeplab.pipelines.gcode.tokens import (
+from sweeplab.pipelines.cnc.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
+from sweeplab.pipelines.cnc.parser import Program, parse_program
+from sweeplab.pipelines.cnc.programs import generate_program
+from sweeplab.pipelines.cnc.tokens import (
     BOS,
     COMMAND,
     EOS,
@@ -59,7 +59,7 @@ class RecordingError(InputError):
 
 
 # ----------------------------------------------------------------------------------------------
-# ``gcode_data:`` in parameters
+# ``cnc:`` in parameters
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class WindowsConfig:
 
 
 @dataclass(frozen=True)
-class GCodeDataConfig:
+class CNCConfig:
     source: Literal["synthetic", "folder"]
     on_error: Literal["raise", "skip"]
     split: ProgramSplit
@@ -118,7 +118,7 @@ class Recording:
 def generate_recordings(params: dict[str, Any]) -> dict[str, str | pd.DataFrame]:
     """Node: ``n_programs`` programs and the sensor logs of running them, on rotating machines,
     as a folder in the real layout: ``programs/<name>.nc`` and ``sensors/<name>.csv``."""
-    config = from_dict(SyntheticRecordingsConfig, params, where="gcode_data.synthetic")
+    config = from_dict(SyntheticRecordingsConfig, params, where="cnc.synthetic")
     machine = config.machine
     files: dict[str, str | pd.DataFrame] = {}
     for i in range(config.n_programs):
@@ -147,7 +147,7 @@ def _split_of(names: list[str], fractions: Mapping[str, float], seed: int) -> di
     n_val = max(1, round(fractions["val"] * len(order)))
     n_test = max(1, round(fractions["test"] * len(order)))
     if len(order) < n_val + n_test + 1:
-        raise RecordingError(f"gcode_data.split: {len(order)} recordings cannot fill train, val and test")
+        raise RecordingError(f"cnc.split: {len(order)} recordings cannot fill train, val and test")
     return {str(name): ("val" if i < n_val else "test" if i < n_val + n_test else "train")
             for i, name in enumerate(order)}
 
@@ -207,7 +207,7 @@ def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, C
         recordings.append(Recording(name, split[name], program, frame[LINE].to_numpy(np.int64),
                                     frame[list(CHANNELS)].to_numpy(np.float32)))
     if skipped:
-        logger.warning("gcode: skipped %d malformed line(s) (gcode_data.on_error: skip)", skipped)
+        logger.warning("gcode: skipped %d malformed line(s) (cnc.on_error: skip)", skipped)
     return recordings
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sweeplab.pipelines.gcode.model import Composer
-from sweeplab.pipelines.gcode.parser import parse_program
-from sweeplab.pipelines.gcode.programs import generate_program
-from sweeplab.pipelines.gcode.tokens import (
+from sweeplab.pipelines.cnc.parser import parse_program
+from sweeplab.pipelines.cnc.programs import generate_program
+from sweeplab.pipelines.cnc.tokens import (
     COMMAND,
     MAX_BUCKET,
     NUMERIC,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from sweeplab.pipelines.gcode.parser import Block, GCodeSyntaxError, parse_line, parse_program
-from sweeplab.pipelines.gcode.programs import generate_program
+from sweeplab.pipelines.cnc.parser import Block, GCodeSyntaxError, parse_line, parse_program
+from sweeplab.pipelines.cnc.programs import generate_program
 
 PROGRAM = """%
 (facing pass, tool 1)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeplab.pipelines.gcode.parser import PARAMETER_LETTERS, Program, command_name
+from sweeplab.pipelines.cnc.parser import PARAMETER_LETTERS, Program, command_name
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>", "<unk>")
 PAD, BOS, EOS, SEP, UNK = range(len(SPECIALS))

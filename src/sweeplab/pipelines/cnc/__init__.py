@@ -1,0 +1,1 @@
+"""CNC recordings: G-code programs, their sensor logs, and the tokens and windows made of them."""
