@@ -32,9 +32,9 @@ from kedro.io import DatasetError
 from sweeplab.datasets.folder import write
 from sweeplab.datasets.torch_weights import TorchWeightsDataset
 from sweeplab.errors import InputError, explained
+from sweeplab.pipelines.cnc.data import generate_recordings
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.pipelines.events.synthetic import generate_events
-from sweeplab.pipelines.cnc.data import generate_recordings
 from sweeplab.pipelines.shapes.nodes import generate_shapes
 from tests.conftest import write_h5
 

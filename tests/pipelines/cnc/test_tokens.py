@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from sweeplab.pipelines.gcode.model import Composer
 from sweeplab.pipelines.cnc.parser import parse_program
 from sweeplab.pipelines.cnc.programs import generate_program
 from sweeplab.pipelines.cnc.tokens import (
@@ -24,6 +23,7 @@ from sweeplab.pipelines.cnc.tokens import (
     name_of,
     program_tokens,
 )
+from sweeplab.pipelines.gcode.model import Composer
 
 UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,
          "T": 1.0, "P": 0.1, "Q": 0.1}

@@ -22,6 +22,7 @@ import torch
 
 from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt
 from sweeplab.families import Training
+from sweeplab.pipelines.cnc.tokens import PAD, Vocabulary
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 from sweeplab.pipelines.gcode.model import (
     Composer,
@@ -30,7 +31,6 @@ from sweeplab.pipelines.gcode.model import (
     head_losses,
     token_metrics,
 )
-from sweeplab.pipelines.cnc.tokens import PAD, Vocabulary
 from sweeplab.training import Stop, TrainerConfig
 
 
