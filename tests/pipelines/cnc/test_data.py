@@ -19,7 +19,7 @@ from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, ove
 
 UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,
          "T": 1.0, "P": 0.1, "Q": 0.1}
-PARAMS = {"on_error": "raise", "split": {"val": 0.2, "test": 0.2, "seed": 0},
+PARAMS = {"on_error": "raise", "max_blocks": 1_000_000, "split": {"val": 0.2, "test": 0.2, "seed": 0},
           "vocabulary": {"resolution": 0.01, "units": UNITS},
           "windows": {"length": 32, "stride": 32, "max_tokens": 40, "rare_share": 0.1}}
 
@@ -83,7 +83,7 @@ def test_the_simulator_aligns_samples_with_lines_and_responds_to_the_program():
 def test_recordings_are_split_by_program(recordings):
     splits = Counter(r.split for r in recordings)
     assert splits == {"train": 6, "val": 2, "test": 2}
-    assert all(len(r.lines) == len(r.signals) for r in recordings)
+    assert all(len(r.blocks) == len(r.signals) for r in recordings)
 
 
 def test_the_generated_folder_loads_as_the_same_recordings(tmp_path, recordings):
@@ -92,7 +92,7 @@ def test_the_generated_folder_loads_as_the_same_recordings(tmp_path, recordings)
     loaded = data.load_generated_recordings(folder.load(), PARAMS)
     assert [r.name for r in loaded] == [r.name for r in recordings]
     for a, b in zip(loaded, recordings, strict=True):
-        assert a.split == b.split and np.array_equal(a.lines, b.lines)
+        assert a.split == b.split and np.array_equal(a.blocks, b.blocks)
         np.testing.assert_allclose(a.signals, b.signals, rtol=1e-6)
 
 
@@ -116,6 +116,26 @@ def test_bad_sensor_logs_name_the_file_column_and_row(generated):
     bad = dict(programs) | {name: programs[name].replace("G54", "G54 X1..2", 1)}
     with pytest.raises(ValueError, match=rf"{name}\.nc:\d+: malformed word"):
         data.load_recordings(as_partitions(bad), as_partitions(sensors), PARAMS)
+
+
+def test_a_skipped_line_takes_its_sensor_samples_with_it(generated, recordings):
+    """With on_error: skip the line is dropped, and so are the samples its log gives it; the
+    rest of the recording stays aligned with the blocks that remain."""
+    programs, sensors = generated
+    name = sorted(programs)[0]
+    lines = programs[name].splitlines()
+    number = next(i for i, text in enumerate(lines, 1) if " G1 " in text and i > 10)
+    lines[number - 1] = lines[number - 1].replace(" G1 ", " G1 X1..2 ")
+    bad = dict(programs) | {name: "\n".join(lines)}
+    with pytest.raises(ValueError, match=rf"^{name}\.nc:{number}: malformed word"):
+        data.load_recordings(as_partitions(bad), as_partitions(sensors), PARAMS)
+    skipping = data.load_recordings(as_partitions(bad), as_partitions(sensors), PARAMS | {"on_error": "skip"})
+    before, after = recordings[0], skipping[0]
+    assert after.program.skipped[0][0] == number
+    kept = sensors[name][LINE].to_numpy() != number
+    assert 0 < (~kept).sum() and len(after.signals) == kept.sum()
+    np.testing.assert_array_equal(after.signals, before.signals[kept])
+    np.testing.assert_array_equal(after.program.lines[after.blocks], sensors[name][LINE].to_numpy()[kept])
 
 
 def test_vocabularies_report_sizes_coverage_and_unknowns(recordings):

@@ -126,7 +126,7 @@ def test_a_malformed_long_line_is_rejected_without_backtracking(line, on_error):
         assert [line for line, _ in program.skipped] == [2] and program.lines.tolist() == [1, 3]
 
 
-@pytest.mark.parametrize("first", ["0", "+", ".", "(c) 5", "#5599 = 1"])
+@pytest.mark.parametrize("first", ["0", "+", ".", "(c) 5", "5 G1 X1"])
 @pytest.mark.parametrize("on_error", ["raise", "skip"])
 def test_a_first_line_that_does_not_start_with_a_word_gets_the_line_parsers_answer(first, on_error):
     """It crashed the whole-file pass inside numpy; the line parser's error is the answer."""
@@ -142,3 +142,16 @@ def test_a_first_line_that_does_not_start_with_a_word_gets_the_line_parsers_answ
     else:
         program = parse_program(text, source="p.nc", on_error="skip")
         assert [line for line, _ in program.skipped] == [1] and program.lines.tolist() == [2]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("G1 X" + "9" * 400, r"p.nc:1: X value out of range"),
+    ("G1 X" + "9" * 12, r"p.nc:1: X value out of range \(\|value\| <= 1e\+09\)"),
+    ("G280375465083", r"p.nc:1: command G2.80375e\+11 out of range 0-9999"),
+    ("G9223372036854775", r"p.nc:1: command G9.22337e\+15 out of range 0-9999"),
+    ("G-1 X1", r"p.nc:1: command G-1 out of range 0-9999"),
+])
+def test_numbers_that_do_not_fit_are_errors_not_wrapped_values(line, message):
+    with pytest.raises(GCodeSyntaxError, match=message):
+        parse_program(line, source="p.nc")
+    assert parse_program([line, "G0 X1"], source="p.nc", on_error="skip").lines.tolist() == [2]

@@ -19,6 +19,7 @@ from sweeplab.pipelines.cnc.tokens import (
     ProgramTokens,
     TokenSpec,
     Vocabulary,
+    VocabularyError,
     key_of,
     name_of,
     program_tokens,
@@ -62,7 +63,7 @@ def test_a_line_is_its_commands_then_letter_value_pairs_and_modal_lines_write_no
 def test_token_keys_name_every_kind_of_token():
     for token in ["G1", "G38.2", "M3", "M30", "X", "F", "NUM_X_-99", "NUM_S_60", "NUM_Z_123456"]:
         assert name_of(key_of(token)) == token
-    with pytest.raises(ValueError, match="special"):
+    with pytest.raises(VocabularyError, match="'<bos>' is not a token"):
         key_of("<bos>")
 
 
@@ -91,7 +92,7 @@ def test_vocabulary_sizes_counts_and_unknown_tokens():
     v1 = Vocabulary.build(corpus(V1), V1)
     assert len(v1) > 3 * len(vocab)
     assert Vocabulary.from_dict(vocab.to_dict()).tokens == vocab.tokens
-    with pytest.raises(ValueError, match="missing key 'tokens'"):
+    with pytest.raises(VocabularyError, match=r"missing key\(s\) \['tokens'\]"):
         Vocabulary.from_dict({"version": "v2", "units": UNITS}, where="vocab.json")
 
 
@@ -127,3 +128,63 @@ def test_heads_that_predict_a_tokens_parts_compose_to_that_token():
     logits["value"] = torch.nn.functional.one_hot(torch.tensor([[0]]), sizes["value"]).float()  # X = -99
     logits["symbol"] = logits["symbol"][:, :1]
     assert composer.predict(logits).item() == UNK
+
+
+def test_values_beyond_a_tokens_range_are_clipped_with_their_sign_and_counted():
+    program = parse_program(["G1 X900000000 Y-900000000 Z1", "G1 X-0.5"])
+    tokens = program_tokens(program, V2)
+    assert tokens.by_line()[1] == ["G1", "X", "NUM_X_99", "Y", "NUM_Y_-99", "Z", "NUM_Z_2"] and tokens.clipped == 2
+    fine = TokenSpec("v1", 1e-6)  # 9e14 steps: beyond the 40 bits a v1 token number has
+    tokens = program_tokens(program, fine)
+    assert tokens.by_line()[1][2] == f"NUM_X_{2**40 - 1}" and tokens.by_line()[1][4] == f"NUM_Y_-{2**40 - 1}"
+    assert tokens.clipped == 2
+
+
+def test_a_command_keeps_every_decimal_in_its_token():
+    tokens = program_tokens(parse_program(["M1000.001", "M1000", "G38.2 Z-1 F10"]), V2)
+    assert [names[0] for names in tokens.by_line().values()] == ["M1000.001", "M1000", "G38.2"]
+    assert len(set(tokens.key[[0, 1]].tolist())) == 2
+
+
+@pytest.mark.parametrize("text", ["", "%", "(only a comment)", "N10", "%\n\n;\n%"])
+def test_a_program_with_nothing_to_execute_gives_no_tokens(text):
+    program = parse_program(text)
+    assert len(program.lines) == 0 and program.blocks == []
+    tokens = program_tokens(program, V2)
+    assert len(tokens.key) == 0 and tokens.clipped == 0
+    assert len(Vocabulary.build([tokens], V2)) == len(SPECIALS)
+
+
+def vocabulary_file(**change):
+    data = Vocabulary.build(corpus(V2, seeds=[0]), V2).to_dict()
+    return {**data, **({"counts": {}} if "tokens" in change else {}), **change}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tokens": None}, r"tokens: expected a list of strings, got NoneType"),
+    ({"counts": "0"}, r"counts: expected a mapping of tokens to non-negative integers"),
+    ({"counts": {"G1": -1}}, r"counts: expected a mapping of tokens to non-negative integers"),
+    ({"counts": {"G99": 1}}, r"counts: token\(s\) \['G99'\] not in tokens"),
+    ({"tokens": [*SPECIALS, "NUM_"]}, r"'NUM_' is not a token"),
+    ({"tokens": [*SPECIALS, "0INF"]}, r"'0INF' is not a token"),
+    ({"tokens": [*SPECIALS, "000"]}, r"'000' is not a token"),
+    ({"tokens": [*SPECIALS, "G01"]}, r"'G01' is not written as tokens are \(expected 'G1'\)"),
+    ({"tokens": [*SPECIALS, "NUM_X_150"]}, r"'NUM_X_150' is outside the v2 buckets"),
+    ({"tokens": [*SPECIALS, "G1", "G1"]}, r"lists a token twice"),
+    ({"tokens": ["G1"]}, r"starts with the special tokens"),
+    ({"tokens": [*SPECIALS, "<pad>"]}, r"lists a token twice"),
+    ({"version": "v3"}, r"vocabulary version must be v1 or v2, got 'v3'"),
+    ({"resolution": "0.01"}, r"resolution: expected a positive number, got '0.01'"),
+    ({"units": {"X": 0}}, r"units: expected a mapping of letters to positive widths"),
+    ({"units": {"X": 1.0}}, r"no bucket width for parameter letter"),
+])
+def test_a_vocabulary_file_is_checked_like_any_input(change, message):
+    with pytest.raises(VocabularyError, match=rf"^vocab.json: .*{message}"):
+        Vocabulary.from_dict(vocabulary_file(**change), where="vocab.json")
+
+
+def test_a_vocabulary_file_that_is_not_a_mapping_is_named():
+    with pytest.raises(VocabularyError, match=r"^vocab.json: expected a mapping with version, tokens and counts"):
+        Vocabulary.from_dict(["G1"], where="vocab.json")
+    with pytest.raises(VocabularyError, match=r"^vocab.json: missing key\(s\) \['tokens'\]"):
+        Vocabulary.from_dict({"version": "v2"}, where="vocab.json")

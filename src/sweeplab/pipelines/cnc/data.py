@@ -9,6 +9,7 @@ and test whole, so no program's lines leak across splits.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 from collections import Counter
@@ -32,7 +33,7 @@ from sweeplab.config import (
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
 from sweeplab.errors import InputError
 from sweeplab.pipelines.cnc.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
-from sweeplab.pipelines.cnc.parser import Program, parse_program
+from sweeplab.pipelines.cnc.parser import ORIGINS, Program, parse_program
 from sweeplab.pipelines.cnc.programs import generate_program
 from sweeplab.pipelines.cnc.tokens import (
     BOS,
@@ -96,6 +97,7 @@ class WindowsConfig:
 class CNCConfig:
     source: Literal["synthetic", "folder"]
     on_error: Literal["raise", "skip"]
+    max_blocks: PositiveInt  # lines one program may run again in loops and calls; more stops it (endless)
     split: ProgramSplit
     synthetic: SyntheticRecordingsConfig
     vocabulary: VocabularyConfig
@@ -107,7 +109,7 @@ class Recording:
     name: str
     split: str
     program: Program
-    lines: np.ndarray  # [samples] the executing program line
+    blocks: np.ndarray  # [samples] the executing program block (an index into program.lines)
     signals: np.ndarray  # [samples, channels] float32
 
 
@@ -159,7 +161,8 @@ def _read_sensors(load: Callable[[], pd.DataFrame], where: str) -> pd.DataFrame:
         raise RecordingError(f"{where}: cannot be read as CSV ({type(exc).__name__})") from exc
 
 
-def _check_sensors(frame: pd.DataFrame, where: str, program: Program) -> None:
+def _check_sensors(frame: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The log's columns checked: its ``line`` column and its channels."""
     missing = [c for c in (TIME, LINE, *CHANNELS) if c not in frame.columns]
     if missing:
         raise RecordingError(f"{where}: missing column(s) {missing}; expected {[TIME, LINE, *CHANNELS]}")
@@ -176,15 +179,45 @@ def _check_sensors(frame: pd.DataFrame, where: str, program: Program) -> None:
         row, col = np.argwhere(~np.isfinite(values))[0]
         raise RecordingError(f"{where}: non-finite value in column '{CHANNELS[col]}' at data row {row + 1}")
     lines = numeric[LINE].to_numpy()
+    if not (np.isfinite(lines) & (lines == np.round(lines))).all():
+        row = int(np.argmax(~(np.isfinite(lines) & (lines == np.round(lines)))))
+        raise RecordingError(f"{where}: data row {row + 1}, column '{LINE}': {lines[row]!r} is not a line number")
+    return lines.astype(np.int64), frame[list(CHANNELS)].to_numpy(np.float32)
+
+
+def align_samples(lines: np.ndarray, program: Program, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which block each sample belongs to, from the line its log names, and which samples are
+    kept: those of a line dropped with ``on_error: skip`` go with it. A line that runs again
+    (a loop, a subroutine) starts its next block when the log comes back to it."""
+    skipped = np.isin(lines, [line for line, _ in program.skipped])
+    rows = np.flatnonzero(~skipped)
+    lines = lines[rows]
     unknown = ~np.isin(lines, program.lines)
     if unknown.any():
-        row = int(np.argmax(unknown))
-        raise RecordingError(f"{where}: data row {row + 1} names program line {lines[row]}, "
+        row = int(rows[np.argmax(unknown)])
+        raise RecordingError(f"{where}: data row {row + 1} names program line {lines[np.argmax(unknown)]}, "
                              "which holds no executable block")
-    if (np.diff(lines) < 0).any():
-        row = int(np.argmax(np.diff(lines) < 0)) + 2
-        raise RecordingError(f"{where}: column '{LINE}' goes backwards at data row {row}; "
-                             "expected the executing line in running order")
+    if program.plain:  # every line runs once, in order: the log's lines only go forward
+        if (np.diff(lines) < 0).any():
+            row = int(rows[np.argmax(np.diff(lines) < 0) + 1])
+            raise RecordingError(f"{where}: column '{LINE}' goes backwards at data row {row + 1}; "
+                                 "expected the executing line in running order")
+        return np.searchsorted(program.lines, lines), rows
+    runs = np.flatnonzero(np.diff(lines, prepend=-1))  # a run: consecutive samples on one line
+    by_line: dict[int, list[int]] = {}
+    for block, line in enumerate(program.lines.tolist()):
+        by_line.setdefault(line, []).append(block)
+    block_of_run, block = [], -1
+    for run in runs.tolist():
+        line = int(lines[run])
+        later = by_line[line]
+        at = bisect.bisect_right(later, block)
+        if at == len(later):
+            raise RecordingError(f"{where}: data row {rows[run] + 1} names program line {line}, which does not "
+                                 "run again after the block before it; expected the executing line in running order")
+        block = later[at]
+        block_of_run.append(block)
+    return np.repeat(block_of_run, np.diff(np.append(runs, len(lines)))), rows
 
 
 def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, Callable[[], pd.DataFrame]],
@@ -198,16 +231,18 @@ def load_recordings(programs: dict[str, Callable[[], str]], sensors: dict[str, C
         raise RecordingError(f"gcode recordings: need at least 3 programs, found {len(names)}")
     split = _split_of(sorted(names), params["split"], int(params["split"]["seed"]))
     recordings = []
-    skipped = 0
+    skipped = dropped = 0
     for name in sorted(names):
-        program = parse_program(programs[name](), source=f"{name}.nc", on_error=params["on_error"])
-        skipped += len(program.skipped)
-        frame = _read_sensors(sensors[name], f"{name}.csv")
-        _check_sensors(frame, f"{name}.csv", program)
-        recordings.append(Recording(name, split[name], program, frame[LINE].to_numpy(np.int64),
-                                    frame[list(CHANNELS)].to_numpy(np.float32)))
+        program = parse_program(programs[name](), source=f"{name}.nc", on_error=params["on_error"],
+                                max_blocks=int(params["max_blocks"]))
+        lines, signals = _check_sensors(_read_sensors(sensors[name], f"{name}.csv"), f"{name}.csv")
+        blocks, rows = align_samples(lines, program, f"{name}.csv")
+        skipped, dropped = skipped + len(program.skipped), dropped + len(lines) - len(rows)
+        recordings.append(Recording(name, split[name], program, blocks,
+                                    signals if len(rows) == len(signals) else signals[rows]))
     if skipped:
-        logger.warning("gcode: skipped %d malformed line(s) (cnc.on_error: skip)", skipped)
+        logger.warning("gcode: skipped %d malformed line(s) and their %d sensor samples (cnc.on_error: skip)",
+                       skipped, dropped)
     return recordings
 
 
@@ -239,12 +274,32 @@ def build_vocabularies(recordings: list[Recording], params: dict[str, Any]
         report[version] = {"size": len(vocab), "by_type": vocabularies[version]["by_type"],
                            "coverage": coverage, "unknown_tokens": unknown,
                            "clipped_values": clipped if version == "v2" else None}
+    report["lines"] = {split: _lines_report([r.program for r in recordings if r.split == split]) for split in SPLITS}
     report["note"] = ("coverage: share of a split's tokens that are in the vocabulary (built from train); "
-                      "the rest map to <unk>")
+                      "the rest map to <unk>. lines: blocks executed as written, evaluated (parameters, "
+                      "expressions) or expanded from control flow; lines skipped (cnc.on_error: skip) and why; "
+                      "constructs not modelled")
     logger.info("gcode vocabularies: v1 %d tokens (val coverage %.3f), v2 %d tokens (val coverage %.3f)",
                 report["v1"]["size"], report["v1"]["coverage"]["val"], report["v2"]["size"],
                 report["v2"]["coverage"]["val"])
     return vocabularies["v1"], vocabularies["v2"], report
+
+
+MAX_REASONS = 20  # skipped lines listed per split in the report; the count covers them all
+
+
+def _lines_report(programs: list[Program]) -> dict[str, Any]:
+    """How a split's programs ran: executed blocks by origin, control lines, skipped lines
+    with their reasons, and the constructs the interpreter met but does not model."""
+    origins = np.zeros(len(ORIGINS), np.int64)
+    warnings: Counter[str] = Counter()
+    for program in programs:
+        origins += np.bincount(program.origin, minlength=len(ORIGINS))
+        warnings.update(dict(program.warnings))
+    skipped = [reason for program in programs for _, reason in program.skipped]
+    return {"executed_blocks": dict(zip(ORIGINS, origins.tolist(), strict=True)),
+            "control_lines": sum(p.control_lines for p in programs),
+            "skipped": len(skipped), "skipped_why": skipped[:MAX_REASONS], "not_modelled": dict(warnings)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,13 +325,13 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
     out: dict[str, list] = {f"{a}_{s}": [] for a in WINDOW_ARRAYS for s in SPLITS}
     too_long = 0
     for rec in recordings:
-        ids = _ids_by_line(program_tokens(rec.program, vocab.spec), vocab)
+        ids = _ids_by_block(program_tokens(rec.program, vocab.spec), vocab)
         signals = ((rec.signals - mean) / std).T.astype(np.float32)
-        for start in range(0, len(rec.lines) - length + 1, stride):
-            covered = np.unique(rec.lines[start : start + length])
+        for start in range(0, len(rec.blocks) - length + 1, stride):
+            covered = np.unique(rec.blocks[start : start + length])  # block order is running order
             sequence = [BOS]
-            for i, line in enumerate(covered):
-                sequence += ([SEP] if i else []) + ids[int(line)]
+            for i, block in enumerate(covered):
+                sequence += ([SEP] if i else []) + ids[int(block)]
             sequence.append(EOS)
             if len(sequence) > max_tokens:
                 too_long += 1
@@ -297,10 +352,10 @@ def build_windows(recordings: list[Recording], vocabulary: dict[str, Any], param
     return ArrayStream.from_arrays(arrays, attrs), _window_report(arrays, vocab, sorted(rare), too_long)
 
 
-def _ids_by_line(tokens: ProgramTokens, vocab: Vocabulary) -> dict[int, list[int]]:
+def _ids_by_block(tokens: ProgramTokens, vocab: Vocabulary) -> dict[int, list[int]]:
     ids = vocab.encode(tokens)[0].tolist()
-    first = np.flatnonzero(np.diff(tokens.line, prepend=-1)).tolist()  # each line's tokens are contiguous
-    return {int(tokens.line[a]): ids[a:b] for a, b in zip(first, [*first[1:], len(ids)], strict=True)}
+    first = np.flatnonzero(np.diff(tokens.block, prepend=-1)).tolist()  # each block's tokens are contiguous
+    return {int(tokens.block[a]): ids[a:b] for a, b in zip(first, [*first[1:], len(ids)], strict=True)}
 
 
 def _window_report(arrays: dict[str, np.ndarray], vocab: Vocabulary, rare: list[str], too_long: int

@@ -17,6 +17,7 @@ makes tokenising a large corpus fast. Any line the bulk pass does not recognise 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,18 +25,19 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from sweeplab.errors import InputError
+from sweeplab.pipelines.cnc import GCodeSyntaxError, ngc
 
 MOTION_CODES = (0.0, 1.0, 2.0, 3.0)  # G0 G1 G2 G3
 PARAMETER_LETTERS = "XYZIJKRFSTPQ"  # letters that carry a value rather than name a command
 COMMAND_LETTERS = "GM"
 COMMAND_DECIMALS = 3  # G38.2 or G64.1 have one; more is not a G-code
+MAX_COMMAND = 10_000  # G and M codes are below this; a larger one is a typo, not a command
+MAX_VALUE = 1e9  # no machine axis, feed or speed comes near; a larger value is an error, not a clip
 
 _COMMENT = re.compile(r"\([^()]*\)")
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"  # one way to read each number: no backtracking blow-up
 _WORDS = re.compile(rf"(?:[A-Z]{_NUMBER})*")  # a whole line of words, nothing else
 _WORD = re.compile(rf"([A-Z])({_NUMBER})")
-_UNSUPPORTED = re.compile(rf"[^{COMMAND_LETTERS}{PARAMETER_LETTERS}N0-9.+-]{_NUMBER}")
 
 # byte classes for the bulk pass (a lookup table over all 256 byte values)
 BLANK, LETTER, DIGIT, DOT, SIGN, NEWLINE, SEMI, OPEN, CLOSE, OTHER = range(10)
@@ -58,10 +60,6 @@ G, N = ord("G"), ord("N")
 MAX_DIGITS = 15  # a number of up to 15 digits is exact in float64; longer ones go to the line parser
 
 
-class GCodeSyntaxError(InputError):
-    """A malformed line; the message names the file, the line number and the text."""
-
-
 class Block(NamedTuple):
     """One executable line: its commands and parameter words, in the order written."""
 
@@ -72,8 +70,10 @@ class Block(NamedTuple):
 
 
 def command_name(letter: str, number: float) -> str:
-    """``G1`` for G1, G01 and G1.0; ``G38.2`` keeps its decimal."""
-    return f"{letter}{int(number)}" if float(number).is_integer() else f"{letter}{number:g}"
+    """``G1`` for G1, G01 and G1.0; ``G38.2`` and ``M1000.001`` keep their decimals."""
+    if float(number).is_integer():
+        return f"{letter}{int(number)}"
+    return f"{letter}{number:.{COMMAND_DECIMALS}f}".rstrip("0")
 
 
 def parse_line(text: str, where: str) -> list[tuple[str, float]] | None:
@@ -90,41 +90,73 @@ def parse_line(text: str, where: str) -> list[tuple[str, float]] | None:
     if _WORDS.fullmatch(compact) is None:
         position = _WORDS.match(compact).end()
         raise GCodeSyntaxError(f"{where}: malformed word at {compact[position:position + 12]!r} in {text.strip()!r}")
-    if (bad := _UNSUPPORTED.search(compact)) is not None:
-        raise GCodeSyntaxError(f"{where}: unsupported word {bad.group()} in {text.strip()!r}")
     words = [(letter, float(number)) for letter, number in _WORD.findall(compact) if letter != "N"]
-    for letter, value in words:
-        if letter in COMMAND_LETTERS and round(value, COMMAND_DECIMALS) != value:
-            raise GCodeSyntaxError(f"{where}: command {letter}{value:g} has more than {COMMAND_DECIMALS} "
-                                   f"decimals in {text.strip()!r}")
+    check_words(words, where, text)
     return words
+
+
+def check_words(words: Iterable[tuple[str, float]], where: str, text: str) -> None:
+    """What every executed word must be, however it was written: a supported letter, a finite
+    value, and for a command a code in 0-9999 with at most three decimals."""
+    for letter, value in words:
+        if letter not in COMMAND_LETTERS and letter not in PARAMETER_LETTERS:
+            raise GCodeSyntaxError(f"{where}: unsupported word {letter}{value:g} in {text.strip()!r}")
+        if letter in COMMAND_LETTERS:
+            if not 0 <= value < MAX_COMMAND:
+                raise GCodeSyntaxError(f"{where}: command {letter}{value:g} out of range 0-{MAX_COMMAND - 1} "
+                                       f"in {text.strip()!r}")
+            if round(value, COMMAND_DECIMALS) != value:
+                raise GCodeSyntaxError(f"{where}: command {letter}{value:g} has more than {COMMAND_DECIMALS} "
+                                       f"decimals in {text.strip()!r}")
+        elif not math.isfinite(value) or abs(value) > MAX_VALUE:
+            raise GCodeSyntaxError(f"{where}: {letter} value out of range (|value| <= {MAX_VALUE:.0e}) "
+                                   f"in {text.strip()!r}")
+
+
+WRITTEN, EVALUATED, EXPANDED = ngc.WRITTEN, ngc.EVALUATED, ngc.EXPANDED  # how a block came to run
+ORIGINS = ("as_written", "evaluated", "expanded")
 
 
 @dataclass(frozen=True)
 class Program:
-    """A parsed program in columns: the executable lines, and every G/M/parameter word."""
+    """A parsed program in columns: the blocks it executes, in running order, and their G/M/
+    parameter words. A plain program runs each line with words once, top to bottom; control
+    flow (``ngc``) can run a line several times or not at all, so a block names its line."""
 
     source: str
-    lines: np.ndarray  # [blocks] int64: 1-based line of each executable line, ascending
+    lines: np.ndarray  # [blocks] int64: the 1-based line each block executes (ascending in a plain program)
     modal: np.ndarray  # [blocks] bool: only axis words; the motion in force is carried over
-    motion: np.ndarray  # [blocks] float64: the G number of the motion in force on the line (NaN: none)
-    word_line: np.ndarray  # [words] int64: the line each word is on, in file order
+    motion: np.ndarray  # [blocks] float64: the G number of the motion in force (NaN: none)
+    word_block: np.ndarray  # [words] int64: the block each word belongs to, ascending
     letter: np.ndarray  # [words] uint8: the word's letter (ASCII)
     value: np.ndarray  # [words] float64: its number
+    origin: np.ndarray  # [blocks] uint8: WRITTEN, EVALUATED (parameters, expressions) or EXPANDED (control flow)
     skipped: tuple[tuple[int, str], ...] = ()  # (line, reason) of lines dropped with on_error="skip"
+    warnings: tuple[tuple[str, int], ...] = ()  # (construct not modelled, times met), from the interpreter
+    control_lines: int = 0  # executed lines that only set parameters or steer control flow
 
     @property
     def is_command(self) -> np.ndarray:
         return _IS_COMMAND[self.letter]
 
+    @property
+    def word_line(self) -> np.ndarray:
+        """[words] the line each word is on."""
+        return self.lines[self.word_block]
+
+    @property
+    def plain(self) -> bool:
+        """Every line ran once, in file order: a block is its line."""
+        return bool((np.diff(self.lines) > 0).all())
+
     @functools.cached_property
     def blocks(self) -> list[Block]:
-        """The lines as :class:`Block` tuples (for code that walks a program line by line)."""
-        starts = np.searchsorted(self.word_line, self.lines)
-        ends = np.searchsorted(self.word_line, self.lines, side="right")
+        """The blocks as :class:`Block` tuples (for code that walks a program block by block)."""
+        bounds = np.searchsorted(self.word_block, np.arange(len(self.lines) + 1))
         out = []
-        for line, modal, motion, start, end in zip(self.lines.tolist(), self.modal.tolist(),
-                                                   self.motion.tolist(), starts, ends, strict=True):
+        for i, (line, modal, motion) in enumerate(zip(self.lines.tolist(), self.modal.tolist(),
+                                                      self.motion.tolist(), strict=True)):
+            start, end = bounds[i], bounds[i + 1]
             commands, params = [], []
             for letter, value in zip(self.letter[start:end].tobytes().decode(), self.value[start:end].tolist(),
                                      strict=True):
@@ -139,9 +171,10 @@ class Program:
 
 
 def parse_program(text: str | Iterable[str], *, source: str = "<program>",
-                  on_error: Literal["raise", "skip"] = "raise") -> Program:
+                  on_error: Literal["raise", "skip"] = "raise", max_blocks: int = 1_000_000) -> Program:
     """Parse a whole program (its text, or its lines); see the module docstring. Lines end at
-    ``\\n``, ``\\r\\n`` or ``\\r``."""
+    ``\\n``, ``\\r\\n`` or ``\\r``. Lines with parameters, expressions or o-words go to the
+    interpreter (:mod:`~sweeplab.pipelines.cnc.ngc`), which runs at most ``max_blocks`` lines."""
     if not isinstance(text, str):
         text = "\n".join(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") or " "
@@ -150,8 +183,12 @@ def parse_program(text: str | Iterable[str], *, source: str = "<program>",
     word_line, letter, value, odd = _bulk_words(raw, starts)
     errors: dict[int, str] = {}
     extra: list[tuple[int, str, float]] = []
+    interpret = np.zeros(len(starts), bool)
     for number in (np.flatnonzero(odd) + 1).tolist():  # the few lines the bulk pass leaves to the line parser
         line_text = _line_text(raw, starts, number)
+        if ngc.needs_interpreter(line_text):
+            interpret[number - 1] = True
+            continue
         try:
             words = parse_line(line_text, f"{source}:{number}")
         except GCodeSyntaxError as exc:
@@ -164,7 +201,51 @@ def parse_program(text: str | Iterable[str], *, source: str = "<program>",
         value = np.concatenate([value, [w[2] for w in extra]])
         order = np.argsort(word_line, kind="stable")  # each line's words come from one pass, in order
         word_line, letter, value = word_line[order], letter[order], value[order]
-    return _resolve_modal(source, raw, starts, word_line, letter, value, errors, on_error)
+    if not interpret.any():  # the fast path: each line with words is one block, in file order
+        lines, word_block = np.unique(word_line, return_inverse=True)
+        columns = lines, word_block, letter, value, np.full(len(lines), WRITTEN, np.uint8)
+        return _resolve_modal(source, raw, starts, columns, errors, on_error)
+    if errors and on_error == "raise":  # a written line's error comes before running anything
+        raise GCodeSyntaxError(errors[min(errors)])
+    run = ngc.run_program(text.split("\n"), interpret.tolist(), source=source, on_error=on_error,
+                          max_blocks=max_blocks)
+    errors.update((line, reason) for line, reason in run.skipped if line not in errors)
+    columns = _executed_columns(run, word_line, letter, value, source, text, errors, on_error)
+    return _resolve_modal(source, raw, starts, columns, errors, on_error, run)
+
+
+def _executed_columns(run: ngc.Execution, word_line: np.ndarray, letter: np.ndarray, value: np.ndarray,
+                      source: str, text: str, errors: dict[int, str], on_error: str) -> tuple[np.ndarray, ...]:
+    """The blocks the interpreter ran, in columns: a plain line's words from the bulk pass, an
+    evaluated line's from the interpreter (checked like any written word)."""
+    text_lines = text.split("\n")
+    lines, origin, take = [], [], []  # per block; take: indices into the words + evaluated words
+    evaluated_letter, evaluated_value = [], []
+    for block in run.blocks:
+        if block.words is None:
+            start, end = np.searchsorted(word_line, [block.line, block.line + 1])
+            indices = range(start, end)
+        else:
+            try:
+                check_words(block.words, f"{source}:{block.line}", text_lines[block.line - 1])
+            except GCodeSyntaxError as exc:
+                if on_error == "raise":
+                    raise
+                errors.setdefault(block.line, str(exc))
+                continue
+            first = len(word_line) + len(evaluated_letter)
+            indices = range(first, first + len(block.words))
+            evaluated_letter += [ord(w) for w, _ in block.words]
+            evaluated_value += [v for _, v in block.words]
+        if indices:
+            lines.append(block.line)
+            origin.append(block.origin)
+            take.append(indices)
+    index = np.fromiter((i for r in take for i in r), np.int64)
+    all_letter = np.concatenate([letter, np.array(evaluated_letter, np.uint8)])
+    all_value = np.concatenate([value, np.array(evaluated_value, np.float64)])
+    word_block = np.repeat(np.arange(len(take)), [len(r) for r in take])
+    return (np.array(lines, np.int64), word_block, all_letter[index], all_value[index], np.array(origin, np.uint8))
 
 
 def _line_text(raw: np.ndarray, starts: np.ndarray, number: int) -> str:
@@ -224,6 +305,8 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     decimals = np.where(dot >= 0, segment_end - 1 - dot, 0)
     value = mantissa / _POW10[np.clip(decimals, 0, MAX_DIGITS)]
     value = np.where(signed & (raw[at[after_letter]] == ord("-")), -value, value)
+    out_of_range = np.where(command, value >= MAX_COMMAND, np.abs(value) > MAX_VALUE)
+    odd[segment_line[is_word & (letter != N) & out_of_range]] = True  # the line parser names it
     good = is_word & ~odd[segment_line] & (letter != N)
     return segment_line[good] + 1, letter[good], value[good], odd
 
@@ -260,29 +343,31 @@ def _line_sums(flags: np.ndarray, first_word: np.ndarray) -> np.ndarray:
     return np.add.reduceat(flags.astype(np.int64), first_word) if len(first_word) else np.zeros(0, np.int64)
 
 
-def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, word_line: np.ndarray, letter: np.ndarray,
-                   value: np.ndarray, errors: dict[int, str], on_error: str) -> Program:
-    """Program-level rules: one motion per line; a line without a command carries only axis
-    words and repeats the motion in force. A dropped line leaves the motion unchanged."""
-    lines, first = np.unique(word_line, return_index=True)
-    last = np.concatenate([first[1:], [len(word_line)]])
+def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, columns: tuple[np.ndarray, ...],
+                   errors: dict[int, str], on_error: str, run: ngc.Execution | None = None) -> Program:
+    """Program-level rules, block by block in running order: one motion per block; a block
+    without a command carries only axis words and repeats the motion in force. A dropped line
+    (all its blocks) leaves the motion unchanged."""
+    lines, word_block, letter, value, origin = columns
+    first = np.searchsorted(word_block, np.arange(len(lines)))
+    last = np.append(first[1:], len(word_block))
     is_command = _IS_COMMAND[letter]
     is_motion = (letter == G) & np.isin(value, MOTION_CODES)
-    per_line = functools.partial(_line_sums, first_word=first)
-    n_motion = per_line(is_motion)
-    modal = per_line(is_command) == 0
-    not_axis = per_line(~_AXIS_OR_FEED[letter] & ~is_command)
+    per_block = functools.partial(_line_sums, first_word=first)
+    n_motion = per_block(is_motion)
+    modal = per_block(is_command) == 0
+    not_axis = per_block(~_AXIS_OR_FEED[letter] & ~is_command)
 
     def fail(i: int, reason: str) -> None:
         number = int(lines[i])
-        errors[number] = f"{source}:{number}: {reason} in {_line_text(raw, starts, number).strip()!r}"
+        errors.setdefault(number, f"{source}:{number}: {reason} in {_line_text(raw, starts, number).strip()!r}")
 
     for i in np.flatnonzero(n_motion > 1):
         moves = [command_name("G", v) for v in value[first[i]:last[i]][is_motion[first[i]:last[i]]]]
         fail(i, f"two motion commands {moves} on one line")
     for i in np.flatnonzero(modal & (not_axis > 0)):
         fail(i, "parameters without a command")
-    # the motion in force: the last motion written on a line that is kept, carried forward
+    # the motion in force: the last motion set by a block that is kept, carried forward
     ok = ~np.isin(lines, list(errors))
     sets_motion = np.flatnonzero(ok & (n_motion == 1))
     motion_words = np.flatnonzero(is_motion)
@@ -295,6 +380,8 @@ def _resolve_modal(source: str, raw: np.ndarray, starts: np.ndarray, word_line: 
     if errors and on_error == "raise":
         raise GCodeSyntaxError(errors[min(errors)])
     ok = ~np.isin(lines, list(errors))
-    kept = ok[np.searchsorted(lines, word_line)]
-    return Program(source, lines[ok], modal[ok], motion[ok], word_line[kept], letter[kept], value[kept],
-                   tuple(sorted(errors.items())))
+    kept = ok[word_block]
+    renumber = np.cumsum(ok) - 1
+    return Program(source, lines[ok], modal[ok], motion[ok], renumber[word_block[kept]], letter[kept], value[kept],
+                   origin[ok], tuple(sorted(errors.items())),
+                   tuple(sorted(run.warnings.items())) if run else (), run.control_lines if run else 0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from sweeplab.pipelines.cnc.parser import PARAMETER_LETTERS, Program, command_name
+from sweeplab.errors import InputError
+from sweeplab.pipelines.cnc.parser import (
+    COMMAND_DECIMALS,
+    COMMAND_LETTERS,
+    PARAMETER_LETTERS,
+    Program,
+    command_name,
+)
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>", "<unk>")
 PAD, BOS, EOS, SEP, UNK = range(len(SPECIALS))
@@ -56,14 +64,16 @@ class TokenSpec:
                 raise ValueError(f"gcode.vocabulary.units: widths must be positive, got {bad}")
 
     def numbers(self, letter: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The integer in each numeric token (letters as ASCII codes), and which were clipped."""
+        """The integer in each numeric token (letters as ASCII codes), and which were clipped.
+        Clipping happens on the float, so no value wraps around in the integer cast."""
         if self.version == "v1":
-            return np.rint(value / self.resolution).astype(np.int64), np.zeros(len(value), bool)
-        unit = np.ones(256)
-        unit[list(map(ord, self.units))] = list(self.units.values())
-        bucket = np.floor(value / unit[letter] + 1e-9).astype(np.int64)  # the epsilon keeps 0.3/0.1 in 3
-        clipped = np.clip(bucket, -MAX_BUCKET, MAX_BUCKET)
-        return clipped, clipped != bucket
+            number, limit = np.rint(value / self.resolution), MAX_NUMBER
+        else:
+            unit = np.ones(256)
+            unit[list(map(ord, self.units))] = list(self.units.values())
+            number, limit = np.floor(value / unit[letter] + 1e-9), MAX_BUCKET  # the epsilon keeps 0.3/0.1 in 3
+        clipped = np.clip(number, -limit, limit)
+        return clipped.astype(np.int64), clipped != number
 
     def value_token(self, letter: str, value: float) -> tuple[str, bool]:
         """The numeric token of one parameter word, and whether the value was clipped."""
@@ -75,6 +85,7 @@ class TokenSpec:
 # kind << 56 | letter << 48 | (number + 2**40), where number is a command's code in
 # thousandths (G38.2 -> 38200), 0 for a parameter letter, and a numeric token's integer.
 _KIND_SHIFT, _LETTER_SHIFT, _OFFSET = 56, 48, 1 << 40
+MAX_NUMBER = _OFFSET - 1  # a v1 value beyond this many resolution steps is clipped (and counted)
 
 
 def token_key(kind: np.ndarray | int, letter: np.ndarray | int, number: np.ndarray | int) -> np.ndarray:
@@ -82,17 +93,29 @@ def token_key(kind: np.ndarray | int, letter: np.ndarray | int, number: np.ndarr
             | (np.asarray(number, np.int64) + _OFFSET))
 
 
+_NUMERIC_TOKEN = re.compile(rf"NUM_([{PARAMETER_LETTERS}])_(-?[0-9]{{1,13}})")
+_COMMAND_TOKEN = re.compile(rf"([{COMMAND_LETTERS}])([0-9]{{1,4}}(?:\.[0-9]{{1,{COMMAND_DECIMALS}}})?)")
+
+
+class VocabularyError(InputError):
+    """A vocabulary file or token that is not what this module writes; names the token."""
+
+
 def key_of(token: str) -> int:
-    """The key of a command, parameter or numeric token (see :func:`token_key`)."""
-    kind = token_type(token)
-    if kind == NUMERIC:
-        _, letter, number = token.split("_", 2)
-        return int(token_key(NUMERIC, ord(letter), int(number)))
-    if kind == PARAMETER:
-        return int(token_key(PARAMETER, ord(token), 0))
-    if kind == COMMAND:
-        return int(token_key(COMMAND, ord(token[0]), round(float(token[1:]) * 1000)))
-    raise ValueError(f"special token {token!r} has no key")
+    """The key of a command, parameter or numeric token (see :func:`token_key`); a token that
+    is not written exactly as :func:`name_of` writes it raises :class:`VocabularyError`."""
+    if token in PARAMETER_LETTERS and len(token) == 1:
+        key = token_key(PARAMETER, ord(token), 0)
+    elif (numeric := _NUMERIC_TOKEN.fullmatch(token)) and abs(int(numeric[2])) <= MAX_NUMBER:
+        key = token_key(NUMERIC, ord(numeric[1]), int(numeric[2]))
+    elif command := _COMMAND_TOKEN.fullmatch(token):
+        key = token_key(COMMAND, ord(command[1]), round(float(command[2]) * 1000))
+    else:
+        raise VocabularyError(f"{token!r} is not a token (expected a G/M command, a letter of "
+                              f"{PARAMETER_LETTERS} or NUM_<letter>_<integer>)")
+    if name_of(int(key)) != token:  # G01 or NUM_X_007: one token, two spellings
+        raise VocabularyError(f"{token!r} is not written as tokens are (expected {name_of(int(key))!r})")
+    return int(key)
 
 
 def name_of(key: int) -> str:
@@ -110,9 +133,10 @@ class ProgramTokens:
     carried motion is not written, so it is no token), then a letter and a value token per
     parameter word: ``G1 X16.5 F800`` -> ``G1 X NUM_X_8 F NUM_F_32`` (v2)."""
 
+    block: np.ndarray  # [tokens] the program block of each token (see Program)
     line: np.ndarray  # [tokens] the program line of each token
     key: np.ndarray  # [tokens] int64 token keys (see token_key)
-    clipped: int  # v2 values clipped to +/-MAX_BUCKET
+    clipped: int  # values clipped to the version's range (v2: +/-MAX_BUCKET)
 
     def names(self) -> list[str]:
         return [name_of(k) for k in self.key.tolist()]
@@ -127,14 +151,16 @@ class ProgramTokens:
 def program_tokens(program: Program, spec: TokenSpec) -> ProgramTokens:
     """Tokenise a parsed program in bulk (see :class:`ProgramTokens`)."""
     command = program.is_command
-    order = np.argsort(program.word_line * 2 + ~command, kind="stable")  # commands first on a line
+    order = np.argsort(program.word_block * 2 + ~command, kind="stable")  # commands first in a block
     word = np.repeat(order, np.where(command[order], 1, 2))  # a parameter word gives two tokens
-    second = np.append(False, word[1:] == word[:-1])
+    second = np.append(False, word[1:] == word[:-1])[:len(word)]
     letter, value, command = program.letter[word], program.value[word], command[word]
     numbers, clipped = spec.numbers(letter, value)
     kind = np.where(command, COMMAND, np.where(second, NUMERIC, PARAMETER))
-    number = np.where(kind == NUMERIC, numbers, np.where(command, np.rint(value * 1000), 0).astype(np.int64))
-    return ProgramTokens(program.word_line[word], token_key(kind, letter, number), int(clipped[second].sum()))
+    code = np.rint(np.where(command, value, 0) * 1000).astype(np.int64)  # the parser keeps commands in range
+    number = np.where(kind == NUMERIC, numbers, code)
+    block = program.word_block[word]
+    return ProgramTokens(block, program.lines[block], token_key(kind, letter, number), int(clipped[second].sum()))
 
 
 def token_type(token: str) -> int:
@@ -253,12 +279,46 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "vocabulary") -> Vocabulary:
+    def from_dict(cls, data: Any, where: str = "vocabulary") -> Vocabulary:
+        """A vocabulary read back from its file, checked key by key: a bad one raises
+        :class:`VocabularyError` naming ``where``, the key and what was expected."""
+        def fail(message: str) -> VocabularyError:
+            return VocabularyError(f"{where}: {message}")
+
+        if not isinstance(data, Mapping):
+            raise fail(f"expected a mapping with version, tokens and counts, got {type(data).__name__}")
+        missing = [k for k in ("version", "tokens") if k not in data]
+        if missing:
+            raise fail(f"missing key(s) {missing}; expected version, tokens, counts")
+        resolution, units = data.get("resolution", 0.01), data.get("units") or None
+        if not _positive(resolution):
+            raise fail(f"resolution: expected a positive number, got {resolution!r}")
+        if units is not None and not (isinstance(units, Mapping) and all(_positive(v) for v in units.values())):
+            raise fail(f"units: expected a mapping of letters to positive widths, got {units!r}")
+        tokens, counts = data["tokens"], data.get("counts", {})
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise fail(f"tokens: expected a list of strings, got {type(tokens).__name__}")
+        if not isinstance(counts, Mapping) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts.values()):
+            raise fail("counts: expected a mapping of tokens to non-negative integers")
+        if unknown := [t for t in counts if t not in tokens]:
+            raise fail(f"counts: token(s) {unknown[:5]} not in tokens")
         try:
-            spec = TokenSpec(data["version"], data.get("resolution", 0.01), data.get("units") or None)
-            return cls(data["tokens"], data.get("counts", {}), spec)
-        except KeyError as exc:
-            raise ValueError(f"{where}: missing key {exc}; expected version, tokens, counts") from exc
+            spec = TokenSpec(data["version"], float(resolution), dict(units) if units else None)
+            vocabulary = cls(tokens, counts, spec)
+            for token in tokens[len(SPECIALS):]:
+                if token_type(token) == SPECIAL:
+                    raise VocabularyError(f"special token {token!r} after the specials")
+                key_of(token)
+                if token_type(token) == NUMERIC and spec.version == "v2" and abs(int(token.rsplit("_", 1)[1])) > MAX_BUCKET:
+                    raise VocabularyError(f"{token!r} is outside the v2 buckets -{MAX_BUCKET}..{MAX_BUCKET}")
+        except (ValueError, TypeError) as exc:  # the spec's and the token checks' messages
+            raise fail(f"{exc}") from exc
+        return vocabulary
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _natural(token: str) -> tuple:
