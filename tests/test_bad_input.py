@@ -350,6 +350,10 @@ CASES = [
                  f["sensors/program_001.csv"].index != 2, "abc")))),
     Case("program-without-sensor-log", "programs without a sensor log ['program_002']",
          params=GCODE_FROM_FOLDER, pipeline="gcode_prep", files=recordings(lambda f: f.pop("sensors/program_002.csv"))),
+    Case("program-with-an-endless-loop", "more than 50 lines run again by loops and calls (cnc.max_blocks); "
+         "is the loop at line", params={"cnc": {"source": "folder", "max_blocks": 50}}, pipeline="gcode_prep",
+         files=recordings(lambda f: f.__setitem__(
+             "programs/program_001.nc", "#1 = 1\no7 while [#1]\nG1 X1\no7 endwhile\n" + f["programs/program_001.nc"]))),
 ]
 
 

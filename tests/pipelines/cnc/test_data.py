@@ -136,6 +136,59 @@ def test_a_skipped_line_takes_its_sensor_samples_with_it(generated, recordings):
     assert 0 < (~kept).sum() and len(after.signals) == kept.sum()
     np.testing.assert_array_equal(after.signals, before.signals[kept])
     np.testing.assert_array_equal(after.program.lines[after.blocks], sensors[name][LINE].to_numpy()[kept])
+    lines = data.build_vocabularies(skipping, PARAMS["vocabulary"])[2]["lines"][after.split]
+    assert lines["skipped"] == 1 and lines["skipped_why"][0].startswith(f"{name}.nc:{number}: malformed word")
+
+
+LOOPING = """%
+G21 G90
+#<_depth> = 1.0
+#<step> = 0.5
+S8000 M3
+G0 X0 Y0 Z2
+o<ring> sub
+  G1 Z[-#1] F200
+  G2 X0 Y0 I10 J0 F600
+  G0 Z2
+o<ring> endsub
+#1 = #<step>
+o1 while [#1 LE #<_depth>]
+  o<ring> call [#1]
+  #1 = [#1 + #<step>]
+o1 endwhile
+o<probe> call
+M5
+%"""
+
+
+def test_a_looping_program_records_and_windows_block_by_block(generated):
+    """The machine runs the executed blocks, so its log goes back to the loop's lines; each
+    sample finds its block, and windows cover blocks in running order."""
+    programs, sensors = generated
+    blocks = parse_program(LOOPING, source="looping.nc").blocks
+    assert [b.line for b in blocks] == [2, 5, 6, 8, 9, 10, 8, 9, 10, 18]
+    log = simulate(blocks, MachineConfig(), machine=0, seed=0)
+    params = PARAMS | {"windows": PARAMS["windows"] | {"length": 16, "stride": 16}}
+    recordings = data.load_recordings(as_partitions(programs | {"looping": LOOPING}),
+                                      as_partitions(sensors | {"looping": log}), params)
+    looping = next(r for r in recordings if r.name == "looping")
+    np.testing.assert_array_equal(looping.program.lines[looping.blocks], log[LINE].to_numpy())
+    assert set(np.diff(looping.blocks).tolist()) == {0, 1}, "every block in turn, none skipped or revisited"
+    _, v2, report = data.build_vocabularies(recordings, params["vocabulary"])
+    split = looping.split
+    lines = report["lines"][split]
+    assert lines["executed_blocks"]["expanded"] == 6 and lines["control_lines"] >= 9
+    assert lines["not_modelled"] == {"external subroutine o<probe> (call skipped)": 1}
+    plain_blocks = sum(len(r.program.lines) for r in recordings if r.name != "looping")
+    assert sum(report["lines"][s]["executed_blocks"]["as_written"] for s in data.SPLITS) == plain_blocks + 4
+    assert sum(report["lines"][s]["skipped"] for s in data.SPLITS) == 0
+    stream, _ = data.build_windows(recordings, v2, params["windows"])
+    back = log.copy()
+    back.loc[len(back) - 1, LINE] = 9  # the arc's line after the loop is over: it does not run again
+    with pytest.raises(ValueError, match=rf"looping\.csv: data row {len(back)} names program line 9, which does not "
+                                         "run again after the block before it"):
+        data.load_recordings(as_partitions(programs | {"looping": LOOPING}),
+                             as_partitions(sensors | {"looping": back}), params)
 
 
 def test_vocabularies_report_sizes_coverage_and_unknowns(recordings):

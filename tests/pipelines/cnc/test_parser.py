@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from sweeplab.pipelines.cnc.parser import Block, GCodeSyntaxError, parse_line, parse_program
+from sweeplab.pipelines.cnc.parser import (
+    EVALUATED,
+    EXPANDED,
+    WRITTEN,
+    Block,
+    GCodeSyntaxError,
+    parse_line,
+    parse_program,
+)
 from sweeplab.pipelines.cnc.programs import generate_program
+from sweeplab.pipelines.cnc.tokens import TokenSpec, program_tokens
 
 PROGRAM = """%
 (facing pass, tool 1)
@@ -155,3 +164,80 @@ def test_numbers_that_do_not_fit_are_errors_not_wrapped_values(line, message):
     with pytest.raises(GCodeSyntaxError, match=message):
         parse_program(line, source="p.nc")
     assert parse_program([line, "G0 X1"], source="p.nc", on_error="skip").lines.tolist() == [2]
+
+
+# ----------------------------------------------------------------------------------------------
+# programs in the NGC language: the interpreter's blocks, checked like written ones
+
+# The start of a real controller sample that crashed the whole-file pass, then what such
+# programs do: parameters, expressions, a subroutine, loops, a call to a file not given.
+NGC = """#5599 = 1
+#<n> = 0
+o10 do
+M61Q#<n>G43
+#<n> = [#<n> + 1]
+o10 while [#<n> LT 2]
+#<_feed> = 300  (global: a subroutine sees it)
+o<corner> sub
+  G1 X[#1] Y[#2] F#<_feed>
+o<corner> endsub
+G0 X0 Y0 (start)
+o20 repeat [2]
+  o<corner> call [10 * #<n>] [5]
+  X0 Y0
+o20 endrepeat
+o<probe> call
+G1 X[SQRT[16] + #5420] Y1
+M5"""
+
+
+def test_parameters_expressions_and_control_flow_run_as_the_machine_would():
+    program = parse_program(NGC, source="s.ngc")
+    assert [(b.line, b.commands, b.params) for b in program.blocks] == [
+        (4, ("M61", "G43"), (("Q", 0.0),)),
+        (4, ("M61", "G43"), (("Q", 1.0),)),  # the do-while body ran twice
+        (11, ("G0",), (("X", 0.0), ("Y", 0.0))),
+        (9, ("G1",), (("X", 20.0), ("Y", 5.0), ("F", 300.0))),  # the subroutine, called from the loop
+        (14, ("G1",), (("X", 0.0), ("Y", 0.0))),  # a modal line in a loop: the motion in force
+        (9, ("G1",), (("X", 20.0), ("Y", 5.0), ("F", 300.0))),
+        (14, ("G1",), (("X", 0.0), ("Y", 0.0))),
+        (17, ("G1",), (("X", 4.0), ("Y", 1.0))),
+        (18, ("M5",), ()),
+    ]
+    assert program.origin.tolist() == [EXPANDED] * 2 + [WRITTEN] + [EXPANDED] * 4 + [EVALUATED, WRITTEN]
+    assert dict(program.warnings) == {"external subroutine o<probe> (call skipped)": 1,
+                                      "system parameter #5420 (read as 0)": 1}
+    assert not program.plain and program.skipped == ()
+    tokens = program_tokens(program, TokenSpec("v2", units=dict.fromkeys("XYZIJKRFSTPQ", 1.0)))
+    assert tokens.block.tolist() == sorted(tokens.block.tolist()) and set(tokens.block.tolist()) == set(range(9))
+    assert tokens.names()[:4] == ["M61", "G43", "Q", "NUM_Q_0"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("G1 X[1/0]", r"s.ngc:2: .*division by zero"),
+    ("G43 H#1", r"s.ngc:2: unsupported word H0"),  # evaluated words meet the written words' rules
+    ("G1 X[10 ** 12]", r"s.ngc:2: X value out of range"),
+    ("G[0 - 1] X1", r"s.ngc:2: command G-1 out of range"),
+    ("o1 endwhile", r"s.ngc:2: "),
+    ("G0 G[1] X1", r"s.ngc:2: two motion commands \['G0', 'G1'\]"),
+])
+def test_errors_in_evaluated_lines_name_the_line(line, message):
+    text = f"#1 = 0\n{line}\nG0 X1"
+    with pytest.raises(GCodeSyntaxError, match=message):
+        parse_program(text, source="s.ngc")
+    skipping = parse_program(text, source="s.ngc", on_error="skip")
+    assert [number for number, _ in skipping.skipped] == [2] and skipping.lines.tolist() == [3]
+
+
+def test_an_endless_loop_stops_at_the_cap_naming_it():
+    with pytest.raises(GCodeSyntaxError, match=r"^e.ngc:3: more than 1,000 lines run again by loops and calls "
+                                               r"\(cnc.max_blocks\); is the loop at line 2 endless\?"):
+        parse_program("#1 = 1\no5 while [#1]\nG1 X1\no5 endwhile", source="e.ngc", max_blocks=1000)
+
+
+def test_a_plain_program_never_meets_the_interpreter(monkeypatch):
+    def no(*args, **kwargs):
+        raise AssertionError("the interpreter ran")
+    monkeypatch.setattr("sweeplab.pipelines.cnc.ngc.run_program", no)
+    program = parse_program(PROGRAM, source="face.nc")
+    assert program.plain and set(program.origin.tolist()) == {WRITTEN}
