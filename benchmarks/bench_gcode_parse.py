@@ -23,8 +23,7 @@ conservative. Splitting the text into lines is timed for both. Before timing, th
 parsers' words are checked equal on the start of the plain program.
 
 Targets: whole-file parse >= 10x pygcode and >= 500,000 lines/s; parse + tokenise
->= 200,000 lines/s. Exits 1 when Sweeplab rejects a line of a program (ngc, loops: until the
-NGC interpreter lands in ``parse_program``).
+>= 200,000 lines/s. Exits 1 when Sweeplab rejects a line of a program.
 
     pip install -e '.[bench]'  # pygcode
     python benchmarks/bench_gcode_parse.py [--lines 500000] [--ngc-lines 100000] [--repeat 3]
