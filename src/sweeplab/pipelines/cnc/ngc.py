@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
@@ -41,6 +42,7 @@ EQUAL_TOLERANCE = 1e-6  # LinuxCNC's EQ and NE compare with this tolerance
 INTEGER_TOLERANCE = 1e-4  # a parameter number or label this close to an integer counts as it
 
 _DIGITS = "0123456789"
+_UNSIGNED = re.compile(r"[0-9]*(?:\.[0-9]*)?")  # digits, then maybe a point and digits: one way to read each
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _INF = math.inf
 
@@ -421,14 +423,9 @@ class _LineCompiler:
         return lambda: -value()
 
     def number(self) -> float:
-        text, start = self.text, self.position
-        while self.position < len(text) and text[self.position] in _DIGITS:
-            self.position += 1
-        if self.at() == ".":
-            self.position += 1
-            while self.position < len(text) and text[self.position] in _DIGITS:
-                self.position += 1
-        digits = text[start:self.position]
+        start = self.position
+        self.position = _UNSIGNED.match(self.text, start).end()  # one C-level scan: compiling is most of the cost
+        digits = self.text[start:self.position]
         if digits in ("", "."):
             self.position = start
             raise _Problem(f"expected a number at {self.snippet()}")

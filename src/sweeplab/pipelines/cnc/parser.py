@@ -219,12 +219,12 @@ def _executed_columns(run: ngc.Execution, word_line: np.ndarray, letter: np.ndar
     """The blocks the interpreter ran, in columns: a plain line's words from the bulk pass, an
     evaluated line's from the interpreter (checked like any written word)."""
     text_lines = text.split("\n")
-    lines, origin, take = [], [], []  # per block; take: indices into the words + evaluated words
+    lines, origin, first, count = [], [], [], []  # per block: its words are first .. first + count - 1
     evaluated_letter, evaluated_value = [], []
     for block in run.blocks:
         if block.words is None:
-            start, end = np.searchsorted(word_line, [block.line, block.line + 1])
-            indices = range(start, end)
+            first.append(-1)  # found below, for all plain blocks at once
+            count.append(0)
         else:
             try:
                 check_words(block.words, f"{source}:{block.line}", text_lines[block.line - 1])
@@ -233,19 +233,23 @@ def _executed_columns(run: ngc.Execution, word_line: np.ndarray, letter: np.ndar
                     raise
                 errors.setdefault(block.line, str(exc))
                 continue
-            first = len(word_line) + len(evaluated_letter)
-            indices = range(first, first + len(block.words))
+            first.append(len(word_line) + len(evaluated_letter))
+            count.append(len(block.words))
             evaluated_letter += [ord(w) for w, _ in block.words]
             evaluated_value += [v for _, v in block.words]
-        if indices:
-            lines.append(block.line)
-            origin.append(block.origin)
-            take.append(indices)
-    index = np.fromiter((i for r in take for i in r), np.int64)
+        lines.append(block.line)
+        origin.append(block.origin)
+    lines, first, count = np.array(lines, np.int64), np.array(first, np.int64), np.array(count, np.int64)
+    plain = first < 0
+    first[plain] = np.searchsorted(word_line, lines[plain])
+    count[plain] = np.searchsorted(word_line, lines[plain] + 1) - first[plain]
+    has_words = count > 0  # a comment or a line number alone runs no block
+    lines, first, count = lines[has_words], first[has_words], count[has_words]
+    word_block = np.repeat(np.arange(len(lines)), count)
+    index = first[word_block] + np.arange(len(word_block)) - np.repeat(np.cumsum(count) - count, count)
     all_letter = np.concatenate([letter, np.array(evaluated_letter, np.uint8)])
     all_value = np.concatenate([value, np.array(evaluated_value, np.float64)])
-    word_block = np.repeat(np.arange(len(take)), [len(r) for r in take])
-    return (np.array(lines, np.int64), word_block, all_letter[index], all_value[index], np.array(origin, np.uint8))
+    return lines, word_block, all_letter[index], all_value[index], np.array(origin, np.uint8)[has_words]
 
 
 def _line_text(raw: np.ndarray, starts: np.ndarray, number: int) -> str:
