@@ -7,7 +7,7 @@ import math
 import textwrap
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sweeplab.pipelines.cnc.ngc import (
@@ -19,6 +19,7 @@ from sweeplab.pipelines.cnc.ngc import (
     run_program,
 )
 from sweeplab.pipelines.cnc.parser import GCodeSyntaxError
+from tests.pipelines.cnc.test_properties import FUZZ
 
 
 def lines_of(program: str) -> list[str]:
@@ -779,13 +780,13 @@ def only_syntax_errors(lines: list[str], interpret: list[bool]) -> None:
                 assert "cnc.max_blocks" in message
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.lists(random_line, max_size=12), st.booleans())
 def test_random_text_raises_only_syntax_errors(lines, interpret_all):
     only_syntax_errors(lines, [True] * len(lines) if interpret_all else [needs_interpreter(line) for line in lines])
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.sampled_from(VALID_PROGRAMS), st.data())
 def test_mutated_programs_raise_only_syntax_errors(program, data):
     text = textwrap.dedent(program).strip("\n")
