@@ -11,7 +11,10 @@ or, with ``on_error="skip"``, drops the line and counts it.
 numpy over the file's bytes: the common lines never reach per-line Python, which is what
 makes tokenising a large corpus fast. Any line the bulk pass does not recognise as plain
 (``%``, a command number with a decimal point, non-ASCII, anything malformed) goes through
-:func:`parse_line`, which either parses it or raises the error that names it.
+:func:`parse_line`, which either parses it or raises the error that names it. A line with
+parameters, expressions or an o-word makes the program run through the NGC interpreter
+(:mod:`~sweeplab.pipelines.cnc.ngc`): the plain lines keep their bulk-read words, and the
+program becomes the blocks it executes, each naming the line it came from.
 """
 
 from __future__ import annotations
