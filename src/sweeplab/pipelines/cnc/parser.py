@@ -50,6 +50,8 @@ _CLASS[ord("A"):ord("Z") + 1] = _CLASS[ord("a"):ord("z") + 1] = LETTER
 _CLASS[ord("0"):ord("9") + 1] = DIGIT
 _CLASS[[ord("."), ord("+"), ord("-"), ord("\n"), ord(";"), ord("("), ord(")")]] = (
     DOT, SIGN, SIGN, NEWLINE, SEMI, OPEN, CLOSE)
+_KEEP = np.zeros(OTHER + 1, bool)
+_KEEP[LETTER:NEWLINE + 1] = True
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a"):ord("z") + 1] -= 32
 _KNOWN_LETTER = np.zeros(256, bool)
@@ -265,7 +267,7 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     bulk pass left it to :func:`parse_line`."""
     odd = np.zeros(len(starts), bool)
     cls = _CLASS[raw]
-    keep = (cls >= LETTER) & (cls <= NEWLINE)  # word characters and line ends
+    keep = _KEEP[cls]  # word characters and line ends
     special = np.flatnonzero(cls >= SEMI)  # comment marks and anything unexpected: few
     if len(special):
         begin, end = _comments(cls, special, starts, len(raw), odd)
@@ -282,8 +284,8 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
         starts_segment[0] = True  # what comes before its first word is a segment of its own
     segment = np.flatnonzero(starts_segment)
     segment_end = np.append(segment[1:], len(c))
-    segment_line = np.cumsum(is_newline, dtype=np.int64)[segment]
-    is_word = c[segment] == LETTER
+    is_word, at_line_end = c[segment] == LETTER, c[segment] == NEWLINE
+    segment_line = np.cumsum(at_line_end, dtype=np.int64)  # every line end starts a segment
     odd[segment_line[~is_word & (segment_end - segment > 1)]] = True  # nor does a later one
     of_segment = np.cumsum(starts_segment, dtype=np.int64) - 1
     n_segments = len(segment)
@@ -292,9 +294,13 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
         where = np.flatnonzero(c == kind)
         return where, np.bincount(of_segment[where], minlength=n_segments)
 
-    digits, n_digits = count(DIGIT)
     dots, n_dots = count(DOT)
     signs, n_signs = count(SIGN)
+    # a segment is its first byte (a letter or a line end, but for an odd first line) then digits,
+    # dots and signs: its digits are what is left, and they follow one another in the digit stream
+    digit = raw[at[c == DIGIT]] - ord("0")
+    n_digits = segment_end - segment - n_dots - n_signs - (is_word | at_line_end)
+    first_digit = np.cumsum(n_digits) - n_digits  # the rank of each segment's first digit among all digits
     letter = _UPPER[raw[at[segment]]]
     after_letter = np.minimum(segment + 1, len(c) - 1)
     signed = (n_signs == 1) & (c[after_letter] == SIGN)
@@ -303,12 +309,9 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
                      | ~_KNOWN_LETTER[letter] | (command & ((n_dots > 0) | signed)))  # plain G1, M03 only
     odd[segment_line[bad]] = True
     # the value: the digits as one integer, over 10 ** (digits after the point); exact as float(text)
+    mantissa = _digits_as_integers(digit, first_digit, n_digits)
     dot = np.full(n_segments, -1)
     dot[of_segment[dots]] = dots
-    owner = of_segment[digits]
-    power = segment_end[owner] - 1 - digits - (digits < dot[owner])  # digits after this one
-    mantissa = np.bincount(owner, (raw[at[digits]] - ord("0")) * _POW10[np.clip(power, 0, MAX_DIGITS)],
-                           minlength=n_segments)
     decimals = np.where(dot >= 0, segment_end - 1 - dot, 0)
     value = mantissa / _POW10[np.clip(decimals, 0, MAX_DIGITS)]
     value = np.where(signed & (raw[at[after_letter]] == ord("-")), -value, value)
@@ -316,6 +319,22 @@ def _bulk_words(raw: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     odd[segment_line[is_word & (letter != N) & out_of_range]] = True  # the line parser names it
     good = is_word & ~odd[segment_line] & (letter != N)
     return segment_line[good] + 1, letter[good], value[good], odd
+
+
+def _digits_as_integers(digit: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per number, its ``count`` digits from ``digit[first]`` on as one integer (a float: exact
+    up to MAX_DIGITS digits). One pass per digit place, not per digit, so a handful of passes;
+    in place, because fresh arrays of this size cost more than the arithmetic."""
+    integer = np.zeros(len(first))
+    at, place_digit = np.empty(len(first), np.int64), np.empty(len(first), np.uint8)
+    for place in range(min(int(count.max(initial=0)), MAX_DIGITS)):
+        np.add(first, place, out=at)
+        np.minimum(at, len(digit) - 1, out=at)
+        np.take(digit, at, out=place_digit)
+        has_place = count > place
+        np.multiply(integer, 10, out=integer, where=has_place)
+        np.add(integer, place_digit, out=integer, where=has_place)
+    return integer
 
 
 def _comments(cls: np.ndarray, special: np.ndarray, starts: np.ndarray, size: int, odd: np.ndarray
