@@ -584,7 +584,6 @@ def test_control_lines_count_every_time_they_run():
     ("G1 X[1 + ]", r"t.ngc:1: expected a value at '\]'"),
     ("G1 X[1 + 2", r"t.ngc:1: expected an operator or '\]' at end of line"),
     ("G1 X1 ]", r"t.ngc:1: malformed word at '\]'"),
-    ("G1 X #1", None),  # fine: blanks are ignored
     ("G1 X", r"t.ngc:1: malformed word at 'X' in 'G1 X'"),  # as the parser says it
     ("G1 X1.2.3 #1=1", r"t.ngc:1: malformed word at '\.3#1=1'"),
     ("G1 $ #1=1", r"t.ngc:1: malformed word at '\$#1=1'"),
@@ -622,10 +621,11 @@ def test_control_lines_count_every_time_they_run():
     ("G1 X[#<_x> + 1e]", r"t.ngc:1: expected an operator or '\]' at 'E\]'"),
 ])
 def test_errors_name_the_line(program, message):
-    if message is None:
-        run(program)
-        return
     fails(program, message)
+
+
+def test_blanks_inside_a_word_are_ignored():
+    assert [b.words for b in run("G1 X #1").blocks] == [(("G", 1.0), ("X", 0.0))]
 
 
 @pytest.mark.parametrize(("program", "message"), [

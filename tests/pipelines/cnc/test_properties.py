@@ -54,9 +54,11 @@ def parses_or_names_the_line(text: str, on_error: str) -> None:
     except GCodeSyntaxError as exc:
         assert str(exc).startswith("fuzz.nc:") and "\n" not in str(exc)
         return
+    assert len(program.lines) == len(program.modal) == len(program.origin)
     for spec in SPECS:
         tokens = program_tokens(program, spec)
-        Vocabulary.build([tokens], spec).encode(tokens)
+        ids, unknown = Vocabulary.build([tokens], spec).encode(tokens)
+        assert len(ids) == len(tokens.key) and unknown == 0, "a vocabulary knows the tokens it was built from"
 
 
 @FUZZ
