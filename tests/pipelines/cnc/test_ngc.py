@@ -44,7 +44,7 @@ def value(expression: str, setup: str = "") -> float:
     return block.words[1][1]
 
 
-def fails(program: str, message: str, **options) -> None:
+def assert_fails(program: str, message: str, **options) -> None:
     with pytest.raises(GCodeSyntaxError, match=message):
         run(program, **options)
 
@@ -146,7 +146,7 @@ def test_scopes_globals_locals_and_call_arguments():
 
 
 def test_reading_an_unset_local_is_an_error_even_when_main_has_it():
-    fails("""
+    assert_fails("""
         #<here> = 2
         o<s> sub
           G1 X#<here>
@@ -259,8 +259,8 @@ def test_nesting_is_capped_without_recursion_errors():
     assert value(mixed, "#1 = 1") == 1.0
     assert value("#" * 99 + "1", "#1 = 1") == 1.0
     assert value("[" + " + ".join(["#1"] * 20_000) + "]", "#1 = 1") == 20_000.0  # long, not deep
-    fails("G1 X" + "[" * 101 + "1" + "]" * 101, r"t.ngc:1: expression nested deeper than 100 levels")
-    fails("#1 = 1\nG1 X" + "#" * 150 + "1", r"t.ngc:2: expression nested deeper than 100 levels")
+    assert_fails("G1 X" + "[" * 101 + "1" + "]" * 101, r"t.ngc:1: expression nested deeper than 100 levels")
+    assert_fails("#1 = 1\nG1 X" + "#" * 150 + "1", r"t.ngc:2: expression nested deeper than 100 levels")
 
 
 # ------------------------------------------------------------------ control flow
@@ -464,7 +464,7 @@ def test_recursion_and_the_call_depth_cap():
         o1 call
         G1 X1
     """
-    fails(endless, r"t.ngc:2: calls nested deeper than 64 \(endless recursion\?\) in 'o1 call'")
+    assert_fails(endless, r"t.ngc:2: calls nested deeper than 64 \(endless recursion\?\) in 'o1 call'")
     skipped = run(endless, on_error="skip")
     assert [block.line for block in skipped.blocks] == [5]
     assert [line for line, _ in skipped.skipped] == [2]
@@ -498,10 +498,10 @@ def test_max_blocks_counts_the_lines_loops_and_calls_run_again():
           G1 X1
         o1 endwhile
     """
-    fails(endless, r"^t.ngc:\d+: more than 100 lines run again by loops and calls \(cnc.max_blocks\); "
+    assert_fails(endless, r"^t.ngc:\d+: more than 100 lines run again by loops and calls \(cnc.max_blocks\); "
                    r"is the loop at line 2 endless\?$", max_blocks=100)
-    fails(endless, r"cnc.max_blocks", max_blocks=100, on_error="skip")  # never skipped
-    fails("o1 while [1]\no1 endwhile", r"more than 100 lines run again", max_blocks=100)  # an empty body too
+    assert_fails(endless, r"cnc.max_blocks", max_blocks=100, on_error="skip")  # never skipped
+    assert_fails("o1 while [1]\no1 endwhile", r"more than 100 lines run again", max_blocks=100)  # an empty body too
     plain = ["G1 X1"] * 1000  # each line once: bounded by the file, never capped
     assert len(run_program(plain, [False] * 1000, source="t.ngc", max_blocks=100).blocks) == 1000
     looped = ["#1 = 0", "o1 repeat [50]", "G1 X1", "o1 endrepeat"]  # lines 3-4 run again 49 times
@@ -516,7 +516,7 @@ def test_max_blocks_counts_the_lines_loops_and_calls_run_again():
           o1 call
         o2 endrepeat
     """
-    fails(in_a_sub, r"is the loop at line 4 endless\?", max_blocks=50)  # the loop around the call
+    assert_fails(in_a_sub, r"is the loop at line 4 endless\?", max_blocks=50)  # the loop around the call
 
 
 # ------------------------------------------------------------------ origins and plain lines
@@ -621,7 +621,7 @@ def test_control_lines_count_every_time_they_run():
     ("G1 X[#<_x> + 1e]", r"t.ngc:1: expected an operator or '\]' at 'E\]'"),
 ])
 def test_errors_name_the_line(program, message):
-    fails(program, message)
+    assert_fails(program, message)
 
 
 def test_blanks_inside_a_word_are_ignored():
@@ -652,7 +652,7 @@ def test_blanks_inside_a_word_are_ignored():
     ("o1 sub\no1 endsub\no1 sub\no1 endsub", r"t.ngc:3: o1 sub defined twice \(first at line 1\)"),
 ])
 def test_pairing_errors_are_found_before_anything_runs(program, message):
-    fails(program, message)
+    assert_fails(program, message)
 
 
 # ------------------------------------------------------------------ skip mode
@@ -769,7 +769,7 @@ TOKENS = ["o1", "o2", "o<a>", " sub", " endsub", " call", " return", " if", " el
 random_line = st.lists(st.sampled_from(TOKENS), max_size=14).map("".join) | st.text(max_size=24)
 
 
-def only_syntax_errors(lines: list[str], interpret: list[bool]) -> None:
+def assert_only_syntax_errors(lines: list[str], interpret: list[bool]) -> None:
     for on_error in ("raise", "skip"):
         try:
             run_program(lines, interpret, source="f.ngc", on_error=on_error, max_blocks=400)
@@ -783,7 +783,7 @@ def only_syntax_errors(lines: list[str], interpret: list[bool]) -> None:
 @FUZZ
 @given(st.lists(random_line, max_size=12), st.booleans())
 def test_random_text_raises_only_syntax_errors(lines, interpret_all):
-    only_syntax_errors(lines, [True] * len(lines) if interpret_all else [needs_interpreter(line) for line in lines])
+    assert_only_syntax_errors(lines, [True] * len(lines) if interpret_all else [needs_interpreter(line) for line in lines])
 
 
 @FUZZ
@@ -797,4 +797,4 @@ def test_mutated_programs_raise_only_syntax_errors(program, data):
         else:
             text = text[:at] + data.draw(st.sampled_from(list("[]()#<>o;=\n") + [" endif", " call"])) + text[at:]
     lines = text.split("\n")
-    only_syntax_errors(lines, [needs_interpreter(line) for line in lines])
+    assert_only_syntax_errors(lines, [needs_interpreter(line) for line in lines])

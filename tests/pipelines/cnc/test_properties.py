@@ -47,7 +47,7 @@ M5"""
 PLAIN_PROGRAM = generate_program(np.random.default_rng(0), "p0")
 
 
-def parses_or_names_the_line(text: str, on_error: str) -> None:
+def assert_parses_or_names_the_line(text: str, on_error: str) -> None:
     """The contract: a program, whose tokens can be made and looked up, or the parser's error."""
     try:
         program = parse_program(text, source="fuzz.nc", on_error=on_error, max_blocks=20_000)
@@ -64,13 +64,13 @@ def parses_or_names_the_line(text: str, on_error: str) -> None:
 @FUZZ
 @given(st.lists(st.text(max_size=40), max_size=8), st.sampled_from(["raise", "skip"]))
 def test_any_text_parses_or_names_the_line(lines, on_error):
-    parses_or_names_the_line("\n".join(lines), on_error)
+    assert_parses_or_names_the_line("\n".join(lines), on_error)
 
 
 @FUZZ
 @given(st.binary(max_size=300), st.sampled_from(["raise", "skip"]))
 def test_any_bytes_parse_or_name_the_line(data, on_error):
-    parses_or_names_the_line(data.decode("utf-8", "surrogateescape"), on_error)
+    assert_parses_or_names_the_line(data.decode("utf-8", "surrogateescape"), on_error)
 
 
 # characters that make G-code, so that random text reaches deep into the grammar
@@ -83,7 +83,7 @@ GCODE_CHARS = st.sampled_from(list("GMXYZIJKRFSTPQNOo0123456789.+- #<>_=[]()/;*%
 @FUZZ
 @given(st.lists(GCODE_CHARS, max_size=120), st.sampled_from(["raise", "skip"]))
 def test_gcode_like_text_parses_or_names_the_line(pieces, on_error):
-    parses_or_names_the_line("".join(pieces), on_error)
+    assert_parses_or_names_the_line("".join(pieces), on_error)
 
 
 @st.composite
@@ -113,7 +113,7 @@ def mutated(draw, text: str) -> str:
 @FUZZ
 @given(st.one_of(mutated(NGC_PROGRAM), mutated(PLAIN_PROGRAM)), st.sampled_from(["raise", "skip"]))
 def test_mutated_programs_parse_or_name_the_line(text, on_error):
-    parses_or_names_the_line(text, on_error)
+    assert_parses_or_names_the_line(text, on_error)
 
 
 # ----------------------------------------------------------------------------------------------
