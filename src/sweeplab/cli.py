@@ -18,6 +18,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from sweeplab.errors import explained
+from sweeplab.overrides import FORMS, parse_overrides
 from sweeplab.runner import REPLACES
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def _run(verbose: bool, **options: Any) -> None:
     if replacement is not None:
         options["runner"] = f"{replacement.__module__}.{replacement.__qualname__}"
     try:
+        if not isinstance(options["params"], dict):  # a --config file gives a mapping already
+            options["params"] = parse_overrides(options["params"])
         kedro_run.callback(**options)
     except Exception as exc:
         error = explained(exc)
@@ -68,10 +71,14 @@ def _run(verbose: bool, **options: Any) -> None:
         sys.exit(1)
 
 
+# Kedro's own options, but --params is read in _run (sweeplab.overrides), so that a comma inside
+# a list does not split it and a malformed override is a one-line error like any other
+PARAMS = click.Option(["--params"], type=click.UNPROCESSED, default="",
+                      help=f"Parameter overrides, comma-separated; {FORMS}.")
 run = click.Command(
     name="run",
     callback=_run,
-    params=[*kedro_run.params,
+    params=[*(PARAMS if option.name == "params" else option for option in kedro_run.params),
             click.Option(["--verbose", "-v"], is_flag=True, help="Print the traceback of an input error too.")],
     help=kedro_run.help,
     short_help=kedro_run.short_help,

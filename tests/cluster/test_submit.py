@@ -19,7 +19,7 @@ from sweeplab.cluster.cli import cluster
 from sweeplab.cluster.state import open_sweep
 from sweeplab.datasets.run_records import RunSummaryDataset
 
-PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none vq," \
+PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=[none,vq]," \
          "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30"
 VARIANTS = ["none_beta1_lr0p001_s0", "none_beta1_lr1e30_s0", "vq_beta1_lr0p001_s0", "vq_beta1_lr1e30_s0"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from kedro.framework.cli.utils import _split_params
 
 from sweeplab.cluster.schedulers import SCHEDULERS, Resources
 from sweeplab.errors import explained
+from sweeplab.overrides import FORMS, parse_overrides
 
 DEFAULT_JOBS_DIR = "data/09_jobs"
 
@@ -24,7 +24,7 @@ def _session_options(command: Any) -> Any:
     for option in reversed([
         click.option("--env", "-e", default=None, help="Kedro configuration environment."),
         click.option("--conf-source", default=None, help="Configuration folder or archive of a packaged project."),
-        click.option("--params", "params", default="", help="Parameter overrides, as for `kedro run --params`."),
+        click.option("--params", "params", default="", help=f"Parameter overrides, as for `kedro run`; {FORMS}."),
     ]):
         command = option(command)
     return command
@@ -37,9 +37,7 @@ _jobs_dir = click.option("--jobs-dir", default=DEFAULT_JOBS_DIR, show_default=Tr
 def _open(sweep: str, env: str | None, conf_source: str | None, params: str) -> Any:
     from sweeplab.cluster.state import open_sweep  # noqa: PLC0415 - Kedro's session: not for --help
 
-    ctx = click.get_current_context()
-    parsed = _split_params(ctx, click.Option(["--params"]), params) if params else {}
-    return open_sweep(sweep, env=env, conf_source=conf_source, params=parsed)
+    return open_sweep(sweep, env=env, conf_source=conf_source, params=parse_overrides(params))
 
 
 @click.group(name="sweeplab")
