@@ -149,6 +149,9 @@ def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro
     report = kedro_cli(kedro_project, "--pipelines=ae_sweep_report", f"--params={params}")
     assert report.returncode == 0, report.stderr[-2000:]
     assert "train_autoencoder" not in report.stdout + report.stderr, "the report trains nothing"
+    last = (kedro_project / "info.log").read_text().strip().splitlines()[-1]  # the run's last line: where to look
+    path = kedro_project / last.split("Report: ", 1)[1]
+    assert path == latest(kedro_project, "data/08_reporting/ae_sweep/report") / "report.md" and path.is_file()
 
 
 def test_multi_seed_report_then_report_alone_counts_missing_seeds(kedro_project):

@@ -3,6 +3,7 @@ what a run writes it reads back at that version; a failed variant fails the comm
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
+REPORT = "_report.report"  # the report folder of a sweep (catalog.yml: "{sweep}_report.report")
+logger = logging.getLogger(__name__)
 
 
 class SweepConfigHook:
@@ -90,19 +93,24 @@ class RunVersionsHook:
 
 
 class FailedVariantsHook:
-    """After a run, exit non-zero when any summary it wrote says ``failed``.
+    """After a run: say where the sweep report it wrote is, and exit non-zero when any summary
+    it wrote says ``failed``.
 
     Every output, the sweep report included, is saved first: only the exit status changes.
-    Summaries are read back through the catalog, so this works under any runner.
+    Summaries are read back through their datasets (quietly: not one log line per variant), so
+    this works under any runner.
     """
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
         failed = []
         for name in sorted(pipeline.all_outputs()):
-            if name.endswith(".summary") and catalog.exists(name):
-                summary = catalog.load(name)
+            dataset = catalog.get(name) if name.endswith(".summary") else None
+            if dataset is not None and dataset.exists():
+                summary = dataset.load()
                 if summary.get("status") == "failed":
                     failed.append(f"{name.removesuffix('.summary')}: {summary.get('reason')}")
+        for name in sorted(o for o in pipeline.all_outputs() if o.endswith(REPORT)):
+            logger.info("Report: %s", Path(catalog.get(name)._get_load_path()) / "report.md")
         if failed:
             raise SweepFailedError(f"{len(failed)} variant(s) failed; see the sweep report.\n  " + "\n  ".join(failed))

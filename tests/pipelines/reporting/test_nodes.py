@@ -183,3 +183,17 @@ def test_single_run_curves_only_for_a_readable_number_of_runs(table, monkeypatch
     report = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
                                 nodes.success_criteria(stats, SPEC), figures_by_name, SPEC)["report.md"]
     assert f"up to {len(histories) - 1} runs; this one has {len(histories)}" in report
+
+
+def test_a_single_seed_report_says_why_nothing_was_tested_instead_of_an_empty_table():
+    spec = {**SPEC, "seeds": [0]}
+    summaries = {f"a{a}_{m}_s0": summary(a, m, 0, 1.0 + a) for a, m in PLAN}
+    table = nodes.results_table(spec, **summaries)
+    stats, _ = nodes.condition_statistics(table, spec)
+    comparisons = nodes.compare_conditions(table, spec)
+    assert len(comparisons) and not np.isfinite(comparisons["pvalue"]).any()
+    report = nodes.write_report(table, stats, comparisons, nodes.best_per_axis(table, spec),
+                                nodes.success_criteria(stats, spec), {}, spec)["report.md"]
+    section = report.split("## Comparisons on loss")[1].split("## Best setting per axis")[0]
+    assert "0 tested" in section and "No pair had two completed runs on both sides" in section
+    assert "|" not in section, "no empty table"

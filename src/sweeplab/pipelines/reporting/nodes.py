@@ -547,13 +547,16 @@ def write_report(table: pd.DataFrame, stats: pd.DataFrame, comparisons: pd.DataF
                   f"in both, else Welch's); p-values corrected by {comparisons['correction'].iloc[0]} across "
                   f"the tested pairs; significant at p < {1 - confidence:.2g}.", ""]
         cols = ["condition_a", "condition_b", "mean_diff", "test", "pvalue", "p_adjusted", "effect_size", "significant"]
-        shown = tested.sort_values("p_adjusted")[cols]
-        lines += [markdown_table(shown), "", "Pairs without a test (a side with n < 2) are listed in comparisons.csv.", ""]
+        if len(tested):
+            lines += [markdown_table(tested.sort_values("p_adjusted")[cols]), "",
+                      "Pairs without a test (a side with n < 2) are listed in comparisons.csv.", ""]
+        else:
+            lines += ["No pair had two completed runs on both sides, so none was tested: run more seeds "
+                      "(`seeds` in the sweep, or `--params \"<sweep>.seeds=[0,1,2]\"`).", ""]
     lines += ["## Best setting per axis", "",
               "For each axis and setting of the others: the best value by mean, the runner-up, and whether "
               f"the best is significantly better (uncorrected p < {1 - confidence:.2g}).", ""]
-    if len(best):
-        lines += [markdown_table(best), ""]
+    lines += [markdown_table(best) if len(best) else "No axis has two settings with a completed run to compare.", ""]
     stopped = table[~table["status"].isin(("completed", *NO_RESULT))]
     if len(stopped):
         lines += ["## Runs stopped by a rule (their metrics count)", ""]
