@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -49,8 +50,15 @@ def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600, check=False)
 
 
-def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_project):
+def test_tiny_sweep_writes_every_output_then_resumes_without_training(kedro_project, caplog):
+    caplog.set_level(logging.INFO, logger="sweeplab")
     run_session(kedro_project)
+    said = caplog.messages  # no terminal here: a line per epoch, and where the sweep stands after each variant
+    assert "ae_sweep.vq_beta1_s0: epoch 2/2, val total_loss" in "\n".join(said)
+    progress = [m for m in said if " variants done " in m]
+    assert [m.split(";")[0] for m in progress] == [f"ae_sweep: {i} of 4 variants done (0 failed), {4 - i} to go"
+                                                    for i in range(1, 5)]
+    assert progress[-1].endswith("about 0:00:00 left")
     for v in VARIANTS:
         config = latest(kedro_project, f"data/06_models/ae_sweep/{v}/config.yml").read_text()
         assert f"variant: {v}" in config and "config_hash:" in config

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,45 @@ class FailedVariantsHook:
             logger.info("Report: %s", Path(catalog.get(name)._get_load_path()) / "report.md")
         if failed:
             raise SweepFailedError(f"{len(failed)} variant(s) failed; see the sweep report.\n  " + "\n  ".join(failed))
+
+
+class SweepProgressHook:
+    """One line per finished variant: how many are done and failed, how many remain, the time
+    so far and an estimate of the rest, so that a batch log shows where a sweep stands.
+
+    The count is kept in the process that started the run; a node run in a worker process
+    (ParallelRunner) is not counted there, and no line is written for it.
+    """
+
+    def __init__(self) -> None:
+        self._planned: dict[str, int] = {}
+        self._done: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
+        self._start = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        summaries = [name for name in pipeline.all_outputs() if name.endswith(".summary")]
+        self._planned = dict(Counter(name.split(".", 1)[0] for name in summaries))
+        self._done.clear()
+        self._failed.clear()
+        self._start = time.monotonic()
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        for name, summary in outputs.items():
+            sweep = name.split(".", 1)[0]
+            if not name.endswith(".summary") or sweep not in self._planned:
+                continue
+            self._done[sweep] += 1
+            self._failed[sweep] += isinstance(summary, dict) and summary.get("status") == "failed"
+            done, planned = self._done[sweep], self._planned[sweep]
+            elapsed = time.monotonic() - self._start
+            left = elapsed / done * (planned - done)
+            logger.info("%s: %d of %d variants done (%d failed), %d to go; %s elapsed, about %s left", sweep,
+                        done, planned, self._failed[sweep], planned - done, _clock(elapsed), _clock(left))
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"

@@ -4,12 +4,18 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from sweeplab.hooks import FailedVariantsHook, InputFilesHook, RunVersionsHook, SweepConfigHook
+from sweeplab.hooks import (
+    FailedVariantsHook,
+    InputFilesHook,
+    RunVersionsHook,
+    SweepConfigHook,
+    SweepProgressHook,
+)
 
 # Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), FailedVariantsHook())
+HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(), FailedVariantsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -361,6 +361,9 @@ def train(
             progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
             bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
+            if bar.disable:  # no terminal (a batch job's log): a line per epoch instead of the bar
+                logger.info("%s: epoch %d/%d, val %s %.4g", name, epoch, trainer.epochs, trainer.monitor,
+                            val_m[trainer.monitor])
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, progress, model, optimizer, generator)
             if stop := next((r for rule in stop_rules if (r := rule(progress.history))), None):
