@@ -4,6 +4,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
+from sweeplab import logs
 from sweeplab.hooks import (
     FailedVariantsHook,
     InputFilesHook,
@@ -16,6 +17,9 @@ from sweeplab.hooks import (
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(), FailedVariantsHook())
+
+# a node with hundreds of inputs (a report node) is logged by its name and the counts
+logs.install()
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
