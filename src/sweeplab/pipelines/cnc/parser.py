@@ -212,18 +212,19 @@ def parse_program(text: str | Iterable[str], *, source: str = "<program>",
         return _resolve_modal(source, raw, starts, columns, errors, on_error)
     if errors and on_error == "raise":  # a written line's error comes before running anything
         raise GCodeSyntaxError(errors[min(errors)])
-    run = ngc.run_program(text.split("\n"), interpret.tolist(), source=source, on_error=on_error,
+    text_lines = text.split("\n")
+    run = ngc.run_program(text_lines, interpret.tolist(), source=source, on_error=on_error,
                           max_blocks=max_blocks)
     errors.update((line, reason) for line, reason in run.skipped if line not in errors)
-    columns = _executed_columns(run, word_line, letter, value, source, text, errors, on_error)
+    columns = _executed_columns(run, word_line, letter, value, source, text_lines, errors, on_error)
     return _resolve_modal(source, raw, starts, columns, errors, on_error, run)
 
 
 def _executed_columns(run: ngc.Execution, word_line: np.ndarray, letter: np.ndarray, value: np.ndarray,
-                      source: str, text: str, errors: dict[int, str], on_error: str) -> tuple[np.ndarray, ...]:
+                      source: str, text_lines: list[str], errors: dict[int, str], on_error: str
+                      ) -> tuple[np.ndarray, ...]:
     """The blocks the interpreter ran, in columns: a plain line's words from the bulk pass, an
     evaluated line's from the interpreter (checked like any written word)."""
-    text_lines = text.split("\n")
     lines, origin, first, count = [], [], [], []  # per block: its words are first .. first + count - 1
     evaluated_letter, evaluated_value = [], []
     for block in run.blocks:
