@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from kedro.framework.project import pipelines
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab import families, sweeps
+from sweeplab import families, sweeps, viz
 from sweeplab.checks import check_parameters
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
@@ -61,6 +61,16 @@ class LazyRegistry(Mapping[str, Pipeline]):
         return len(self._builders)
 
 
+def data_prep(family: Family, params: dict) -> Pipeline:
+    """A family's data prep under the namespace ``<family>_prep``: one box in kedro-viz.
+
+    Only the nodes are namespaced; the datasets keep their catalog names.
+    """
+    namespace = f"{family.name}_prep"
+    return Pipeline([node._copy(namespace=f"{namespace}.{node.namespace}" if node.namespace else namespace)  # noqa: SLF001
+                     for node in family.data_prep(params).nodes])
+
+
 class SweepNodes:
     """One sweep's nodes, each part made once and shared by the pipelines that hold it."""
 
@@ -69,7 +79,7 @@ class SweepNodes:
 
     @functools.cached_property
     def prep(self) -> list[Node]:
-        prep = self.family.data_prep(self.params)
+        prep = data_prep(self.family, self.params)
         self.family.check_data_prep(prep)
         return prep.nodes
 
@@ -79,7 +89,15 @@ class SweepNodes:
 
     @functools.cached_property
     def report(self) -> list[Node]:
-        return reporting_pipeline.create_pipeline(self.name, self.variants).nodes
+        # A report node that reads only the variants' run records (and parameters) gathers
+        # them: it belongs to the sweep's own namespace, so that kedro-viz draws the sweep as
+        # one box whose outputs are the few tables the report reads, not every variant's
+        # summary and history.
+        def gathers(node: Node) -> bool:
+            return all(name.startswith((f"{self.name}.", "params:")) for name in node.inputs)
+
+        return [node._copy(namespace=self.name) if gathers(node) else node  # noqa: SLF001
+                for node in reporting_pipeline.create_pipeline(self.name, self.variants).nodes]
 
     def pipelines(self) -> dict[str, Callable[[], Pipeline]]:
         # each pipeline made from its nodes at once: adding pipelines rebuilds the sum each time
@@ -89,13 +107,14 @@ class SweepNodes:
 
 
 def register_pipelines() -> Mapping[str, Pipeline]:
+    viz.install()  # kedro-viz's namespace tree in linear time, when kedro-viz is the caller
     params = sweeps.run_parameters()
     # Kedro 1.7 records --pipelines here before it builds them (its own find_pipelines reads it
     # too); an unknown name makes it build everything again, to suggest the closest ones
     only = requested_sweeps(params, pipelines._requested_pipelines)  # noqa: SLF001
     planned = check_parameters(params, FAMILIES, only=only)
     builders: dict[str, Callable[[], Pipeline]] = {
-        f"{name}_prep": functools.partial(f.data_prep, params) for name, f in FAMILIES.items()}
+        f"{name}_prep": functools.partial(data_prep, f, params) for name, f in FAMILIES.items()}
     sweeps_nodes = [SweepNodes(name, family, variants, params) for name, (family, variants) in planned.items()]
     for parts in sweeps_nodes:
         builders.update(parts.pipelines())

@@ -329,7 +329,8 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
 
 
 def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
-    """The family's template once per variant, each under the namespace ``<sweep>.<variant>``.
+    """The family's template once per variant, each under the namespace ``<sweep>.<variant>``
+    (a box per variant in kedro-viz), its nodes named ``<step>_<variant>``.
 
     The template is built once and its nodes copied per variant, as Kedro's own namespacing
     does (``Node._copy``), but without a ``Pipeline`` per variant: joining a thousand of those
@@ -353,9 +354,11 @@ def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
         resolve_this = functools.update_wrapper(
             functools.partial(resolve_variant_config, family=family, variant=variant), resolve_variant_config
         )
+        # each node's name says its variant too: kedro-viz and the logs show the name alone
         nodes.append(Node(resolve_this, inputs=f"params:{family.name}", outputs=f"{namespace}.config",
-                          name="resolve_config", tags=["config"], namespace=namespace))
-        nodes.extend(node._copy(inputs=scoped(node._inputs), outputs=scoped(node._outputs), namespace=namespace)  # noqa: SLF001
+                          name=f"resolve_config_{variant.name}", tags=["config"], namespace=namespace))
+        nodes.extend(node._copy(inputs=scoped(node._inputs), outputs=scoped(node._outputs), namespace=namespace,  # noqa: SLF001
+                                name=f"{node.name}_{variant.name}")
                      for node in template.nodes)
     return nodes
 

@@ -7,6 +7,7 @@ renamed into place, so it is either complete or absent, and its files always mee
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import shutil
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from kedro_datasets._typing import HTMLPreview
 from matplotlib.figure import Figure
 
 from sweeplab.datasets._files import (
@@ -35,6 +37,15 @@ class FolderDataset(LocalVersionedDataset):
         if not root.is_dir():
             raise DataFileError(f"{root}: expected a folder")
         return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def preview(self, max_chars: int = 20_000) -> HTMLPreview:
+        """kedro-viz's preview: the folder's Markdown (a report's text), then its other files."""
+        files = self.load()
+        texts = [f"{name}\n\n{path.read_text(errors='replace')[:max_chars]}"
+                 for name, path in files.items() if name.endswith(".md")]
+        others = [name for name in files if not name.endswith(".md")]
+        body = "\n\n".join([*texts, "Files: " + ", ".join(others) if others else ""])
+        return HTMLPreview(f'<pre style="white-space: pre-wrap">{html.escape(body.strip())}</pre>')
 
     def save(self, data: dict[str, Content]) -> None:
         target = Path(self._get_save_path())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from kedro_datasets._typing import JSONPreview, TablePreview
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import DataFileError
@@ -45,6 +46,10 @@ class RunSummaryDataset(_ToleratesMissing):
         with atomic_path(self._get_save_path(), versioned=self._version is not None) as tmp:
             tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
 
+    def preview(self) -> JSONPreview:
+        """kedro-viz's preview: the summary as it is saved."""
+        return JSONPreview(json.dumps(self.load(), indent=2, allow_nan=True))
+
 
 class RunHistoryDataset(_ToleratesMissing):
     """A run's per-epoch history as CSV; a history never saved loads as an empty frame."""
@@ -65,3 +70,8 @@ class RunHistoryDataset(_ToleratesMissing):
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self._get_save_path(), versioned=self._version is not None) as tmp:
             data.to_csv(tmp, index=False)
+
+    def preview(self, nrows: int = 40) -> TablePreview:
+        """kedro-viz's preview: the first epochs, as a table."""
+        first = self.load().head(nrows)
+        return TablePreview(first.astype(object).where(first.notna(), None).to_dict(orient="split"))  # NaN: not JSON
