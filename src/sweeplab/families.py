@@ -8,6 +8,10 @@ family (resolved config -> train -> run record -> loss curves, plus the family's
 nodes), and so is the node that trains (:func:`train_variant`), so a family never writes the
 ``from_dict -> slot_for -> train -> as_outputs`` adapter or a catalog block of its own: the
 run record's datasets are the generic ``{sweep}.{variant}.<name>`` patterns of ``catalog.yml``.
+
+The same definition rebuilds a saved variant after the run (:meth:`Family.rebuild`): its
+resolved config, the model inputs and its weights give back the model and its setup, so a
+notebook can evaluate it as the loop did (``notebooks/explore_sweep.ipynb``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from kedro.pipeline import Node, Pipeline
 from torch import nn
 
 from sweeplab.config import ConfigError, from_dict
+from sweeplab.errors import DataFileError
 from sweeplab.pipelines.reporting.figures import plot_history
-from sweeplab.training import CheckpointStore, train
+from sweeplab.training import CheckpointStore, evaluate, train
 from sweeplab.training.loop import Batch, BatchMetrics, SplitMetrics, StopRule
 from sweeplab.training.optim import ParameterGroups, top_level_groups
 
@@ -49,6 +54,30 @@ class Training:
     parameter_groups: ParameterGroups = top_level_groups  # named groups: grad norms, own learning rates
     group_lr: Mapping[str, float] = field(default_factory=dict)  # a group's own learning rate
     summary: Mapping[str, Any] = field(default_factory=dict)  # extra entries for the run's summary
+
+
+@dataclass(frozen=True)
+class RebuiltVariant:
+    """A saved variant brought back: its typed config, its family's setup and its model, which
+    holds the saved weights and is in eval mode."""
+
+    config: Any  # the family's typed config; ``config.trainer`` as in the run
+    setup: Training
+    model: nn.Module
+
+    def evaluate(self, data: Mapping[str, Any] | None = None, *, epoch: int | None = None) -> dict[str, float]:
+        """The model's metrics over a whole split (default: the validation split), computed as
+        the loop computes its validation metrics: batches of ``trainer.eval_batch_size``, the
+        family's ``batch_metrics`` and ``split_metrics``.
+
+        ``epoch``: first call the family's ``on_epoch`` with it, for metrics that follow a
+        schedule (a KL weight's warm-up); with the summary's ``best_epoch`` and the saved (best)
+        weights this gives back the summary's ``best.val`` metrics.
+        """
+        if epoch is not None and self.setup.on_epoch is not None:
+            self.setup.on_epoch(epoch)
+        return evaluate(self.model, self.setup.batch_metrics, self.setup.val_data if data is None else data,
+                        batch_size=self.config.trainer.eval_batch_size, split_metrics=self.setup.split_metrics)
 
 
 def no_figures() -> list[Node]:
@@ -82,6 +111,30 @@ class Family:
         losses = Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses")
         return Pipeline([trains, losses, *self.figures()])
 
+    def setup(self, config: Mapping[str, Any], inputs: dict[str, Any]) -> tuple[Any, Training]:
+        """A variant's typed config and training setup, from its resolved config (what
+        ``<sweep>.<variant>.config`` holds) and the model inputs."""
+        cfg = from_dict(self.config_type, config["config"], where=self.name)  # checked when the sweep expanded
+        return cfg, self.training(cfg, inputs)
+
+    def rebuild(self, config: Mapping[str, Any], inputs: dict[str, Any],
+                weights: Mapping[str, torch.Tensor]) -> RebuiltVariant:
+        """A saved variant's model, built as its training built it and holding its saved weights
+        (the best epoch's), on the CPU and in eval mode, with the setup to evaluate it."""
+        where = f"{config.get('sweep')}.{config.get('variant')}"
+        if config.get("family") != self.name:
+            raise ConfigError(f"{where}: its config is of family {config.get('family')!r}, not '{self.name}'")
+        if not weights:
+            raise DataFileError(f"{where}: its saved weights are empty (it failed before finishing an epoch)")
+        cfg, setup = self.setup(config, inputs)
+        model = setup.build_model()
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as exc:  # torch lists every missing, unexpected or mis-shaped tensor, a line each
+            raise DataFileError(f"{where}: its saved weights do not fit the model its config builds: "
+                                f"{' '.join(str(exc).split())}") from None
+        return RebuiltVariant(config=cfg, setup=setup, model=model.eval())
+
     def check(self) -> None:
         """Every input of the template is made by it, a parameter, or declared shared."""
         template = self.template()
@@ -105,8 +158,7 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
     The checkpoint slot is keyed by the config hash and the inputs' fingerprint, so neither a
     changed config nor changed data ever reuses a checkpoint.
     """
-    cfg = from_dict(family.config_type, config["config"], where=family.name)  # checked when the sweep expanded
-    setup = family.training(cfg, inputs)
+    cfg, setup = family.setup(config, inputs)
     record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
                    val_data=setup.val_data, trainer=cfg.trainer, run=config,
                    checkpoint=checkpoint_store.slot_for(config, inputs["fingerprint"]), stop_rules=setup.stop_rules,

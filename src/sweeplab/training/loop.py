@@ -198,16 +198,32 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
 
 
 @torch.no_grad()
-def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int, split_metrics: SplitMetrics | None):
+def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None, split_metrics: SplitMetrics | None):
+    """Sample-weighted means over batches, plus the split's own metrics; leaves train mode on.
+    ``epoch`` None (outside training): a non-finite metric is returned rather than raised."""
     model.eval()
     means = _Means()
     for batch in _batches(data, batch_size, None):
         metrics = batch_metrics(model, batch)
-        _check_finite(metrics, epoch, "val")
+        if epoch is not None:
+            _check_finite(metrics, epoch, "val")
         means.add(metrics, len(next(iter(batch.values()))))
     result = means.result() | (split_metrics(model, data) if split_metrics is not None else {})
     model.train()
     return result
+
+
+def evaluate(model: nn.Module, batch_metrics: BatchMetrics, data: Mapping[str, Any], *, batch_size: int,
+             split_metrics: SplitMetrics | None = None) -> dict[str, float]:
+    """A trained model's metrics over a whole split (arrays or tensors), as the loop computes
+    its validation metrics each epoch; on the model's device, and the model keeps its mode."""
+    was_training = model.training
+    device = next(model.parameters(), torch.empty(0)).device
+    try:
+        return _evaluate(model, batch_metrics, _to_tensors(data, device), batch_size=batch_size, epoch=None,
+                         split_metrics=split_metrics)
+    finally:
+        model.train(was_training)
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
