@@ -9,6 +9,7 @@ import pytest
 import yaml
 from kedro.pipeline import Node
 
+import sweeplab.settings  # noqa: F401 - Kedro configures logging on import, the settings add the filters
 from sweeplab import logs
 from sweeplab.logs import MAX_NODE_LINE, NODE_LOGGER
 from tests.conftest import REPO
@@ -29,6 +30,7 @@ def configured(caplog):
     logs.install()  # and again: once is enough
     assert sum(isinstance(f, logs.ShortNodeLines) for f in logger.filters) == 1
     caplog.set_level(logging.INFO, logger=NODE_LOGGER)
+    caplog.handler.addFilter(logging.Filter(NODE_LOGGER))  # the node lines alone, not warnings
     yield logger
     logger.setLevel(saved[0])
     logger.filters[:] = saved[1]
@@ -51,3 +53,33 @@ def test_at_debug_nothing_is_shortened(configured, caplog):
     node = Node(report, inputs, "out", name="wide")
     node.run(dict.fromkeys(inputs, 0))
     assert caplog.messages[0] == f"Running node: {node}"
+
+
+def test_dataset_loads_and_saves_are_logged_at_debug():
+    from kedro.io import DataCatalog, MemoryDataset  # noqa: PLC0415
+
+    logger, records = logging.getLogger("kedro.io.data_catalog"), []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        catalog = DataCatalog({"numbers": MemoryDataset()})
+        catalog.save("numbers", [1, 2])
+        catalog.load("numbers")
+    finally:
+        logger.removeHandler(handler)
+    assert [(r.levelname, r.getMessage().split(" ")[0]) for r in records] == [("DEBUG", "Saving"), ("DEBUG", "Loading")]
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_kedros_deprecation_warnings_are_logged_at_debug(level):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = ("import logging, warnings; import sweeplab.settings; from kedro import KedroDeprecationWarning; "
+            f"[h.setLevel(logging.{level}) for h in logging.getLogger().handlers]; "
+            "warnings.warn('an old option', KedroDeprecationWarning); warnings.warn('a real problem', UserWarning)")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "WARNING <string>:1: UserWarning: a real problem" in said
+    assert ("DEBUG <string>:1: KedroDeprecationWarning: an old option" in said) == (level == "DEBUG")
+    assert ("an old option" in said) == (level == "DEBUG")
