@@ -3,6 +3,7 @@ real browser (Debian's headless Chromium, driven through chromedriver)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,9 +83,10 @@ def viz_server(tmp_path):
                     "--namespaces=ae_prep,ae_sweep.vq_beta0_s0"], cwd=project, env=env, check=True,
                    capture_output=True, timeout=600)
     port = free_port()
+    log = tmp_path / "viz.log"
     server = subprocess.Popen([sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=project, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                               "--port", str(port)], cwd=project, env=env, stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -95,11 +97,12 @@ def viz_server(tmp_path):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"kedro viz run did not serve {url} (exit {server.poll()})")
+                    pytest.fail(f"kedro viz run did not serve {url} (exit {server.poll()}):\n{log.read_text()[-3000:]}")
                 time.sleep(1)
         yield url
     finally:
-        os.killpg(server.pid, 15)
+        with contextlib.suppress(ProcessLookupError):  # it may have stopped by itself
+            os.killpg(server.pid, 15)
         server.wait(timeout=30)
 
 
@@ -120,9 +123,17 @@ def browser():
 
 
 def visible_nodes(driver) -> dict[str, object]:
+    """The flowchart's nodes by label, once drawing has settled (the same labels twice running)."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
-    return {node.text: node for node in driver.find_elements(By.CSS_SELECTOR, "g.pipeline-node")}
+    def labels() -> dict[str, object]:
+        return {node.text: node for node in driver.find_elements(By.CSS_SELECTOR, "g.pipeline-node")}
+
+    before, now = None, labels()
+    while before is None or before.keys() != now.keys():
+        time.sleep(1)
+        before, now = now, labels()
+    return now
 
 
 def click(driver, element) -> None:
