@@ -9,6 +9,7 @@ spec and its hash, and writes it to ``report.md`` and ``provenance.json``.
 from __future__ import annotations
 
 import datetime
+import re
 import shlex
 import subprocess
 import sys
@@ -64,6 +65,15 @@ def flat_params(params: Mapping[str, Any] | None, prefix: str = "") -> list[str]
     return out
 
 
+def runner_name(runner: Any) -> str | None:
+    """``sweeplab.runner.ParallelRunner`` from a runner's name or its repr (``<... object at 0x...>``,
+    or the project's ``<... object, as sweeplab.runner.SequentialRunner>``)."""
+    if runner is None:
+        return None
+    found = re.search(r", as ([\w.]+)>$", str(runner)) or re.match(r"<([\w.]+) object", str(runner))
+    return found.group(1) if found else str(runner)
+
+
 def collect(run_params: Mapping[str, Any] | None = None, project_path: str | Path | None = None) -> dict[str, Any]:
     """The run's provenance from Kedro's ``run_params`` (None: what the process itself knows)."""
     run_params = run_params or {}
@@ -72,11 +82,11 @@ def collect(run_params: Mapping[str, Any] | None = None, project_path: str | Pat
         "command": command_line(),
         "params": flat_params(runtime),
         "runtime_params": runtime,
-        "env": run_params.get("env"),
+        "env": run_params.get("env") or "local (the default)",
         "pipelines": list(run_params.get("pipeline_names") or []),
         "namespaces": list(run_params.get("namespaces") or []),
         "load_versions": dict(run_params.get("load_versions") or {}),
-        "runner": run_params.get("runner"),
+        "runner": runner_name(run_params.get("runner")),
         "session_id": run_params.get("run_id") or run_params.get("session_id"),
         **code_version(project_path or run_params.get("project_path")),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

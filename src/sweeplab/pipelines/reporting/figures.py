@@ -119,6 +119,7 @@ def plot_history(history: pd.DataFrame, summary: dict) -> Figure:
             ax.axvline(summary["best_epoch"], color="grey", ls=":", lw=1)
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     if norms:
         ax = axes[-1]
         rows = history[history["split"] == "train"]
@@ -127,6 +128,7 @@ def plot_history(history: pd.DataFrame, summary: dict) -> Figure:
         ax.set_yscale("log")
         ax.set_title("gradient norm per group (train)")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
         ax.legend(fontsize=6)
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=11)

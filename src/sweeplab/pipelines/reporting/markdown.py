@@ -70,8 +70,9 @@ def title(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str:
     note = coverage(sweep, provenance)
     if note is None:
         return text
-    params = (provenance or {}).get("params") or []
-    return f"{text} ({note}" + (f", --params {' '.join(params)}" if params else "") + ")"
+    # the overrides of this sweep's spec: what made its variants differ
+    params = [p for p in (provenance or {}).get("params") or [] if p.startswith(f"{sweep.name}.")]
+    return f"{text} ({note}" + (f", --params {', '.join(params)}" if params else "") + ")"
 
 
 def provenance_record(sweep: SweepLayout, spec: dict[str, Any], provenance: dict[str, Any] | None) -> dict[str, Any]:
@@ -244,7 +245,7 @@ def provenance_section(report: Report) -> list[str]:
     lines.append(f"- sweep spec: `{report.sweep.name}`, hash `{record['spec_hash']}` "
                  f"({len(report.sweep.variants)} variants; the spec is in provenance.json)")
     if record["coverage"]:
-        lines.append(f"- runs covered: {record['coverage']} of the configured sweep")
+        lines.append(f"- runs: {record['coverage']} of the sweep as configured without --params")
     lines.append(f"- --params: {', '.join(f'`{x}`' for x in p['params']) if p.get('params') else 'none'}")
     if p.get("load_versions"):
         lines.append("- pinned versions: " + ", ".join(f"`{k}:{v}`" for k, v in p["load_versions"].items()))
