@@ -18,7 +18,12 @@ import pandas as pd
 from sweeplab.config import ConfigError, config_hash
 from sweeplab.pipelines.reporting import decisions
 from sweeplab.pipelines.reporting.config import SweepLayout, layout
-from sweeplab.pipelines.reporting.tables import ranking_metrics, shown_metrics
+from sweeplab.pipelines.reporting.tables import (
+    conditions,
+    outcome_counts,
+    ranking_metrics,
+    shown_metrics,
+)
 from sweeplab.records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
 from sweeplab.sweeps import expand
 
@@ -109,8 +114,6 @@ class Report:
         labels = self.sweep.labels
         columns = [*labels, "n_planned", "n_completed", "n_stopped", "n_failed", "n_missing", "completion_rate"]
         if self.stats.empty:  # no metric at all: the counts from the runs themselves
-            from sweeplab.pipelines.reporting.tables import conditions, outcome_counts  # noqa: PLC0415
-
             frame = pd.DataFrame([{**grid, **outcome_counts(rows)} for grid, rows in conditions(self.table, labels)],
                                  columns=columns)
         else:
