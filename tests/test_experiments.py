@@ -10,6 +10,7 @@ from sweeplab.config import ConfigError
 from sweeplab.families import discover
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.pipelines.reporting import nodes as reporting
+from sweeplab.pipelines.reporting.report_figures import default_plots
 from sweeplab.sweeps import SweepError, expand, resolve_variant_config, sweep_axes
 
 SPEC = {
@@ -86,7 +87,7 @@ def test_the_report_treats_experiment_as_a_categorical_axis():
     best = reporting.best_per_axis(table, spec)
     assert best.loc[0, ["axis", "best", "runner_up"]].tolist() == ["experiment", "wide_beta0.5", "vq"]
     assert len(reporting.compare_conditions(table, spec)) == 3
-    lines, heatmaps = reporting.default_plots(table, reporting.layout(spec))
+    lines, heatmaps = default_plots(table, reporting.layout(spec))
     assert lines == [] and heatmaps == [], "no line plot over a categorical axis"
     assert "| variant | experiment | seed |" in reporting.results_markdown(table, spec)
 

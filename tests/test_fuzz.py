@@ -32,7 +32,7 @@ from sweeplab.errors import InputError, explained
 from sweeplab.pipeline_registry import FAMILIES
 from sweeplab.pipelines.events.format import N_COLUMNS, check_labels, check_rows
 from sweeplab.pipelines.events.nodes import fit_normaliser, split_events
-from sweeplab.pipelines.reporting.nodes import ReportConfig
+from sweeplab.pipelines.reporting.config import ReportConfig
 from sweeplab.sweeps import SweepSpec, expand
 from sweeplab.training import CheckpointSlot, TrainerConfig, train
 from tests.conftest import REPO

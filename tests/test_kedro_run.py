@@ -188,6 +188,13 @@ def test_multi_seed_report_then_report_alone_counts_missing_seeds(kedro_project)
     report = latest(kedro_project, f"{report_dir}/report")
     text = (report / "report.md").read_text()
     assert "8 planned runs in 4 conditions: 8 completed, 0 failed, 0 missing" in text
+    # the title says these are not the sweep the project configures (3 x 3 conditions, seed 0 only)
+    assert text.startswith("# ae_sweep: latent space x globals weight (not the configured sweep: 8 variants, 4 of its 9, "
+                           "--params ae_sweep.grid.model.latent_space=none vq, ")
+    provenance = json.loads((report / "provenance.json").read_text())
+    assert provenance["pipelines"] == ["ae_sweep"] and "ae_sweep.seeds=0 1" in provenance["params"]
+    assert provenance["spec"]["seeds"] == "0 1" and len(provenance["spec_hash"]) == 16 and provenance["date"]
+    assert "## Provenance" in text and "`ae_sweep.seeds=0 1`" in text
     for png in (report / "figures").glob("*.png"):
         assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000, png.name
         assert f"(figures/{png.name})" in text

@@ -1,8 +1,9 @@
-"""Project hooks: the sweep sees the run's parameters; inputs are checked before anything runs;
-what a run writes it reads back at that version; a failed variant fails the command."""
+"""Project hooks: the sweep sees the run's parameters; a report is told its provenance; inputs are
+checked before anything runs; what a run writes it reads back at that version; a failed variant fails the command."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -14,12 +15,14 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import AbstractVersionedDataset, Version
 
-from sweeplab import sweeps
+from sweeplab import provenance, sweeps
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
+from sweeplab.records import FAILED
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
 REPORT = "_report.report"  # the report folder of a sweep (catalog.yml: "{sweep}_report.report")
+PROVENANCE = "_report.run_provenance"  # what a sweep's report is told of its run
 logger = logging.getLogger(__name__)
 
 
@@ -37,6 +40,39 @@ class SweepConfigHook:
         params = dict(context.config_loader["parameters"])
         if sweeps.set_run_parameters(params):
             pipelines.configure(REGISTRY)
+
+
+class ProvenanceHook:
+    """Hand each sweep report of a run its provenance: the command, ``--params``, environment,
+    runner, code version and date (``sweeplab.provenance``), and the sweep's spec as the
+    project configures it without ``--params``, so that a report of a subset can say so.
+
+    Saved into ``<sweep>_report.run_provenance`` (held in memory) before any node runs, in the
+    process that starts the run; ParallelRunner's workers receive it with the dataset, and a
+    report run alone (``--pipelines=<sweep>_report``) gets it the same way.
+    """
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+        self._loader: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+        loader = copy.copy(context.config_loader)  # the same conf and env, without --params
+        loader.runtime_params = {}
+        self._loader = loader
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        names = sorted(name for name in pipeline.inputs() if name.endswith(PROVENANCE))
+        if not names:
+            return
+        collected = provenance.collect(run_params, self._project_path)
+        configured = dict(self._loader["parameters"]) if self._loader is not None else {}
+        for name in names:
+            sweep = name.removesuffix(PROVENANCE)
+            catalog.save(name, {**collected, "sweep": sweep, "configured_spec": configured.get(sweep)})
 
 
 class InputFilesHook:
@@ -110,7 +146,7 @@ class FailedVariantsHook:
             dataset = catalog.get(name) if name.endswith(".summary") else None
             if dataset is not None and dataset.exists():
                 summary = dataset.load()
-                if summary.get("status") == "failed":
+                if summary.get("status") == FAILED:
                     failed.append(f"{name.removesuffix('.summary')}: {summary.get('reason')}")
         for name in sorted(o for o in pipeline.all_outputs() if o.endswith(REPORT)):
             logger.info("Report: %s", Path(catalog.get(name)._get_load_path()) / "report.md")
@@ -147,7 +183,7 @@ class SweepProgressHook:
             if not name.endswith(".summary") or sweep not in self._planned:
                 continue
             self._done[sweep] += 1
-            self._failed[sweep] += isinstance(summary, dict) and summary.get("status") == "failed"
+            self._failed[sweep] += isinstance(summary, dict) and summary.get("status") == FAILED
             done, planned = self._done[sweep], self._planned[sweep]
             elapsed = time.monotonic() - self._start
             left = elapsed / done * (planned - done)

@@ -8,6 +8,7 @@ from sweeplab import logs
 from sweeplab.hooks import (
     FailedVariantsHook,
     InputFilesHook,
+    ProvenanceHook,
     RunVersionsHook,
     SweepConfigHook,
     SweepProgressHook,
@@ -16,7 +17,7 @@ from sweeplab.hooks import (
 # Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (SweepConfigHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(), FailedVariantsHook())
+HOOKS = (SweepConfigHook(), ProvenanceHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(), FailedVariantsHook())
 
 # a node with hundreds of inputs (a report node) is logged by its name and the counts
 logs.install()

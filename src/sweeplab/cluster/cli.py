@@ -99,11 +99,12 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
 @_jobs_dir
 def status(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str) -> None:
     """Per variant of SWEEP: completed, failed (why), running, planned or missing."""
+    from sweeplab.cluster.state import STATES  # noqa: PLC0415 - Kedro's session: not for --help
+
     opened = _open(sweep, env, conf_source, params)
     states = opened.states(Path(jobs_dir) / sweep)
     counts = Counter(s.state for s in states)
-    click.echo(f"{sweep}: {len(states)} variants: " + ", ".join(f"{counts[k]} {k}" for k in
-                                                                 ("completed", "failed", "running", "planned", "missing")))
+    click.echo(f"{sweep}: {len(states)} variants: " + ", ".join(f"{counts[k]} {k}" for k in STATES))
     width = max(len(s.variant) for s in states)
     for s in states:
         click.echo(f"  {s.variant:<{width}}  {s.state:<9}  {s.detail}")

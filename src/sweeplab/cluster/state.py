@@ -21,10 +21,12 @@ from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
 from sweeplab.families import CHECKPOINT_STORE, Family
+from sweeplab.records import COMPLETED, FAILED, MISSING
 from sweeplab.sweeps import Variant, resolve_variant_config
 
 PACKAGE = __name__.split(".")[0]
-STATES = ("completed", "failed", "running", "planned", "missing")
+RUNNING, PLANNED = "running", "planned"  # a cluster's own states, beside the run record's
+STATES = (COMPLETED, FAILED, RUNNING, PLANNED, MISSING)
 
 
 @dataclass(frozen=True)
@@ -59,23 +61,23 @@ class OpenSweep:
         saved_at = self.catalog.get(name).saved_at()
         config_hash = self.config_hash(variant)
         same_config = summary.get("config_hash") == config_hash
-        if summary["status"] == "completed" and same_config:
+        if summary["status"] == COMPLETED and same_config:
             best = summary.get("best_val_loss")
-            return VariantState(variant.name, "completed",
+            return VariantState(variant.name, COMPLETED,
                                 f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
-                                if isinstance(best, int | float) else "completed")
+                                if isinstance(best, int | float) else COMPLETED)
         slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*/last.pt"))
         touched = max((p.stat().st_mtime for p in slots), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
-            return VariantState(variant.name, "running", f"last checkpoint {_age(touched)} ago")
+            return VariantState(variant.name, RUNNING, f"last checkpoint {_age(touched)} ago")
         if variant.name in planned and (saved_at is None or saved_at < latest["submitted_at_epoch"]):
-            return VariantState(variant.name, "planned", f"submitted {latest['submitted_at']}, "
+            return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, "
                                 f"job {latest['jobs'].get('train', '?')}_{latest['variants'].index(variant.name)}")
-        if summary["status"] == "failed" and same_config:
-            return VariantState(variant.name, "failed", str(summary.get("reason")))
-        if summary["status"] == "missing":
-            return VariantState(variant.name, "missing", "no run record")
-        return VariantState(variant.name, "missing", "its record is of another config")
+        if summary["status"] == FAILED and same_config:
+            return VariantState(variant.name, FAILED, str(summary.get("reason")))
+        if summary["status"] == MISSING:
+            return VariantState(variant.name, MISSING, "no run record")
+        return VariantState(variant.name, MISSING, "its record is of another config")
 
 
 def _age(timestamp: float) -> str:

@@ -30,6 +30,7 @@ from kedro.io.core import generate_timestamp
 from sweeplab.cluster.schedulers import JOBS, Resources, Scheduler, render
 from sweeplab.cluster.state import OpenSweep, VariantState
 from sweeplab.datasets._files import atomic_path
+from sweeplab.records import COMPLETED
 
 
 @dataclass
@@ -59,8 +60,8 @@ def write_json(path: Path, data: dict) -> None:
 def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: Resources,
             jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool) -> Submission:
     """Write the submission folder for every variant without a completed record."""
-    to_run = [s.variant for s in states if s.state != "completed"]
-    completed = [s.variant for s in states if s.state == "completed"]
+    to_run = [s.variant for s in states if s.state != COMPLETED]
+    completed = [s.variant for s in states if s.state == COMPLETED]
     folder = Path(jobs_dir).resolve() / opened.name / generate_timestamp()
     submission = Submission(folder, to_run, completed)
     if not to_run:

@@ -17,6 +17,7 @@ from kedro_datasets._typing import JSONPreview, TablePreview
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import DataFileError
+from sweeplab.records import missing_record
 
 
 class _ToleratesMissing(LocalVersionedDataset):
@@ -31,7 +32,7 @@ class RunSummaryDataset(_ToleratesMissing):
 
     def load(self) -> dict[str, Any]:
         if self._never_saved():
-            return {"status": "missing", "reason": f"no saved summary at {self._filepath}"}
+            return missing_record(f"no saved summary at {self._filepath}")
         path = Path(self._get_load_path())
         try:
             summary = json.loads(path.read_bytes())

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from sweeplab.config import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from sweeplab.datasets.torch_weights import is_state_dict
+from sweeplab.records import COMPLETED, FAILED
 from sweeplab.training.checkpoints import CheckpointSlot
 from sweeplab.training.optim import (
     ParameterGroups,
@@ -350,7 +351,7 @@ def train(
         return RunRecord(done["weights"], history_frame(done["history"]), summary)
 
     progress = _Progress()
-    status, reason = "completed", "finished all epochs"
+    status, reason = COMPLETED, "finished all epochs"
     threads = trainer.threads or default_threads()
     torch.set_num_threads(threads)
     try:
@@ -392,7 +393,7 @@ def train(
     except Exception as exc:  # isolate the variant: a failed record, never a crashed sweep
         trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
         logger.error("%s failed: %s%s", name, exc, trace)
-        summary = _summary(run, "failed", f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
+        summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
                            wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 

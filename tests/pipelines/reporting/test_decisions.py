@@ -148,8 +148,8 @@ def test_the_report_walks_a_declared_tree():
                  for (e, s), v in zip([("a", 0), ("a", 1), ("b", 0), ("b", 1)], [0.5, 0.7, 2.0, 2.5], strict=True)}
     table = nodes.results_table(spec, **summaries)
     stats, _ = nodes.condition_statistics(table, spec)
-    report = nodes.write_report(table, stats, nodes.compare_conditions(table, spec), nodes.best_per_axis(table, spec),
-                                nodes.success_criteria(stats, spec), {}, spec)
+    report = nodes.write_report(spec, sweep="s", table=table, stats=stats, comparisons=nodes.compare_conditions(table, spec),
+                                best=nodes.best_per_axis(table, spec), criteria=nodes.success_criteria(stats, spec))
     assert "| 1 | base | a 0.6 | loss <= 1 | yes |" in report["report.md"]
     assert "**Conclusion:** a works" in report["report.md"] and "**Next:** b" in report["report.md"]
     assert '"outcome": "ok"' in report["decision_tree.json"]

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from sweeplab.config import ConfigError, config_hash
 from sweeplab.datasets.folder import FolderDataset
-from sweeplab.pipelines.reporting import figures, nodes
+from sweeplab.pipelines.reporting import figures, nodes, tables
 from sweeplab.pipelines.reporting.figures import plot_metric_vs_axis
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 
@@ -31,6 +32,13 @@ def summary(a, m, seed, loss):
             "status": "failed" if failed else "completed", "reason": "non-finite loss at epoch 2" if failed else "done",
             "best_epoch": None if failed else 3, "epochs_run": 2 if failed else 3,
             "final": {"val": metrics, "train": metrics}, "best": {"val": metrics, "train": metrics}, "wall_s": 1.0}
+
+
+def write(table, stats, spec, figures_by_name=None, **tables):
+    """``write_report`` with every table computed from ``table`` unless given."""
+    tables = {"comparisons": nodes.compare_conditions(table, spec), "best": nodes.best_per_axis(table, spec),
+              "criteria": nodes.success_criteria(stats, spec), **tables}
+    return nodes.write_report(spec, table=table, stats=stats, figures=figures_by_name or {}, **tables)
 
 
 @pytest.fixture
@@ -133,17 +141,15 @@ def test_figures_and_report_folder(tmp_path, table):
     histories = {v: pd.DataFrame([{"epoch": 1, "split": "val", "loss": 1.0}, {"epoch": 2, "split": "val", "loss": 0.9}])
                  for v in table["variant"]}
     curves = nodes.aggregate_curves(SPEC, **histories)
-    figures = nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
-    assert {"completion.png", "loss_vs_a.png", "heatmap_loss_a_x_m.png", "training_curves_val.png"} <= set(figures)
+    figures = nodes.plot_report_figures(table, stats, curves, SPEC)
+    assert {"completion.png", "loss_vs_a.png", "heatmap_loss_a_x_m.png", "validation_curves.png"} <= set(figures)
     with_chance = nodes.plot_report_figures(table, stats, curves, {**SPEC, "report": {**SPEC["report"],
-                                            "references": {"loss": 0.125}}}, **histories)
+                                            "references": {"loss": 0.125}}})
     assert with_chance["loss_vs_a.png"] != figures["loss_vs_a.png"], "the reference changes the figure"
     drawn = plot_metric_vs_axis(stats, "loss", "a", "m", ["a", "m"], 0.95, reference=0.125)
     levels = [list(line.get_ydata()) for ax in drawn.axes for line in ax.get_lines()]
     assert [0.125, 0.125] in levels, "the reference level is drawn"
-    folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
-                                nodes.success_criteria(stats, SPEC),
-                                figures, SPEC)
+    folder = write(table, stats, SPEC, figures)
     FolderDataset(filepath=str(tmp_path / "report")).save(folder)
     report = (tmp_path / "report" / "report.md").read_text()
     for name in figures:
@@ -164,25 +170,19 @@ def test_a_run_a_stop_rule_ended_counts_as_a_result(table):
     assert row["mean"] == pytest.approx(1.1)
     assert "6 completed, 1 collapsed, 4 failed, 1 missing" in nodes.results_markdown(table, SPEC)
     figure = figures.plot_completion(stats, ["a", "m"])
-    assert "stopped" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    folder = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
-                                nodes.success_criteria(stats, SPEC), {}, SPEC)
+    assert "stopped" in [t.get_text() for t in figure.legends[0].get_texts()]
+    folder = write(table, stats, SPEC)
     report = folder["report.md"]
     assert "1 stopped by a rule" in report and "`a1_x_s1` (collapsed): done" in report
     assert "`a1_x_s1`" not in report.split("## Runs left out")[1]  # its metrics count
 
 
-def test_single_run_curves_only_for_a_readable_number_of_runs(table, monkeypatch):
+def test_one_curves_figure_per_report(table):
     stats, _ = nodes.condition_statistics(table, SPEC)
     histories = {v: pd.DataFrame([{"epoch": 1, "split": "val", "loss": 1.0}]) for v in table["variant"]}
     curves = nodes.aggregate_curves(SPEC, **histories)
-    assert "validation_curves.png" in nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
-    monkeypatch.setattr(nodes, "MAX_RUN_CURVES", len(histories) - 1)
-    figures_by_name = nodes.plot_report_figures(table, stats, curves, SPEC, **histories)
-    assert "validation_curves.png" not in figures_by_name and "training_curves_val.png" in figures_by_name
-    report = nodes.write_report(table, stats, nodes.compare_conditions(table, SPEC), nodes.best_per_axis(table, SPEC),
-                                nodes.success_criteria(stats, SPEC), figures_by_name, SPEC)["report.md"]
-    assert f"up to {len(histories) - 1} runs; this one has {len(histories)}" in report
+    names = nodes.plot_report_figures(table, stats, curves, SPEC)
+    assert [n for n in names if "curves" in n] == ["validation_curves.png"]
 
 
 def test_a_single_seed_report_says_why_nothing_was_tested_instead_of_an_empty_table():
@@ -192,8 +192,79 @@ def test_a_single_seed_report_says_why_nothing_was_tested_instead_of_an_empty_ta
     stats, _ = nodes.condition_statistics(table, spec)
     comparisons = nodes.compare_conditions(table, spec)
     assert len(comparisons) and not np.isfinite(comparisons["pvalue"]).any()
-    report = nodes.write_report(table, stats, comparisons, nodes.best_per_axis(table, spec),
-                                nodes.success_criteria(stats, spec), {}, spec)["report.md"]
+    report = write(table, stats, spec, comparisons=comparisons)["report.md"]
     section = report.split("## Comparisons on loss")[1].split("## Best setting per axis")[0]
     assert "0 tested" in section and "No pair had two completed runs on both sides" in section
     assert "|" not in section, "no empty table"
+
+
+def test_metrics_are_found_by_name_whatever_they_are_called():
+    # a family metric named like a prefix (best_, final_) is a metric like any other
+    spec = {"family": "ae", "grid": {"a": [1, 2]}, "seeds": [0]}
+    summaries = {f"a{a}_s0": {"status": "completed", "reason": "", "best_epoch": 2, "epochs_run": 3, "wall_s": 1.0,
+                              "best": {"val": {"best_f1": 0.5 * a, "final_acc": 0.9}, "train": {"best_f1": 0.6}},
+                              "final": {"val": {"best_f1": 0.4 * a, "final_acc": 0.8}}}
+                 for a in (1, 2)}
+    table = nodes.results_table(spec, **summaries)
+    assert tables.report_metrics(table, spec) == ["best_f1", "final_acc"]
+    assert {"final.val.best_f1", "best.train.best_f1", "final.val.final_acc"} <= set(table.columns)
+    assert nodes.compare_conditions(table, spec)["metric"].tolist() == ["best_f1"]
+    stats, _ = nodes.condition_statistics(table, spec)
+    report = write(table, stats, spec)["report.md"]
+    assert "| a | best_f1 | final_acc |" in report
+    assert "| a1_s0 | 1 | 0 | completed | 0.5 | 0.9 |" in nodes.results_markdown(table, spec)
+
+
+def test_errors_name_the_sweep():
+    spec = {**SPEC, "report": {"metrics": ["loss"], "best_by": ["loss", "acc"]}}
+    with pytest.raises(ConfigError, match=r"ae_sweep\.report\.best_by\[1\]: got 'acc'"):
+        nodes.check_report("ae_sweep", spec)
+    with pytest.raises(ConfigError, match=r"ae_sweep\.report\.confidence"):
+        nodes.results_table({**SPEC, "report": {"confidence": 2}}, sweep="ae_sweep")
+    with pytest.raises(ConfigError, match=r"ae_sweep\.grid\.a: got"):
+        nodes.results_table({**SPEC, "grid": {"a": None}}, sweep="ae_sweep")
+
+
+def test_best_per_axis_ranks_by_the_metrics_the_spec_names(table):
+    assert set(nodes.best_per_axis(table, SPEC)["metric"]) == {"loss"}, "default: the compare metric"
+    spec = {**SPEC, "report": {**SPEC["report"], "best_by": ["acc"]}}
+    best = nodes.best_per_axis(table, spec)
+    assert set(best["metric"]) == {"acc"}
+    stats, _ = nodes.condition_statistics(table, spec)
+    assert "Ranked by acc (report.best_by)" in write(table, stats, spec)["report.md"]
+    with pytest.raises(ConfigError, match=r"sweep\.report\.best_by\[0\]: 'f1' is not a metric of the runs"):
+        nodes.best_per_axis(table, {**SPEC, "report": {**SPEC["report"], "best_by": ["f1"]}})
+
+
+def test_a_report_of_a_subset_says_so_and_records_its_provenance(table):
+    stats, _ = nodes.condition_statistics(table, SPEC)
+    configured = {**SPEC, "grid": {"a": [1, 2, 3], "m": ["x", "y"]}}
+    provenance = {"command": "kedro run --pipelines=s", "params": ["s.grid.a=[1, 2]"], "env": "local",
+                  "pipelines": ["s"], "runner": "SequentialRunner", "code_version": "git 0123456789ab-dirty",
+                  "date": "2026-01-01T00:00:00Z", "configured_spec": configured}
+    folder = nodes.write_report(SPEC, sweep="s", provenance=provenance, table=table, stats=stats,
+                                comparisons=nodes.compare_conditions(table, SPEC))
+    report = folder["report.md"]
+    assert report.startswith("# s (subset: 12 of 18 variants, --params s.grid.a=[1, 2])\n")
+    section = report.split("## Provenance")[1]
+    for text in ("`kedro run --pipelines=s`", "`s.grid.a=[1, 2]`", "git 0123456789ab-dirty", "2026-01-01T00:00:00Z"):
+        assert text in section
+    record = json.loads(folder["provenance.json"])
+    assert record["spec_hash"] == config_hash(SPEC) and record["spec"] == SPEC and record["sweep"] == "s"
+    assert record["coverage"] == "subset: 12 of 18 variants"
+    assert nodes.results_markdown(table, SPEC, provenance, sweep="s").startswith("# s (subset: 12 of 18 variants")
+    same = nodes.write_report(SPEC, sweep="s", provenance={**provenance, "configured_spec": SPEC}, table=table,
+                              stats=stats)["report.md"]
+    assert same.startswith("# s\n"), "the whole sweep: no note"
+
+
+def test_no_section_is_an_empty_table():
+    spec = {"family": "ae", "grid": {"a": [1]}, "seeds": [0], "report": {"metrics": ["loss"]}}
+    table = nodes.results_table(spec, a1_s0=summary(1, "x", 0, 1.0))
+    stats, _ = nodes.condition_statistics(table, spec)
+    report = write(table, stats, spec)["report.md"]
+    assert "## Comparisons\n\nThe sweep has one condition: nothing to compare." in report
+    assert "No axis has two settings with a completed run to compare." in report
+    for heading in report.split("\n## ")[1:]:
+        body = heading.split("\n", 1)[1].strip()
+        assert body and not body.startswith("|---"), heading

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sweeplab.config import ConfigError
+from sweeplab.records import COMPLETED, MISSING
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,16 @@ def experiment_values(table: pd.DataFrame, metric: str) -> dict[str, tuple[float
     when there are none), and why there are none."""
     out: dict[str, tuple[float | None, str]] = {}
     for experiment, rows in table.groupby("experiment", sort=False):
-        done = rows[(rows["status"] == "completed")]
+        done = rows[(rows["status"] == COMPLETED)]
         values = done[metric].to_numpy(dtype=float) if metric in done else np.array([])
         values = values[np.isfinite(values)]
         if len(values):
             out[str(experiment)] = (float(values.mean()), "")
-        elif (rows["status"] == "missing").all():
+        elif (rows["status"] == MISSING).all():
             out[str(experiment)] = (None, "not run yet")
         else:
             reasons = "; ".join(sorted({f"{r.status}: {r.reason}" for r in rows.itertuples()
-                                        if r.status != "completed"})) or f"no finite {metric}"
+                                        if r.status != COMPLETED})) or f"no finite {metric}"
             out[str(experiment)] = (None, reasons)
     return out
 

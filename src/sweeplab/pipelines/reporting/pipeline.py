@@ -5,7 +5,9 @@ It reads only run records (and the sweep spec), so it runs alone on the latest s
 run whose record was never saved counts as missing.
 """
 
+import functools
 import warnings
+from collections.abc import Callable
 
 from kedro.pipeline import Node, Pipeline
 
@@ -13,8 +15,14 @@ from sweeplab.pipelines.reporting import nodes
 from sweeplab.sweeps import Variant
 
 
+def _named(func: Callable, sweep: str) -> Callable:
+    """A node function told its sweep's name (for its messages); it pickles for ParallelRunner."""
+    return functools.update_wrapper(functools.partial(func, sweep=sweep), func)
+
+
 def create_pipeline(sweep: str, variants: list[Variant]) -> Pipeline:
     spec = f"params:{sweep}"
+    fn = functools.partial(_named, sweep=sweep)
     summaries = {v.name: f"{v.namespace}.summary" for v in variants}
     histories = {v.name: f"{v.namespace}.history" for v in variants}
     with warnings.catch_warnings():
@@ -22,22 +30,22 @@ def create_pipeline(sweep: str, variants: list[Variant]) -> Pipeline:
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
         return Pipeline(
             [
-                Node(nodes.results_table, {"spec": spec, **summaries}, "results_table", name="tabulate_results"),
-                Node(nodes.results_markdown, ["results_table", spec], "results_markdown",
+                Node(fn(nodes.results_table), {"spec": spec, **summaries}, "results_table", name="tabulate_results"),
+                Node(fn(nodes.results_markdown), ["results_table", spec, "run_provenance"], "results_markdown",
                      name="write_results_markdown"),
-                Node(nodes.condition_statistics, ["results_table", spec], ["condition_stats", "aggregated_results"],
+                Node(fn(nodes.condition_statistics), ["results_table", spec], ["condition_stats", "aggregated_results"],
                      name="compute_condition_statistics"),
-                Node(nodes.compare_conditions, ["results_table", spec], "comparisons", name="compare_conditions"),
-                Node(nodes.best_per_axis, ["results_table", spec], "best_per_axis", name="find_best_per_axis"),
-                Node(nodes.success_criteria, ["condition_stats", spec], "criteria", name="check_success_criteria"),
-                Node(nodes.aggregate_curves, {"spec": spec, **histories}, "curves", name="aggregate_curves"),
-                Node(nodes.plot_report_figures,
-                     {"table": "results_table", "stats": "condition_stats", "curves": "curves", "spec": spec,
-                      **histories},
+                Node(fn(nodes.compare_conditions), ["results_table", spec], "comparisons", name="compare_conditions"),
+                Node(fn(nodes.best_per_axis), ["results_table", spec], "best_per_axis", name="find_best_per_axis"),
+                Node(fn(nodes.success_criteria), ["condition_stats", spec], "criteria", name="check_success_criteria"),
+                Node(fn(nodes.aggregate_curves), {"spec": spec, **histories}, "curves", name="aggregate_curves"),
+                Node(fn(nodes.plot_report_figures), ["results_table", "condition_stats", "curves", spec],
                      "report_figures", name="plot_report_figures"),
-                Node(nodes.write_report,
-                     ["results_table", "condition_stats", "comparisons", "best_per_axis", "criteria", "report_figures",
-                      spec],
+                # the report's sections read these by name: a new table is one more entry here
+                Node(fn(nodes.write_report),
+                     {"spec": spec, "provenance": "run_provenance", "table": "results_table",
+                      "stats": "condition_stats", "comparisons": "comparisons", "best": "best_per_axis",
+                      "criteria": "criteria", "figures": "report_figures"},
                      "report", name="write_report"),
             ],
             namespace=f"{sweep}_report",

@@ -1,0 +1,306 @@
+"""The report as Markdown: ``report.md`` is a list of sections, each a function of the
+report's inputs that returns its lines, or none when it has nothing to say. Adding a table
+to the report is adding its node's output to ``write_report``'s inputs and one section here.
+
+A section never shows an empty table: it says why there is none and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sweeplab.config import ConfigError, config_hash
+from sweeplab.pipelines.reporting import decisions
+from sweeplab.pipelines.reporting.config import SweepLayout, layout
+from sweeplab.pipelines.reporting.tables import (
+    conditions,
+    outcome_counts,
+    ranking_metrics,
+    shown_metrics,
+)
+from sweeplab.records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
+from sweeplab.sweeps import expand
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float | np.floating):
+            return "–" if np.isnan(value) else format(value, floatfmt)
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def interval(row: pd.Series) -> str:
+    if row["n"] == 0:
+        return "no completed run"
+    if row["n"] < 2:
+        return f"{row['mean']:.4g} (n = {row['n']}: no interval)"
+    return f"{row['mean']:.4g} [{row['ci_lower']:.4g}, {row['ci_upper']:.4g}]"
+
+
+# ----------------------------------------------------------------------------------------------
+# title and provenance
+
+
+def coverage(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str | None:
+    """How the runs this report covers differ from the sweep the project configures (without
+    ``--params``): ``subset: 1 of 9 variants``, or None when they are the same (or unknown)."""
+    configured = (provenance or {}).get("configured_spec")
+    if not isinstance(configured, dict):
+        return None
+    try:
+        planned = {v.name for v in expand(sweep.name, configured)}
+    except ConfigError:
+        return None
+    covered = {v.name for v in sweep.variants}
+    if covered == planned:
+        return None
+    if covered < planned:
+        return f"subset: {len(covered)} of {len(planned)} variants"
+    return f"not the configured sweep: {len(covered)} variants, {len(covered & planned)} of its {len(planned)}"
+
+
+def title(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str:
+    """The sweep's title, and when the report covers other runs than the configured sweep, how."""
+    text = sweep.title or sweep.name
+    note = coverage(sweep, provenance)
+    if note is None:
+        return text
+    # the overrides of this sweep's spec: what made its variants differ
+    params = [p for p in (provenance or {}).get("params") or [] if p.startswith(f"{sweep.name}.")]
+    return f"{text} ({note}" + (f", --params {', '.join(params)}" if params else "") + ")"
+
+
+def provenance_record(sweep: SweepLayout, spec: dict[str, Any], provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """``provenance.json``: the run's provenance, the sweep's spec as the run saw it and its hash."""
+    record = {k: v for k, v in (provenance or {}).items() if k != "sweep"}
+    return {"sweep": sweep.name, "spec_hash": config_hash(spec), "coverage": coverage(sweep, provenance),
+            "variants": len(sweep.variants), **record, "spec": spec}
+
+
+# ----------------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class Report:
+    """What the sections read: the sweep, its spec, the tables and figures, the provenance."""
+
+    sweep: SweepLayout
+    spec: dict[str, Any]
+    provenance: dict[str, Any] | None
+    table: pd.DataFrame
+    stats: pd.DataFrame
+    outputs: dict[str, Any] = field(default_factory=dict)  # every other input of write_report, by name
+
+    @property
+    def metrics(self) -> list[str]:
+        return shown_metrics(self.table, self.sweep)
+
+    @property
+    def confidence(self) -> float:
+        return self.sweep.report.confidence
+
+    def completion(self) -> pd.DataFrame:
+        labels = self.sweep.labels
+        columns = [*labels, "n_planned", "n_completed", "n_stopped", "n_failed", "n_missing", "completion_rate"]
+        if self.stats.empty:  # no metric at all: the counts from the runs themselves
+            frame = pd.DataFrame([{**grid, **outcome_counts(rows)} for grid, rows in conditions(self.table, labels)],
+                                 columns=columns)
+        else:
+            frame = self.stats.drop_duplicates(labels)[columns]
+        return frame if frame["n_stopped"].any() else frame.drop(columns="n_stopped")
+
+
+Section = Callable[[Report], list[str]]
+
+
+def heading(report: Report) -> list[str]:
+    completion = report.completion()
+    stopped = f"{int(completion['n_stopped'].sum())} stopped by a rule, " if "n_stopped" in completion else ""
+    return [f"# {title(report.sweep, report.provenance)}", "",
+            f"{len(report.table)} planned runs in {len(completion)} conditions: "
+            f"{int(completion['n_completed'].sum())} completed, {stopped}"
+            f"{int(completion['n_failed'].sum())} failed, {int(completion['n_missing'].sum())} missing.", ""]
+
+
+def completion_section(report: Report) -> list[str]:
+    return ["## Completion", "", markdown_table(report.completion()), "", "![completion](figures/completion.png)", ""]
+
+
+def results_section(report: Report) -> list[str]:
+    lines = ["## Results per condition", ""]
+    metrics = [m for m in report.metrics if m in set(report.stats.get("metric", ()))]
+    if not metrics:
+        return [*lines, "No run recorded a metric: nothing to summarise (see the runs left out below).", ""]
+    labels = report.sweep.labels
+    main = report.stats[report.stats["metric"].isin(metrics)].copy()
+    main["value"] = main.apply(interval, axis=1)
+    wide = main.pivot_table(index=labels, columns="metric", values="value", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=metrics).reset_index()
+    return [*lines,
+            "Mean over the seeds with a result (completed or stopped by a rule) of each run's validation value at "
+            f"its best epoch, with the {report.confidence:.0%} confidence interval of the mean (Student's t, n - 1 "
+            "degrees of freedom). With fewer than two runs there is no interval.", "", markdown_table(wide), ""]
+
+
+def criteria_section(report: Report) -> list[str]:
+    """One row per condition, one column per criterion: mean [interval] and whether it is met."""
+    criteria = report.outputs.get("criteria")
+    if criteria is None or criteria.empty:
+        return []
+    labels = report.sweep.labels
+    cells = criteria.copy()
+    cells["value"] = [f"{'yes' if met else 'no'}: {interval(row)}" for met, (_, row) in
+                      zip(cells["met"], cells.iterrows(), strict=True)]
+    wide = cells.pivot_table(index=labels, columns="metric", values="value", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=list(dict.fromkeys(criteria["metric"]))).reset_index()
+    wide.columns = [*labels, *(f"{m} ({t})" for m, t in dict(zip(criteria["metric"], criteria["target"],
+                                                                  strict=True)).items())]
+    return ["## Success criteria", "",
+            "Met when the mean over seeds meets the target (yes/no), with the mean and its interval; "
+            "criteria.csv also says whether the whole interval meets it.", "", markdown_table(wide), ""]
+
+
+def decision_tree_section(report: Report) -> list[str]:
+    tree = report.sweep.report.decision_tree
+    return [] if tree is None else decisions.walk_markdown(decisions.walk(tree, report.table), tree)
+
+
+def figures_section(report: Report) -> list[str]:
+    names = [name for name in report.outputs.get("figures") or {} if name != "completion.png"]
+    return ["## Figures", "", *(f"![{name}](figures/{name})" for name in names), ""] if names else []
+
+
+def comparisons_section(report: Report) -> list[str]:
+    comparisons = report.outputs.get("comparisons")
+    if comparisons is None:
+        return []
+    if comparisons.empty:
+        why = ("The sweep has one condition: nothing to compare." if len(report.completion()) < 2
+               else "No run recorded a metric to compare.")
+        return ["## Comparisons", "", why, ""]
+    alpha = 1 - report.confidence
+    lines = [f"## Comparisons on {comparisons['metric'].iloc[0]}", ""]
+    tested = comparisons[np.isfinite(comparisons["pvalue"])]
+    lines += [f"{len(comparisons)} pairs, {len(tested)} tested (paired t-test when the same seeds completed "
+              f"in both, else Welch's); p-values corrected by {comparisons['correction'].iloc[0]} across "
+              f"the tested pairs; significant at p < {alpha:.2g}.", ""]
+    if len(tested):
+        cols = ["condition_a", "condition_b", "mean_diff", "test", "pvalue", "p_adjusted", "effect_size", "significant"]
+        return [*lines, markdown_table(tested.sort_values("p_adjusted")[cols]), "",
+                "Pairs without a test (a side with n < 2) are listed in comparisons.csv.", ""]
+    return [*lines, "No pair had two completed runs on both sides, so none was tested: run more seeds "
+            "(`seeds` in the sweep, or `--params \"<sweep>.seeds=[0,1,2]\"`).", ""]
+
+
+def best_section(report: Report) -> list[str]:
+    best = report.outputs.get("best")
+    if best is None:
+        return []
+    ranked = ranking_metrics(report.table, report.sweep)
+    source = "report.best_by" if report.sweep.report.best_by else "the compare metric; set report.best_by to choose"
+    lines = ["## Best setting per axis", "",
+             f"Ranked by {', '.join(ranked) or 'no metric'} ({source}). For each axis and setting of the others: "
+             "the best value by mean, the runner-up, and whether the best is significantly better "
+             f"(uncorrected p < {1 - report.confidence:.2g}).", ""]
+    if best.empty or "runner_up" not in best or best["runner_up"].isna().all():
+        return [*lines, "No axis has two settings with a completed run to compare.", ""]
+    lines += [markdown_table(best), ""]
+    if "pvalue" in best and not np.isfinite(best["pvalue"].to_numpy(dtype=float)).any():
+        lines += ["No setting had two runs on both sides, so none was tested: run more seeds.", ""]
+    return lines
+
+
+def stopped_section(report: Report) -> list[str]:
+    stopped = report.table[report.table["status"].map(stopped_by_rule)]
+    if not len(stopped):
+        return []
+    return ["## Runs stopped by a rule (their metrics count)", "",
+            *(f"- `{r.variant}` ({r.status}): {r.reason}" for r in stopped.itertuples()), ""]
+
+
+def left_out_section(report: Report) -> list[str]:
+    excluded = report.table[report.table["status"].isin(NO_RESULT)]
+    if not len(excluded):
+        return []
+    return ["## Runs left out", "", *(f"- `{r.variant}` ({r.status}): {r.reason}" for r in excluded.itertuples()), ""]
+
+
+def provenance_section(report: Report) -> list[str]:
+    p = report.provenance or {}
+    record = provenance_record(report.sweep, report.spec, report.provenance)
+    lines = ["## Provenance", ""]
+    if p.get("command"):
+        lines.append(f"- command: `{p['command']}`")
+    if p.get("pipelines"):
+        lines.append(f"- pipelines: {', '.join(p['pipelines'])}; environment: {p.get('env')}; "
+                     f"runner: {p.get('runner')}")
+    lines.append(f"- sweep spec: `{report.sweep.name}`, hash `{record['spec_hash']}` "
+                 f"({len(report.sweep.variants)} variants; the spec is in provenance.json)")
+    if record["coverage"]:
+        lines.append(f"- runs: {record['coverage']} of the sweep as configured without --params")
+    lines.append(f"- --params: {', '.join(f'`{x}`' for x in p['params']) if p.get('params') else 'none'}")
+    if p.get("load_versions"):
+        lines.append("- pinned versions: " + ", ".join(f"`{k}:{v}`" for k, v in p["load_versions"].items()))
+    if p.get("code_version"):
+        lines.append(f"- code: {p['code_version']}")
+    if p.get("date"):
+        lines.append(f"- date: {p['date']}")
+    return [*lines, ""]
+
+
+SECTIONS: list[Section] = [heading, completion_section, results_section, criteria_section, decision_tree_section,
+                           figures_section, comparisons_section, best_section, stopped_section, left_out_section,
+                           provenance_section]
+
+
+def write_report(spec: dict[str, Any], *, sweep: str = "sweep", provenance: dict[str, Any] | None = None,
+                 table: pd.DataFrame, stats: pd.DataFrame, figures: dict[str, bytes] | None = None,
+                 **outputs: Any) -> dict[str, Any]:
+    """The report folder: ``report.md`` (every section of ``SECTIONS``), ``provenance.json``,
+    ``decision_tree.json`` when the spec has a tree, and the figures ``report.md`` links to.
+
+    ``outputs`` are the report's other tables by name (``comparisons``, ``best``,
+    ``criteria``...), for the sections to read.
+    """
+    report = Report(layout(spec, sweep), spec, provenance, table, stats, {**outputs, "figures": figures or {}})
+    lines = [line for section in SECTIONS for line in section(report)]
+    files: dict[str, Any] = {"report.md": "\n".join(lines).rstrip("\n") + "\n",
+                             "provenance.json": json.dumps(provenance_record(report.sweep, spec, provenance),
+                                                           indent=2, default=str)}
+    if (tree := report.sweep.report.decision_tree) is not None:
+        files["decision_tree.json"] = json.dumps(decisions.as_dict(decisions.walk(tree, table)), indent=2,
+                                                 allow_nan=False)
+    return files | {f"figures/{k}": v for k, v in (figures or {}).items()}
+
+
+def results_markdown(table: pd.DataFrame, spec: dict[str, Any], provenance: dict[str, Any] | None = None,
+                     sweep: str = "sweep") -> str:
+    """The per-run results table as Markdown, with a line counting run outcomes."""
+    plan = layout(spec, sweep)
+    columns = ["variant", *plan.labels, "seed", "status", *shown_metrics(table, plan), "best_epoch", "epochs_run",
+               "wall_s"]
+    shown = table[[c for c in columns if c in table]]  # a sweep that has not run yet has no scalars
+    counts = table["status"].value_counts()
+    stopped = counts.drop([COMPLETED, *NO_RESULT], errors="ignore")
+    lines = [f"# {title(plan, provenance)}: results", "",
+             f"{len(table)} runs: {counts.get(COMPLETED, 0)} completed, "
+             + "".join(f"{n} {status}, " for status, n in stopped.items())
+             + f"{counts.get(FAILED, 0)} failed, "
+             f"{counts.get(MISSING, 0)} missing. Metrics are validation values at each run's best epoch.",
+             "", markdown_table(shown)]
+    not_done = table[table["status"] != COMPLETED]
+    if len(not_done):
+        lines += ["", "## Runs that did not complete all epochs", ""]
+        lines += [f"- `{r.variant}` ({r.status}): {r.reason}" for r in not_done.itertuples()]
+    return "\n".join(lines) + "\n"

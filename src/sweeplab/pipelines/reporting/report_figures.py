@@ -1,0 +1,69 @@
+"""Which figures a sweep's report draws, by file name: from the ``report:`` config and the
+shape of the sweep. The drawing itself is ``figures``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sweeplab.pipelines.reporting import figures
+from sweeplab.pipelines.reporting.config import Heatmap, LinePlot, SweepLayout, layout
+from sweeplab.pipelines.reporting.tables import shown_metrics
+
+MAX_CONDITION_ROWS = 60  # one row per condition stays legible up to about this many
+CURVES = "validation_curves.png"  # the one curves figure: per condition, mean over seeds
+
+
+def default_plots(table: pd.DataFrame, sweep: SweepLayout) -> tuple[list[LinePlot], list[Heatmap]]:
+    labels = sweep.labels
+    numeric = [lab for lab in labels if table[lab].nunique() > 1 and pd.api.types.is_numeric_dtype(table[lab])
+               and not pd.api.types.is_bool_dtype(table[lab])]
+    lines = sweep.report.line_plots
+    if lines is None:
+        lines = tuple(LinePlot(x, next((h for h in labels if h != x), None)) for x in numeric)
+    heatmaps = sweep.report.heatmaps
+    if heatmaps is None:
+        heatmaps = (Heatmap(labels[1], labels[0]),) if len(labels) >= 2 else ()
+    return ([LinePlot(sweep.label(p.x), sweep.label(p.hue) if p.hue else None) for p in lines],
+            [Heatmap(sweep.label(h.x), sweep.label(h.y)) for h in heatmaps])
+
+
+def categorical_axes(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:
+    """Axes whose values no line can join: named experiments, strings, booleans."""
+    return [lab for lab in sweep.labels if not pd.api.types.is_numeric_dtype(table[lab])
+            or pd.api.types.is_bool_dtype(table[lab])]
+
+
+def report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFrame, sweep: SweepLayout,
+                   ) -> dict[str, Figure]:
+    """Every figure of the report, by file name, in the order the report shows them."""
+    metrics = shown_metrics(table, sweep)
+    lines, heatmaps = default_plots(table, sweep)
+    confidence = sweep.report.confidence
+    out: dict[str, Figure] = {"completion.png": figures.plot_completion(stats, sweep.labels)}
+    if not metrics or stats.empty:
+        return out
+    if categorical_axes(table, sweep) and len(stats.drop_duplicates(sweep.labels)) <= MAX_CONDITION_ROWS:
+        out["conditions.png"] = figures.plot_conditions(stats, metrics, sweep.labels, confidence)
+    for metric in metrics:
+        for plot in lines:
+            out[f"{metric}_vs_{plot.x}.png"] = figures.plot_metric_vs_axis(
+                stats, metric, plot.x, plot.hue, sweep.labels, confidence, reference=sweep.report.references.get(metric))
+    for heat in heatmaps:
+        for metric in sweep.report.heatmap_metrics or metrics:
+            out[f"heatmap_{metric}_{heat.y}_x_{heat.x}.png"] = figures.plot_heatmap(stats, metric, heat.x, heat.y)
+    if len(curves):
+        out[CURVES] = figures.plot_aggregated_curves(curves, metrics, sweep.labels, "val", confidence)
+    return out
+
+
+def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFrame, spec: dict[str, Any],
+                        sweep: str = "sweep") -> dict[str, bytes]:
+    """Every figure of the report as PNG, by file name.
+
+    Rendered here rather than handed on as figures: Kedro deep-copies what passes between
+    nodes in memory, and a figure of a thousand runs' curves took seconds to copy.
+    """
+    return {name: figures.png(fig) for name, fig in report_figures(table, stats, curves, layout(spec, sweep)).items()}
