@@ -223,7 +223,7 @@ class MlflowHook(_TrackingHook):
     def __init__(self) -> None:
         super().__init__()
         self._client: Any = None
-        self._client_pid = 0
+        self._client_for: tuple[int, str] = (0, "")  # the process and store it was opened for
         self._variant_runs: dict[str, str] = {}  # <sweep>.<variant> -> run id, in this process
 
     def _end(self) -> None:
@@ -231,10 +231,12 @@ class MlflowHook(_TrackingHook):
         self._variant_runs.clear()
 
     def client(self) -> Any:
-        if self._client is None or self._client_pid != os.getpid():  # a forked worker opens its own
+        # a forked worker opens its own; so does the next session in this process, at its own store
+        wanted = (os.getpid(), self._state["tracking_uri"])
+        if self._client is None or self._client_for != wanted:
             from mlflow.tracking import MlflowClient  # noqa: PLC0415 - only when switched on
 
-            self._client, self._client_pid = MlflowClient(tracking_uri=self._state["tracking_uri"]), os.getpid()
+            self._client, self._client_for = MlflowClient(tracking_uri=wanted[1]), wanted
         return self._client
 
     @hook_impl
