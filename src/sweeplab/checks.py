@@ -2,7 +2,7 @@
 
 The sections are the data sections the families' data prep reads (``events``, ``shapes``,
 ``cnc``, ...), each family's defaults (``ae``, ``gw``, ...) and every sweep spec with
-its ``report:``. Each goes through the same typed configs (``sweeplab.config``), so that an
+its ``report:``, and the project's own optional settings (``tracking``). Each goes through the same typed configs (``sweeplab.config``), so that an
 unknown key, a wrong type or a value out of range stops the run naming its full key, before
 anything is written.
 """
@@ -16,6 +16,10 @@ from sweeplab.config import ConfigError, closest, from_dict
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
 from sweeplab.sweeps import Variant, expand, find_sweeps, resolve_variant_config
+from sweeplab.tracking import SECTION as TRACKING
+from sweeplab.tracking import TrackingConfig
+
+SETTINGS = {TRACKING: TrackingConfig}  # sections of the project's own settings; each may be left out
 
 
 def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None
@@ -27,7 +31,7 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
     """
     data_sections = {name: kind for family in families.values() for name, kind in family.data_sections.items()}
     sweeps = find_sweeps(params)
-    known = [*data_sections, *families, *sweeps]
+    known = [*data_sections, *families, *sweeps, *SETTINGS]
     for key in params:
         if key not in known:
             close = closest(str(key), known)
@@ -37,6 +41,9 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
         if name not in params:
             raise ConfigError(f"{name}: missing parameters section")
         from_dict(kind, params[name], where=name)
+    for name, kind in SETTINGS.items():
+        if name in params:
+            from_dict(kind, params[name] or {}, where=name)
     planned = {}
     for name, spec in sweeps.items():
         if only is not None and name not in only:

@@ -13,14 +13,25 @@ quadratic in the variants: at 450 variants the pause between two tasks had a med
 and reached 2.4 s. A pipeline never changes during a run, so here the two sets are computed
 once. Upstream, caching ``Pipeline.inputs()``/``outputs()`` as its other derived views
 already are (``node_dependencies``, ``grouped_nodes``) would fix every runner.
+
+The project's hooks in every worker. Kedro 1.7's ParallelRunner sets up a worker's project
+(its settings, and so its ``HOOKS``) only when the worker knows the package's name, which a
+spawned worker (``KEDRO_MP_CONTEXT=spawn``, what ``run`` picks) does not inherit: there the
+project's node hooks silently never ran. Each worker here starts by loading the project's
+settings. (Setting the name instead would send every task through Kedro's own re-configuration,
+which in 1.7 sets its logging config to itself and ends in a RecursionError.)
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from concurrent.futures import Executor, ProcessPoolExecutor
 from itertools import chain
+from multiprocessing import get_context
 from typing import Any
 
+from kedro.framework import project
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import ParallelRunner as KedroParallelRunner
 from kedro.runner import SequentialRunner as KedroSequentialRunner
@@ -102,7 +113,22 @@ class SequentialRunner(_ReleaseOnce, KedroSequentialRunner):
 
 
 class ParallelRunner(_ReleaseOnce, KedroParallelRunner):
-    """Kedro's ParallelRunner, without the per-task cost that grows with the pipeline."""
+    """Kedro's ParallelRunner, without the per-task cost that grows with the pipeline, and with
+    the project's hooks in every worker."""
+
+    def _get_executor(self, max_workers: int) -> Executor:
+        # Kedro's choice of start method, plus a worker that knows its project
+        context = os.environ.get("KEDRO_MP_CONTEXT")
+        context = context if context in {"fork", "spawn", "forkserver"} else None
+        package = project.PACKAGE_NAME
+        return ProcessPoolExecutor(max_workers=max_workers, mp_context=get_context(context),
+                                   initializer=_load_settings if package else None,
+                                   initargs=(package,) if package else ())
+
+
+def _load_settings(package: str) -> None:
+    """A worker's project settings, whose ``HOOKS`` Kedro's tasks register in the worker."""
+    project.settings.configure(f"{package}.settings")
 
 
 # what `--runner` names -> the runner used instead

@@ -13,13 +13,17 @@ from sweeplab.hooks import (
     SweepConfigHook,
     SweepProgressHook,
 )
+from sweeplab.tracking import MlflowHook, TensorBoardHook
 
 # Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (SweepConfigHook(), ProvenanceHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(), FailedVariantsHook())
+# pluggy calls the last registered first: the trackers close their runs before FailedVariantsHook
+# raises for a failed variant
+HOOKS = (SweepConfigHook(), ProvenanceHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
+         FailedVariantsHook(), MlflowHook(), TensorBoardHook())
 
-# a node with hundreds of inputs (a report node) is logged by its name and the counts
+# routine log lines at DEBUG, none that grows with the sweep (sweeplab.logs)
 logs.install()
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

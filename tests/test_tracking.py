@@ -1,0 +1,172 @@
+"""Tracking UIs: a tiny tracked sweep, read back through MLflow's client and TensorBoard's
+event reader; off, tracking leaves nothing behind and imports nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from sweeplab.config import ConfigError
+from sweeplab.errors import SweepFailedError
+from sweeplab.tracking import config_params
+from tests.conftest import TINY_PARAMS, copy_project
+from tests.test_kedro_run import kedro_cli, latest, run_session
+
+# two variants; lr=1e30 fails with a non-finite loss, its sibling completes
+PARAMS = copy.deepcopy(TINY_PARAMS)
+PARAMS["events"]["synthetic"]["n_events"] = 2000
+PARAMS["ae_sweep"]["grid"] = {"model": {"latent_space": "vq"}, "loss": {"globals_beta": 1}, "trainer": {"lr": "1e-3 1e30"}}
+GOOD, BAD = "vq_beta1_lr0p001_s0", "vq_beta1_lr1e30_s0"
+TRACKED = {**PARAMS, "tracking": {"mlflow": {"enabled": True}, "tensorboard": {"enabled": True}}}
+STORE = "data/09_tracking/mlflow.db"
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory) -> Path:
+    """A project after one tracked run of the two-variant sweep."""
+    project = copy_project(tmp_path_factory.mktemp("tracked") / "project")
+    with pytest.raises(SweepFailedError, match=BAD):
+        run_session(project, params=TRACKED)
+    return project
+
+
+def history(project: Path, variant: str) -> pd.DataFrame:
+    return pd.read_csv(latest(project, f"data/07_model_output/ae_sweep/{variant}/history.csv"))
+
+
+def per_epoch(frame: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
+    """``split/metric`` -> [(epoch, value)], as the trackers log a history."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for row in frame.to_dict("records"):
+        for column, value in row.items():
+            if column not in ("epoch", "split") and pd.notna(value):
+                points.setdefault(f"{row['split']}/{column}", []).append((row["epoch"], value))
+    return points
+
+
+def test_mlflow_holds_a_parent_run_and_a_nested_run_per_variant(tracked):
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 - the off test checks that nothing imports it
+
+    client = MlflowClient(f"sqlite:///{tracked / STORE}")
+    experiment = client.get_experiment_by_name("sweeplab")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert (parent.info.run_name, parent.info.status) == ("ae_sweep", "FAILED"), "a variant failed"
+    assert parent.data.params["family"] == "ae" and parent.data.params["grid.trainer.lr"] == "1e-3 1e30"
+    assert parent.data.metrics == {"variants_run": 2, "variants_failed": 1}
+
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert sorted(children) == sorted([GOOD, BAD])
+    assert (children[GOOD].info.status, children[GOOD].data.tags["status"]) == ("FINISHED", "completed")
+    assert (children[BAD].info.status, children[BAD].data.tags["status"]) == ("FAILED", "failed")
+    assert "non-finite" in children[BAD].data.tags["reason"]
+
+    for variant, run in children.items():
+        config = yaml.safe_load(latest(tracked, f"data/06_models/ae_sweep/{variant}/config.yml").read_text())
+        assert run.data.params == {k: str(v) for k, v in config_params(config).items()}
+        assert run.data.tags["config_hash"] == config["config_hash"]
+        expected = per_epoch(history(tracked, variant))
+        for key, points in expected.items():
+            logged = client.get_metric_history(run.info.run_id, key)
+            assert [(m.step, m.value) for m in logged] == [(e, pytest.approx(v)) for e, v in points], key
+        artefacts = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+        assert artefacts == {"figures/losses.png", "figures/recon.png"}
+
+    assert len(per_epoch(history(tracked, GOOD))["val/rec_tokens"]) == 2, "both epochs"
+    best = json.loads(latest(tracked, f"data/07_model_output/ae_sweep/{GOOD}/summary.json").read_text())["best"]
+    assert children[GOOD].data.metrics["best/val/rec_tokens"] == pytest.approx(best["val"]["rec_tokens"])
+
+
+def test_tensorboard_has_one_event_folder_per_variant(tracked):
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer  # noqa: PLC0415
+
+    # what `tensorboard --logdir data/07_model_output/ae_sweep` sees: one run per variant
+    runs = EventMultiplexer().AddRunsFromDirectory(str(tracked / "data/07_model_output/ae_sweep"))
+    runs.Reload()
+    assert sorted(runs.Runs()) == sorted([GOOD, BAD])
+    for variant in (GOOD, BAD):
+        events = runs.GetAccumulator(variant)
+        expected = per_epoch(history(tracked, variant))
+        assert set(expected) <= set(events.Tags()["scalars"])
+        for tag, points in expected.items():
+            assert [(e.step, e.value) for e in events.Scalars(tag)] == [(s, pytest.approx(v, rel=1e-6)) for s, v in points]
+    assert "best/val/rec_tokens" in runs.GetAccumulator(GOOD).Tags()["scalars"]
+    hparams = runs.PluginRunToTagToContent("hparams")
+    assert set(hparams) == {GOOD, BAD}, "each variant's config as hyperparameters"
+
+
+def test_a_tracking_error_warns_and_never_fails_the_run(kedro_project, caplog):
+    caplog.set_level(logging.WARNING, logger="sweeplab")
+    (kedro_project / "data/09_tracking").mkdir(parents=True)
+    (kedro_project / "data/09_tracking/mlflow.db").write_text("not a database")
+    params = copy.deepcopy(TRACKED)
+    params["ae_sweep"]["grid"]["trainer"]["lr"] = "1e-3"
+    params["ae"]["trainer"]["epochs"] = 1
+    run_session(kedro_project, params=params)
+    assert "MLflow tracking is off for the rest of this run" in caplog.text
+    assert json.loads(latest(kedro_project, f"data/07_model_output/ae_sweep/{GOOD}/summary.json").read_text())["status"] == "completed"
+    assert list((kedro_project / f"data/07_model_output/ae_sweep/{GOOD}").glob("events.out.tfevents.*")), "TensorBoard still on"
+
+
+def test_a_typo_in_tracking_is_a_one_line_error(kedro_project):
+    params = {**PARAMS, "tracking": {"mlflow": {"enabeld": True}}}
+    with pytest.raises(ConfigError, match=r"^tracking\.mlflow\.enabeld: unknown key; did you mean tracking\.mlflow\.enabled\?$"):
+        run_session(kedro_project, params=params)
+    params = {**PARAMS, "tracking": {"tensorboard": {"enabled": "yes"}}}
+    with pytest.raises(ConfigError, match=r"^tracking\.tensorboard\.enabled: got 'yes'; expected true or false$"):
+        run_session(kedro_project, params=params)
+
+
+OFF = """
+import json, sys
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+bootstrap_project(sys.argv[1])
+with KedroSession.create(project_path=sys.argv[1], runtime_params=json.loads(sys.argv[2])) as session:
+    session.run(pipeline_names=["ae_sweep"])
+print(sorted(m for m in sys.modules if m.split(".")[0] == "mlflow" or "tensorboard" in m))
+"""
+
+
+def test_off_by_default_nothing_is_written_and_nothing_imported(kedro_project):
+    params = copy.deepcopy(PARAMS)
+    params["ae_sweep"]["grid"]["trainer"]["lr"] = "1e-3"
+    params["ae"]["trainer"]["epochs"] = 1
+    done = subprocess.run([sys.executable, "-c", OFF, str(kedro_project), json.dumps(params)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", "neither mlflow nor tensorboard imported"
+    assert not (kedro_project / "data/09_tracking").exists()
+    assert not list((kedro_project / "data").rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_parallel_runner_workers_track_too(kedro_project):
+    params = ("events.synthetic.n_events=2000,ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=none vq,"
+              "ae_sweep.grid.loss.globals_beta=1,tracking.mlflow.enabled=true,tracking.tensorboard.enabled=true")
+    done = kedro_cli(kedro_project, "--pipelines=ae_sweep", f"--params={params}", "--runner=ParallelRunner",
+                     "--runner-params=max_workers=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "tracking is off" not in done.stdout + done.stderr
+
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(f"sqlite:///{kedro_project / STORE}")
+    runs = client.search_runs([client.get_experiment_by_name("sweeplab").experiment_id])
+    children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(children) == ["none_beta1_s0", "vq_beta1_s0"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in children.values():
+        assert len(client.get_metric_history(run.info.run_id, "val/rec_tokens")) == 2
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "figures")} == {"figures/losses.png",
+                                                                                       "figures/recon.png"}
+    for variant in children:
+        assert list((kedro_project / f"data/07_model_output/ae_sweep/{variant}").glob("events.out.tfevents.*"))
