@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -67,9 +68,12 @@ def test_the_tree_is_replaced_only_under_kedro_viz():
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below 49152: kedro-viz refuses the ephemeral range."""
+    while True:
+        port = random.randint(20000, 40000)
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
 
 
 @pytest.fixture
@@ -162,8 +166,12 @@ def test_a_sweep_reads_as_prep_then_one_box_then_its_report(viz_server, browser)
     # kedro-viz opens __default__ (every family); the URL picks the sweep (README)
     browser.get(f"{viz_server}/?pid=ae_sweep")
     top = wait_for(lambda: (nodes := visible_nodes(browser)) and "ae_sweep" in nodes and nodes, "the flowchart")
+    # kedro-viz's tour of its new features, and its "new version" banner (which cannot check offline)
+    for button in browser.find_elements(By.CSS_SELECTOR, ".feature-hints__close"):
+        click(browser, button)
     for button in browser.find_elements(By.XPATH, "//button[normalize-space()='Dismiss']"):
-        click(browser, button)  # kedro-viz's "new version" banner, which cannot check offline
+        click(browser, button)
+    time.sleep(1)
     screenshot(browser, "kedro_viz_collapsed")
     assert {"ae_prep", "ae_sweep", "ae_sweep_report"} <= top.keys()
     assert len(top) <= 15, sorted(top)
