@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro_viz.data_access.repositories.modular_pipelines import ModularPipelinesRepository
 from kedro_viz.utils import _hash_input_output
@@ -40,6 +41,8 @@ def tree(pipeline, populate) -> dict:
 @pytest.mark.parametrize("name", ["ae_sweep", "__default__"])
 def test_the_tree_is_kedro_vizs_own_but_for_what_no_node_reads(name):
     bootstrap_project(REPO)
+    with KedroSession.create(project_path=REPO) as session:
+        session.load_context()  # the project's own parameters, whatever an earlier session ran with
     pipeline = pipelines[name]
     viz.install()
     theirs = tree(pipeline, viz.KEDRO_VIZ["populate_tree"])
