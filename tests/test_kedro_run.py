@@ -189,7 +189,7 @@ def test_multi_seed_report_then_report_alone_counts_missing_seeds(kedro_project)
     text = (report / "report.md").read_text()
     assert "8 planned runs in 4 conditions: 8 completed, 0 failed, 0 missing" in text
     # the title says these are not the sweep the project configures (3 x 3 conditions, seed 0 only)
-    assert text.startswith("# ae_sweep: latent space x globals weight (not the configured sweep: 8 variants, 4 of its 9, "
+    assert text.startswith("# ae_sweep: latent space x globals weight (not the configured sweep: 8 variants, 4 of the 9 configured among them, "
                            "--params ae_sweep.grid.model.latent_space=none vq, ")
     provenance = json.loads((report / "provenance.json").read_text())
     assert provenance["pipelines"] == ["ae_sweep"] and "ae_sweep.seeds=0 1" in provenance["params"]

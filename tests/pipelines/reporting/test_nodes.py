@@ -268,3 +268,11 @@ def test_no_section_is_an_empty_table():
     for heading in report.split("\n## ")[1:]:
         body = heading.split("\n", 1)[1].strip()
         assert body and not body.startswith("|---"), heading
+
+
+def test_a_report_of_more_than_the_sweep_says_so(table):
+    stats, _ = nodes.condition_statistics(table, SPEC)
+    narrower = {**SPEC, "grid": {**SPEC["grid"], "a": [1]}}
+    provenance = {"params": ["s.grid.a=[1, 2]"], "configured_spec": narrower}
+    report = nodes.write_report(SPEC, sweep="s", provenance=provenance, table=table, stats=stats)["report.md"]
+    assert report.startswith("# s (widened: 12 variants, the 6 configured among them, --params s.grid.a=[1, 2])\n")

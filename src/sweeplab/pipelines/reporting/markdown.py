@@ -66,7 +66,10 @@ def coverage(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str | Non
         return None
     if covered < planned:
         return f"subset: {len(covered)} of {len(planned)} variants"
-    return f"not the configured sweep: {len(covered)} variants, {len(covered & planned)} of its {len(planned)}"
+    if covered > planned:
+        return f"widened: {len(covered)} variants, the {len(planned)} configured among them"
+    return (f"not the configured sweep: {len(covered)} variants, {len(covered & planned)} of the "
+            f"{len(planned)} configured among them")
 
 
 def title(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str:
