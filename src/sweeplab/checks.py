@@ -1,10 +1,10 @@
 """One check of every section of parameters a user writes, before any node runs.
 
 The sections are the data sections the families' data prep reads (``events``, ``shapes``,
-``cnc``, ...), each family's defaults (``ae``, ``gw``, ...) and every sweep spec with
-its ``report:``, and the project's own optional settings (``tracking``). Each goes through the same typed configs (``sweeplab.config``), so that an
-unknown key, a wrong type or a value out of range stops the run naming its full key, before
-anything is written.
+``cnc``, ...), each family's defaults (``ae``, ``gw``, ...), every sweep spec with its
+``report:``, and the project's own optional settings (``tracking``). Each goes through the
+same typed configs (``sweeplab.config``), so that an unknown key, a wrong type or a value out
+of range stops the run naming its full key, before anything is written.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Project hooks: the sweep sees the run's parameters; a report is told its provenance; inputs are
-checked before anything runs; what a run writes it reads back at that version; a failed variant fails the command."""
+"""Project hooks: the sweep sees the run's parameters; a report is told its provenance; inputs
+are checked before anything runs; what a run writes it reads back at that version; a failed
+variant fails the command."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from sweeplab.config import ConfigError, from_dict
+from sweeplab.records import FAILED
 from sweeplab.sweeps import find_sweeps, flatten_keys
 
 logger = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ class MlflowHook(_TrackingHook):
         if summary.get("restored"):
             tags.append(RunTag("restored", "true"))
         self.client().log_batch(run_id, metrics=metrics, tags=tags)
-        self.client().set_terminated(run_id, status="FAILED" if summary.get("status") == "failed" else "FINISHED")
+        self.client().set_terminated(run_id, status="FAILED" if summary.get("status") == FAILED else "FINISHED")
 
     def _log_figures(self, namespace: str, figures: Mapping[str, Any]) -> None:
         run_id = self._variant_runs.get(namespace) or self._find_run(namespace)
