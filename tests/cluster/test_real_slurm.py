@@ -113,6 +113,9 @@ def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
     while "JobState=PENDING" not in slurm.show_job(task):
         assert time.monotonic() < deadline, slurm.show_job(task)
         time.sleep(0.5)
+    # but not within the second it was killed in: slurmd compares whole seconds, and refuses a
+    # launch credential made no later than the kill ("Job N already killed, do not launch")
+    time.sleep(2)
     subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=slurm.env, check=True)
     # the task's own state, not an empty queue: a requeued task can be briefly absent from squeue
     deadline = time.monotonic() + 600
