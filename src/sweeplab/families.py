@@ -27,15 +27,19 @@ import torch
 from kedro.pipeline import Node, Pipeline
 from torch import nn
 
+from sweeplab import code_identity
+from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
 from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.records import CODE_KEPT
 from sweeplab.training import CheckpointStore, evaluate, train
-from sweeplab.training.loop import Batch, BatchMetrics, SplitMetrics, StopRule
+from sweeplab.training.loop import Batch, BatchMetrics, RunRecord, SplitMetrics, StopRule, restored
 from sweeplab.training.optim import ParameterGroups, top_level_groups
 
 CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
 RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
+KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a run does with runs that other code finished
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,16 @@ class Family:
                                 f"{' '.join(str(exc).split())}") from None
         return RebuiltVariant(config=cfg, setup=setup, model=model.eval())
 
+    def code_identity(self, tree: SourceTree | None = None) -> CodeIdentity:
+        """The code its variants' numbers depend on (``sweeplab.code_identity``): the family's
+        package and what it imports inside the project, the training loop included. Of the
+        running code (computed once a process), or of another copy of the project's source."""
+        modules = {obj.__module__ for obj in (self.training, self.config_type)}
+        source = tree or code_identity.installed()
+        roots = tuple(sorted({root for module in modules for root in source.package_modules(module.rpartition(".")[0])}
+                             | modules))
+        return code_identity.of_modules(roots) if tree is None else tree.identity(roots)
+
     def check(self) -> None:
         """Every input of the template is made by it, a parameter, or declared shared."""
         template = self.template()
@@ -155,17 +169,72 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
                   family: Family) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
     """Node: train one variant; returns (weights, history, summary), the run record.
 
-    The checkpoint slot is keyed by the config hash and the inputs' fingerprint, so neither a
-    changed config nor changed data ever reuses a checkpoint.
+    The checkpoint slot is keyed by the config hash, the inputs' fingerprint and the family's
+    code identity, so neither a changed config, changed data nor changed code ever reuses a
+    checkpoint. Only with ``<sweep>.resume.code: keep`` is a run finished by other code
+    restored, and its summary then says ``code_kept``.
     """
     cfg, setup = family.setup(config, inputs)
-    record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
-                   val_data=setup.val_data, trainer=cfg.trainer, run=config,
-                   checkpoint=checkpoint_store.slot_for(config, inputs["fingerprint"]), stop_rules=setup.stop_rules,
-                   augment=setup.augment, split_metrics=setup.split_metrics, on_epoch=setup.on_epoch,
-                   parameter_groups=setup.parameter_groups, group_lr=setup.group_lr)
+    code = family.code_identity()
+    slot = checkpoint_store.slot_for(config, inputs["fingerprint"], code.digest)
+    record = kept_record(config, checkpoint_store, slot, inputs["fingerprint"], code.digest)
+    if record is None:
+        slot.record_code(code.as_dict())
+        record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
+                       val_data=setup.val_data, trainer=cfg.trainer,
+                       run={**config, "code_identity": code.digest, "code_version": code_identity.source_version()},
+                       checkpoint=slot, stop_rules=setup.stop_rules, augment=setup.augment,
+                       split_metrics=setup.split_metrics, on_epoch=setup.on_epoch,
+                       parameter_groups=setup.parameter_groups, group_lr=setup.group_lr)
     record.summary.update(setup.summary)
     return record.as_outputs()
+
+
+def keeps_older_code(config: Mapping[str, Any]) -> bool:
+    """Whether a variant's sweep restores runs finished by other code (``resume.code: keep``)."""
+    return (config.get("resume") or {}).get("code") == KEEP
+
+
+def kept_record(config: dict[str, Any], store: CheckpointStore, slot: Any, data_fingerprint: str,
+                code: str) -> RunRecord | None:
+    """With ``resume.code: keep``, and no run of this code finished: the newest run of this
+    config and data that other code finished, marked ``code_kept``."""
+    if not keeps_older_code(config) or slot.finished():
+        return None
+    name = f"{config['sweep']}.{config['variant']}"
+    for older in store.finished_with_other_code(config, code, data_fingerprint):
+        if (record := restored(older, name, "kept the run that earlier code finished")) is not None:
+            record.summary[CODE_KEPT] = True
+            return record
+    return None
+
+
+@dataclass(frozen=True)
+class OtherCode:
+    """A sweep's variants whose config a run of other code finished, and none of this code: a
+    re-run retrains them (or keeps them, with ``resume.code: keep``)."""
+
+    variants: tuple[str, ...]
+    changed: tuple[str, ...]  # files changed since (``CodeIdentity.changes_since``)
+    unrecorded: int  # of them, runs from before code identities were recorded
+
+
+def finished_by_other_code(family: Family, configs: Sequence[Mapping[str, Any]], store: CheckpointStore) -> OtherCode:
+    """Which of these resolved variant configs have a finished run of other code than the
+    family's now, and none of this code (the data is not known before data prep: any counts)."""
+    code = family.code_identity()
+    variants, changed, unrecorded = [], set(), 0
+    for config in configs:
+        folder = store.root / config["sweep"] / config["variant"]
+        if next(folder.glob(f"{config['config_hash']}-*-{code.digest}/final.pt"), None) is not None:
+            continue
+        older = store.finished_with_other_code(config, code.digest)
+        if older:
+            variants.append(config["variant"])
+            earlier = older[0].code()
+            unrecorded += earlier is None
+            changed.update(code.changes_since(earlier))
+    return OtherCode(tuple(variants), tuple(sorted(changed)), unrecorded)
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from kedro.io import AbstractVersionedDataset, Version
 from sweeplab import provenance, sweeps
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
+from sweeplab.families import CHECKPOINT_STORE, KEEP, OtherCode, discover, finished_by_other_code
 from sweeplab.records import FAILED
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
@@ -74,6 +75,45 @@ class ProvenanceHook:
         for name in names:
             sweep = name.removesuffix(PROVENANCE)
             catalog.save(name, {**collected, "sweep": sweep, "configured_spec": configured.get(sweep)})
+
+
+class CodeChangeHook:
+    """Before a run, once per sweep: how many of its finished variants other code trained,
+    which files changed since, and whether the run retrains them or keeps their results
+    (``<sweep>.resume.code``); so that a re-run after an edit says what it will do."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        planned: dict[str, set[str]] = {}
+        for name in pipeline.all_outputs():
+            if name.endswith(".summary") and name.count(".") == 2:
+                sweep, variant, _ = name.split(".")
+                planned.setdefault(sweep, set()).add(variant)
+        params = sweeps.run_parameters()
+        specs = sweeps.find_sweeps(params)
+        found = discover()
+        for sweep in sorted(set(planned) & set(specs)):
+            family = found[specs[sweep]["family"]]
+            configs = [sweeps.resolve_variant_config(params[family.name], family=family, variant=v)
+                       for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]]
+            other = finished_by_other_code(family, configs, catalog.load(CHECKPOINT_STORE))
+            if other.variants:
+                logger.warning(code_change_message(sweep, family.name, other, len(configs),
+                                                   keep=configs[0]["resume"]["code"] == KEEP))
+
+
+def code_change_message(sweep: str, family: str, other: OtherCode, planned: int, *, keep: bool) -> str:
+    shown = ", ".join(other.changed[:6]) + (f" and {len(other.changed) - 6} more" if len(other.changed) > 6 else "")
+    since = f"changed since: {shown}" if shown else "changed since"
+    if other.unrecorded:
+        since += f"; {other.unrecorded} trained before code identities were recorded"
+    if keep:
+        return (f"{sweep}: keeping the results of {len(other.variants)} of {planned} variants that earlier code "
+                f"of family '{family}' finished ({since}); the report marks them. To retrain them: "
+                f"--params {sweep}.resume.code=retrain")
+    return (f"{sweep}: the code of family '{family}' changed since {len(other.variants)} of {planned} variants "
+            f"finished ({since}); they are retrained. To keep their results instead: "
+            f"--params {sweep}.resume.code=keep")
 
 
 class InputFilesHook:

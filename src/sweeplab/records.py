@@ -6,8 +6,13 @@ A summary (``sweeplab.training.loop``)::
 
     {"sweep", "variant", "condition", "seed", "status", "reason",
      "best_epoch", "epochs_run", "best_val_loss", "wall_s", "monitor", "threads", "config_hash",
+     "code_identity", "code_version", "torch_version", "device",
      "best":  {"val": {metric: value}, "train": {...}},     # at the best epoch
      "final": {"val": {...}, "train": {...}}}              # at the last epoch
+
+A record restored from a checkpoint also holds ``restored: true``; one restored although
+its code differs from the code of the run that restored it (``<sweep>.resume.code: keep``)
+holds ``code_kept: true`` too.
 
 A metric is any key of those four mappings, whatever its name (``best_f1`` and ``final_acc``
 are metric names like any other); ``best.val`` holds the values a report shows.
@@ -32,7 +37,10 @@ NO_RESULT = (FAILED, MISSING)  # runs that are counted and listed, never average
 IDENTITY_KEYS = ("sweep", "variant", "condition", "seed", "config_hash")
 OUTCOME_KEYS = ("status", "reason")
 SCALAR_KEYS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # one number each, tabulated as they are
-SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, "monitor", "threads", "best", "final")
+# which code made the numbers (``sweeplab.code_identity``), its git commit, torch, the device chosen
+CODE_KEYS = ("code_identity", "code_version", "torch_version", "device")
+SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, *CODE_KEYS, "monitor", "threads", "best", "final")
+CODE_KEPT = "code_kept"  # a restored record of other code than the run's, kept on request
 # where metrics sit: summary[which][split][metric]
 METRIC_SETS = (("best", "val"), ("final", "val"), ("best", "train"), ("final", "train"))
 SHOWN = ("best", "val")  # the values a report shows under the metric's own name

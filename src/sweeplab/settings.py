@@ -6,6 +6,7 @@ from kedro.config import OmegaConfigLoader
 
 from sweeplab import logs
 from sweeplab.hooks import (
+    CodeChangeHook,
     FailedVariantsHook,
     InputFilesHook,
     ProvenanceHook,
@@ -20,7 +21,7 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 
 # pluggy calls the last registered first: the trackers close their runs before FailedVariantsHook
 # raises for a failed variant
-HOOKS = (SweepConfigHook(), ProvenanceHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
+HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
          FailedVariantsHook(), MlflowHook(), TensorBoardHook())
 
 # routine log lines at DEBUG, none that grows with the sweep (sweeplab.logs)

@@ -39,13 +39,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Node
 
 from sweeplab.config import ConfigError, closest, config_hash, from_dict, to_dict
-from sweeplab.families import Family
+from sweeplab.families import RETRAIN, Family
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,14 @@ class SweepError(ConfigError):
 
 
 EXPERIMENT = "experiment"  # the axis of named experiments, in conditions and report tables
+
+
+@dataclass(frozen=True)
+class ResumeSpec:
+    """What a re-run does with a variant that other code finished (its code identity differs):
+    ``retrain`` it, or ``keep`` its result, which the report then marks."""
+
+    code: Literal["retrain", "keep"] = RETRAIN
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class SweepSpec:
     labels: dict[str, str] = field(default_factory=dict)  # grid key -> short name
     seeds: Any = field(default_factory=lambda: [0])  # integers, or "0 1 2" from --params; checked in ``expand``
     report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
+    resume: ResumeSpec = field(default_factory=ResumeSpec)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Variant:
     overrides: tuple[tuple[str, Any], ...]  # (dotted key, value), in grid order
     seed: int
     experiment: Experiment | None = None
+    resume_code: str = RETRAIN  # the sweep's resume.code
 
     @property
     def condition(self) -> dict[str, Any]:
@@ -227,7 +237,7 @@ def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
             for seed in seeds:
                 name = variant_name(overrides, seed, labels, experiment)
                 variants.append(Variant(sweep=sweep, name=name, overrides=overrides, seed=seed,
-                                        experiment=experiment))
+                                        experiment=experiment, resume_code=checked.resume.code))
     names = [v.name for v in variants]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -321,6 +331,7 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
         "seed": variant.seed,
         "config_hash": config_hash({"family": family.name, "seed": variant.seed, "config": resolved}),
         "config": resolved,
+        "resume": {"code": variant.resume_code},  # how this run resumes; not part of what it computes
     }
 
 

@@ -132,7 +132,8 @@ def save_summary(opened, variant: str, status: str, **extra) -> None:
                                 version=Version(None, None))
     dataset.save({"status": status, "reason": extra.pop("reason", ""), "config_hash":
                   extra.pop("config_hash", opened.config_hash(by_name[variant])), "best_val_loss": 1.5,
-                  "best_epoch": 3, "monitor": "total_loss", **extra})
+                  "best_epoch": 3, "monitor": "total_loss",
+                  "code_identity": extra.pop("code_identity", opened.family.code_identity().digest), **extra})
 
 
 def test_status_and_resume_read_the_saved_records(project, tmp_path):
@@ -141,7 +142,8 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
     save_summary(opened, VARIANTS[1], "failed", reason="NonFiniteLoss: non-finite total_loss at epoch 1 (train)")
     save_summary(opened, VARIANTS[3], "completed", config_hash="another")
     time.sleep(0.01)  # a checkpoint written after the summary: a run under way
-    slot = project / "data/06_models/checkpoints/ae_sweep" / VARIANTS[2] / f"{opened.config_hash(opened.variants[2])}-ab"
+    slot = (project / "data/06_models/checkpoints/ae_sweep" / VARIANTS[2]
+            / f"{opened.config_hash(opened.variants[2])}-ab-{opened.family.code_identity().digest}")
     slot.mkdir(parents=True)
     (slot / "last.pt").write_bytes(b"state")
 
@@ -153,7 +155,7 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
                     VARIANTS[2]: ["running", rows[VARIANTS[2]][1]],
                     VARIANTS[3]: ["missing", "its record is of another config"]}
     assert rows[VARIANTS[2]][1].startswith("last checkpoint ")
-    assert "ae_sweep: 4 variants: 1 completed, 1 failed, 1 running, 0 planned, 1 missing" in out
+    assert "ae_sweep: 4 variants: 1 completed, 0 outdated, 1 failed, 1 running, 0 planned, 1 missing" in out
 
     code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
     assert code == 0 and "4 variants, 1 completed, 3 to run" in out
@@ -162,6 +164,35 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
     rows = status_rows(out)
     assert rows[VARIANTS[3]] == ["planned", f"submitted {only_folder(project).name}, job 102_2"]
     assert rows[VARIANTS[1]][0] == "planned", "a failed variant submitted again is planned"
+
+
+def test_a_variant_finished_by_other_code_is_outdated_and_is_submitted_again(project, tmp_path):
+    opened = open_sweep("ae_sweep", env=None, conf_source=None, params=_params())
+    now = opened.family.code_identity().digest
+    save_summary(opened, VARIANTS[0], "completed")
+    save_summary(opened, VARIANTS[1], "completed", code_identity="0123456789ab")
+    save_summary(opened, VARIANTS[2], "completed", code_identity=None)  # from before code identities
+    save_summary(opened, VARIANTS[3], "completed")
+
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    rows = status_rows(out)
+    assert rows[VARIANTS[1]] == ["outdated", f"trained by code 0123456789ab; the code is now {now} "
+                                 "(keep it: --params ae_sweep.resume.code=keep)"]
+    assert rows[VARIANTS[2]][1].startswith("trained by code unrecorded;")
+    assert [rows[v][0] for v in (VARIANTS[0], VARIANTS[3])] == ["completed", "completed"]
+    assert "ae_sweep: 4 variants: 2 completed, 2 outdated, 0 failed" in out
+
+    kept = f"{PARAMS},ae_sweep.resume.code=keep"
+    code, out = sweeplab("status", "ae_sweep", f"--params={kept}")
+    assert status_rows(out)[VARIANTS[1]] == ["completed", "total_loss 1.5 at epoch 3 (kept: trained by code "
+                                             "0123456789ab)"]
+    code, out = sweeplab("submit", "ae_sweep", f"--params={kept}")
+    assert code == 0 and "all 4 variants have a completed record; nothing to submit" in out
+
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0 and "4 variants, 2 completed, 2 to run" in out, out
+    assert (only_folder(project) / "variants.txt").read_text().split() == VARIANTS[1:3]
 
 
 def _params() -> dict:

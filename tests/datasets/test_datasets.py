@@ -47,7 +47,7 @@ def test_h5_stream_writes_blocks_and_failed_stream_keeps_the_old_file(tmp_path):
 def test_checkpoint_store_comes_from_the_catalog_and_is_read_only(tmp_path):
     dataset = CheckpointStoreDataset(path=str(tmp_path / "ckpt"))
     store = dataset.load()
-    assert store.slot("s", "v", "hash", "fingerprint" * 3).folder == tmp_path / "ckpt/s/v/hash-fingerprintfinge"
+    assert store.slot("s", "v", "hash", "fingerprint" * 3, "c0de").folder == tmp_path / "ckpt/s/v/hash-fingerprintfinge-c0de"
     with pytest.raises(DatasetError, match="a CheckpointStore is written through the object it loads"):
         dataset.save(store)
 

@@ -92,7 +92,7 @@ def test_interrupted_run_continues_from_its_checkpoint(tmp_path):
             raise RuntimeError("node lost")
         return regression(model, batch)
 
-    first = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=crashes_in_epoch_3)
+    first = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data", "code"), metrics=crashes_in_epoch_3)
     assert first.summary["status"] == "failed" and "node lost" in first.summary["reason"]
 
     resumed_calls = {"n": 0}
@@ -101,7 +101,7 @@ def test_interrupted_run_continues_from_its_checkpoint(tmp_path):
         resumed_calls["n"] += 1
         return regression(model, batch)
 
-    second = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=counting)
+    second = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data", "code"), metrics=counting)
     assert resumed_calls["n"] == 3 * 9, "only epochs 3-5 ran again"
     pd.testing.assert_frame_equal(second.history, reference.history)
     assert torch.equal(second.weights["weight"], reference.weights["weight"])
@@ -112,11 +112,13 @@ def test_interrupted_run_continues_from_its_checkpoint(tmp_path):
         restored_calls["n"] += 1
         return regression(model, batch)
 
-    third = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data"), metrics=never)
+    third = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data", "code"), metrics=never)
     assert restored_calls["n"] == 0 and third.summary["restored"] is True
     pd.testing.assert_frame_equal(third.history, reference.history, check_dtype=False)
-    other = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "other-data"), metrics=never)
+    other = fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "other-data", "code"), metrics=never)
     assert restored_calls["n"] == 5 * 9 and "restored" not in other.summary, "new data: no reuse"
+    fit(epochs=5, checkpoint=store.slot("t", "v", "abc", "data", "other-code"), metrics=never)
+    assert restored_calls["n"] == 10 * 9, "new code: no reuse"
 
 
 def test_failure_before_any_epoch_keeps_history_columns():

@@ -98,7 +98,8 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
 @_session_options
 @_jobs_dir
 def status(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str) -> None:
-    """Per variant of SWEEP: completed, failed (why), running, planned or missing."""
+    """Per variant of SWEEP: completed, outdated (finished by other code), failed (why), running,
+    planned or missing."""
     from sweeplab.cluster.state import STATES  # noqa: PLC0415 - Kedro's session: not for --help
 
     opened = _open(sweep, env, conf_source, params)

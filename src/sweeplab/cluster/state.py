@@ -2,8 +2,12 @@
 the checkpoint store, never the scheduler's accounting (many clusters switch it off).
 
 A variant is
-- ``completed``: its newest summary says so, for the config it has now (same config hash);
-- ``running``: its checkpoint slot for that config was written after its newest summary;
+- ``completed``: its newest summary says so, for the config it has now (same config hash) and
+  the code its family has now (same code identity), or, with ``<sweep>.resume.code: keep``,
+  for other code;
+- ``outdated``: its newest summary says completed for this config, but other code trained
+  it; the next run retrains it, so ``submit`` puts it into the next array;
+- ``running``: its checkpoint slot for that config and code was written after its newest summary;
 - ``planned``: the newest submission holds it and nothing of it was saved since;
 - ``failed``: its newest summary says so (with the reason);
 - ``missing``: none of these (never run, or run with another config).
@@ -20,13 +24,13 @@ from typing import Any
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
-from sweeplab.families import CHECKPOINT_STORE, Family
+from sweeplab.families import CHECKPOINT_STORE, KEEP, Family
 from sweeplab.records import COMPLETED, FAILED, MISSING
 from sweeplab.sweeps import Variant, resolve_variant_config
 
 PACKAGE = __name__.split(".")[0]
-RUNNING, PLANNED = "running", "planned"  # a cluster's own states, beside the run record's
-STATES = (COMPLETED, FAILED, RUNNING, PLANNED, MISSING)
+RUNNING, PLANNED, OUTDATED = "running", "planned", "outdated"  # a cluster's own states, beside the run record's
+STATES = (COMPLETED, OUTDATED, FAILED, RUNNING, PLANNED, MISSING)
 
 
 @dataclass(frozen=True)
@@ -57,22 +61,34 @@ class OpenSweep:
 
     def _state(self, variant: Variant, store: Path, planned: set[str], latest: dict | None) -> VariantState:
         name = f"{variant.namespace}.summary"
-        summary = self.catalog.load(name)
         saved_at = self.catalog.get(name).saved_at()
-        config_hash = self.config_hash(variant)
-        same_config = summary.get("config_hash") == config_hash
-        if summary["status"] == COMPLETED and same_config:
-            best = summary.get("best_val_loss")
-            return VariantState(variant.name, COMPLETED,
-                                f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
-                                if isinstance(best, int | float) else COMPLETED)
-        slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*/last.pt"))
+        config_hash, code = self.config_hash(variant), self.family.code_identity().digest
+        recorded = self._recorded(variant, self.catalog.load(name), config_hash, code)
+        if recorded.state == COMPLETED:
+            return recorded
+        slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*-{code}/last.pt"))
         touched = max((p.stat().st_mtime for p in slots), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
             return VariantState(variant.name, RUNNING, f"last checkpoint {_age(touched)} ago")
         if variant.name in planned and (saved_at is None or saved_at < latest["submitted_at_epoch"]):
             return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, "
                                 f"job {latest['jobs'].get('train', '?')}_{latest['variants'].index(variant.name)}")
+        return recorded
+
+    @staticmethod
+    def _recorded(variant: Variant, summary: dict[str, Any], config_hash: str, code: str) -> VariantState:
+        """What the newest summary says of the variant as configured now, and of its code."""
+        same_config = summary.get("config_hash") == config_hash
+        trained_by = summary.get("code_identity") or "unrecorded"
+        if summary["status"] == COMPLETED and same_config and (trained_by == code or variant.resume_code == KEEP):
+            best = summary.get("best_val_loss")
+            detail = (f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
+                      if isinstance(best, int | float) else COMPLETED)
+            kept = f" (kept: trained by code {trained_by})" if trained_by != code else ""
+            return VariantState(variant.name, COMPLETED, detail + kept)
+        if summary["status"] == COMPLETED and same_config:
+            return VariantState(variant.name, OUTDATED, f"trained by code {trained_by}; the code is now {code} "
+                                f"(keep it: --params {variant.sweep}.resume.code=keep)")
         if summary["status"] == FAILED and same_config:
             return VariantState(variant.name, FAILED, str(summary.get("reason")))
         if summary["status"] == MISSING:

@@ -1,13 +1,19 @@
-"""Checkpoint store: one slot per (config hash, data fingerprint), written atomically.
+"""Checkpoint store: one slot per (config hash, data fingerprint, code identity), written
+atomically.
 
 A slot holds ``last.pt`` (state after the latest finished epoch, to continue an interrupted
-run) and ``final.pt`` (the finished run record, to restore it without retraining). Files
+run), ``final.pt`` (the finished run record, to restore it without retraining) and
+``code.json`` (the code identity's module hashes, to say later which files changed). Files
 hold only tensors and plain Python values, and are read back with ``weights_only=True``.
+
+A slot's folder is ``<sweep>/<variant>/<config hash>-<fingerprint[:16]>-<code identity>``;
+slots written before code identities existed lack the last part.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Callable
@@ -88,22 +94,49 @@ class CheckpointSlot:
         atomic_torch_save(record, self.folder / "final.pt")
         (self.folder / "last.pt").unlink(missing_ok=True)
 
+    def finished(self) -> bool:
+        return (self.folder / "final.pt").exists()
+
+    def code(self) -> dict[str, Any] | None:
+        """The code identity (``CodeIdentity.as_dict``) its runs were trained with; None when
+        not recorded (a slot from before code identities) or unreadable."""
+        try:
+            code = json.loads((self.folder / "code.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return code if isinstance(code, dict) else None
+
+    def record_code(self, code: dict[str, Any]) -> None:
+        if self.code() != code:
+            with atomic_path(self.folder / "code.json") as tmp:
+                tmp.write_text(json.dumps(code, indent=1, sort_keys=True))
+
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class CheckpointStore:
-    """A folder of slots keyed by sweep, variant, config hash and data fingerprint."""
+    """A folder of slots keyed by sweep, variant, config hash, data fingerprint and code identity."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def slot(self, sweep: str, variant: str, config_hash: str, data_fingerprint: str) -> CheckpointSlot:
-        return CheckpointSlot(self.root / sweep / variant / f"{config_hash}-{data_fingerprint[:16]}")
+    def slot(self, sweep: str, variant: str, config_hash: str, data_fingerprint: str, code: str) -> CheckpointSlot:
+        return CheckpointSlot(self.root / sweep / variant / f"{config_hash}-{data_fingerprint[:16]}-{code}")
 
-    def slot_for(self, config: dict[str, Any], data_fingerprint: str) -> CheckpointSlot:
+    def slot_for(self, config: dict[str, Any], data_fingerprint: str, code: str) -> CheckpointSlot:
         """The slot of a resolved variant config (see ``sweeplab.sweeps.resolve_variant_config``)."""
-        return self.slot(config["sweep"], config["variant"], config["config_hash"], data_fingerprint)
+        return self.slot(config["sweep"], config["variant"], config["config_hash"], data_fingerprint, code)
+
+    def finished_with_other_code(self, config: dict[str, Any], code: str,
+                                 data_fingerprint: str | None = None) -> list[CheckpointSlot]:
+        """The slots of this variant's config (and data, when given) whose run finished with
+        other code than ``code``, the newest first."""
+        prefix = f"{config['config_hash']}-" + (f"{data_fingerprint[:16]}" if data_fingerprint else "")
+        folder = self.root / config["sweep"] / config["variant"]
+        slots = [CheckpointSlot(path.parent) for path in folder.glob(f"{prefix}*/final.pt")
+                 if not path.parent.name.endswith(f"-{code}")]
+        return sorted(slots, key=lambda slot: (slot.folder / "final.pt").stat().st_mtime, reverse=True)
 
     def __repr__(self) -> str:
         return f"CheckpointStore({str(self.root)!r})"

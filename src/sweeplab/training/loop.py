@@ -232,7 +232,8 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
-             *, wall_s: float, monitor: str = OBJECTIVE, threads: int | None = None) -> dict[str, Any]:
+             *, wall_s: float, monitor: str = OBJECTIVE, threads: int | None = None,
+             device: torch.device | str | None = None) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
@@ -255,6 +256,11 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "wall_s": round(wall_s, 3),
         "threads": threads,
         "config_hash": run.get("config_hash"),
+        # which code made the numbers, on what (``sweeplab.code_identity``)
+        "code_identity": run.get("code_identity"),
+        "code_version": run.get("code_version"),
+        "torch_version": str(torch.__version__),  # a str subclass that weights_only loading refuses
+        "device": None if device is None else str(device),
     }
 
 
@@ -320,6 +326,14 @@ def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, s
     return model, optimizer, generator
 
 
+def restored(checkpoint: CheckpointSlot, name: str, how: str = "restored finished run") -> RunRecord | None:
+    """The finished run record a slot holds, marked ``restored``; None when it holds none."""
+    if (done := checkpoint.final()) is None:
+        return None
+    logger.info("%s: %s from %s (no retraining)", name, how, checkpoint.folder)
+    return RunRecord(done["weights"], history_frame(done["history"]), dict(done["summary"], restored=True))
+
+
 def train(
     *,
     build_model: Callable[[], nn.Module],
@@ -345,15 +359,14 @@ def train(
     start_time = time.perf_counter()
     group_lr = group_lr or {}
     name = f"{run.get('sweep')}.{run.get('variant')}"
-    if checkpoint is not None and (done := checkpoint.final()) is not None:
-        logger.info("%s: restored finished run from %s (no retraining)", name, checkpoint.folder)
-        summary = dict(done["summary"], restored=True)
-        return RunRecord(done["weights"], history_frame(done["history"]), summary)
+    if checkpoint is not None and (done := restored(checkpoint, name)) is not None:
+        return done
 
     progress = _Progress()
     status, reason = COMPLETED, "finished all epochs"
     threads = trainer.threads or default_threads()
     torch.set_num_threads(threads)
+    device = trainer.device
     try:
         seed, device = int(run["seed"]), pick_device(trainer.device)
         model, optimizer, generator = _fresh_start(build_model, trainer, seed, device, parameter_groups, group_lr)
@@ -394,11 +407,13 @@ def train(
         trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
         logger.error("%s failed: %s%s", name, exc, trace)
         summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
-                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads)
+                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
+                           device=device)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
     summary = _summary(run, status, reason, progress.history, progress.best_epoch,
-                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads)
+                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
+                       device=device)
     if checkpoint is not None:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
     logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)

@@ -276,3 +276,29 @@ def test_a_report_of_more_than_the_sweep_says_so(table):
     provenance = {"params": ["s.grid.a=[1, 2]"], "configured_spec": narrower}
     report = nodes.write_report(SPEC, sweep="s", provenance=provenance, table=table, stats=stats)["report.md"]
     assert report.startswith("# s (widened: 12 variants, the 6 configured among them, --params s.grid.a=[1, 2])\n")
+
+
+def test_a_report_of_runs_of_several_code_versions_says_which_code_made_each():
+    summaries = {f"a{a}_{m}_s{seed}": {**summary(a, m, seed, loss), "code_identity": "aaaaaaaaaaaa"}
+                 for (a, m), runs in PLAN.items() for seed, loss in runs.items()}
+    one_code = nodes.results_table(SPEC, sweep="s", **summaries)
+    assert nodes.results_markdown(one_code, SPEC, sweep="s").startswith("# s: results\n")
+    assert "aaaaaaaaaaaa" not in nodes.results_markdown(one_code, SPEC, sweep="s"), "one code: no column"
+    assert not tables.code_versions(one_code).keys() - {"aaaaaaaaaaaa"}
+
+    summaries["a1_x_s0"] |= {"code_identity": "bbbbbbbbbbbb", "code_kept": True, "restored": True}
+    summaries["a1_y_s0"].pop("code_identity")  # a record from before code identities
+    table = nodes.results_table(SPEC, sweep="s", **summaries)
+    assert table.columns[-3:].tolist() == ["code", "code_kept", "reason"]
+    assert "code" not in tables.shown_metrics(table, tables.layout(SPEC, "s"))
+    assert "code_kept" not in tables.numeric_metrics(table, tables.layout(SPEC, "s")), "not a metric"
+    results = nodes.results_markdown(table, SPEC, sweep="s")
+    assert results.startswith("# s (runs of 3 code versions, 1 kept from earlier code): results\n")
+    assert "| a1_x_s0 | 1 | x | 0 | completed | 1 | 3 | 3 | 1 | bbbbbbbbbbbb (kept) |" in results
+    stats, _ = nodes.condition_statistics(table, SPEC, sweep="s")
+    folder = nodes.write_report(SPEC, sweep="s", table=table, stats=stats)
+    assert folder["report.md"].startswith("# s (runs of 3 code versions, 1 kept from earlier code)\n")
+    assert ("- code identities of the runs: `bbbbbbbbbbbb` (1 run, 1 kept from earlier code); `aaaaaaaaaaaa` "
+            "(9 runs); `unrecorded` (1 run)") in folder["report.md"]
+    record = json.loads(folder["provenance.json"])
+    assert record["code_kept"] == ["a1_x_s0"] and record["code_identities"]["unrecorded"] == ["a1_y_s0"]

@@ -19,7 +19,10 @@ from sweeplab.config import ConfigError, config_hash
 from sweeplab.pipelines.reporting import decisions
 from sweeplab.pipelines.reporting.config import SweepLayout, layout
 from sweeplab.pipelines.reporting.tables import (
+    code_versions,
     conditions,
+    kept_code,
+    mixed_code,
     outcome_counts,
     ranking_metrics,
     shown_metrics,
@@ -72,22 +75,29 @@ def coverage(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str | Non
             f"{len(planned)} configured among them")
 
 
-def title(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str:
-    """The sweep's title, and when the report covers other runs than the configured sweep, how."""
+def title(sweep: SweepLayout, provenance: dict[str, Any] | None, table: pd.DataFrame) -> str:
+    """The sweep's title, and when the report covers other runs than the configured sweep, or
+    runs of more than one code version, how."""
     text = sweep.title or sweep.name
-    note = coverage(sweep, provenance)
-    if note is None:
-        return text
-    # the overrides of this sweep's spec: what made its variants differ
-    params = [p for p in (provenance or {}).get("params") or [] if p.startswith(f"{sweep.name}.")]
-    return f"{text} ({note}" + (f", --params {', '.join(params)}" if params else "") + ")"
+    notes = []
+    if (note := coverage(sweep, provenance)) is not None:
+        # the overrides of this sweep's spec: what made its variants differ
+        params = [p for p in (provenance or {}).get("params") or [] if p.startswith(f"{sweep.name}.")]
+        notes.append(note + (f", --params {', '.join(params)}" if params else ""))
+    if (code := mixed_code(table)) is not None:
+        notes.append(code)
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
-def provenance_record(sweep: SweepLayout, spec: dict[str, Any], provenance: dict[str, Any] | None) -> dict[str, Any]:
-    """``provenance.json``: the run's provenance, the sweep's spec as the run saw it and its hash."""
+def provenance_record(sweep: SweepLayout, spec: dict[str, Any], provenance: dict[str, Any] | None,
+                      table: pd.DataFrame) -> dict[str, Any]:
+    """``provenance.json``: the run's provenance, the code identities of its runs, the sweep's
+    spec as the run saw it and its hash."""
     record = {k: v for k, v in (provenance or {}).items() if k != "sweep"}
+    kept = table.loc[kept_code(table), "variant"].tolist()
     return {"sweep": sweep.name, "spec_hash": config_hash(spec), "coverage": coverage(sweep, provenance),
-            "variants": len(sweep.variants), **record, "spec": spec}
+            "variants": len(sweep.variants), **record, "code_identities": code_versions(table),
+            "code_kept": kept, "spec": spec}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +140,7 @@ Section = Callable[[Report], list[str]]
 def heading(report: Report) -> list[str]:
     completion = report.completion()
     stopped = f"{int(completion['n_stopped'].sum())} stopped by a rule, " if "n_stopped" in completion else ""
-    return [f"# {title(report.sweep, report.provenance)}", "",
+    return [f"# {title(report.sweep, report.provenance, report.table)}", "",
             f"{len(report.table)} planned runs in {len(completion)} conditions: "
             f"{int(completion['n_completed'].sum())} completed, {stopped}"
             f"{int(completion['n_failed'].sum())} failed, {int(completion['n_missing'].sum())} missing.", ""]
@@ -241,7 +251,7 @@ def left_out_section(report: Report) -> list[str]:
 
 def provenance_section(report: Report) -> list[str]:
     p = report.provenance or {}
-    record = provenance_record(report.sweep, report.spec, report.provenance)
+    record = provenance_record(report.sweep, report.spec, report.provenance, report.table)
     lines = ["## Provenance", ""]
     if p.get("command"):
         lines.append(f"- command: `{p['command']}`")
@@ -257,6 +267,12 @@ def provenance_section(report: Report) -> list[str]:
         lines.append("- pinned versions: " + ", ".join(f"`{k}:{v}`" for k, v in p["load_versions"].items()))
     if p.get("code_version"):
         lines.append(f"- code: {p['code_version']}")
+    identities = record["code_identities"]
+    if identities:
+        kept = set(record["code_kept"])
+        lines.append("- code identities of the runs: " + "; ".join(
+            f"`{code}` ({len(runs)} run{'s' * (len(runs) != 1)}" + (f", {n} kept from earlier code" if (n := len(kept & set(runs))) else "")
+            + ")" for code, runs in identities.items()))
     if p.get("date"):
         lines.append(f"- date: {p['date']}")
     return [*lines, ""]
@@ -279,7 +295,7 @@ def write_report(spec: dict[str, Any], *, sweep: str = "sweep", provenance: dict
     report = Report(layout(spec, sweep), spec, provenance, table, stats, {**outputs, "figures": figures or {}})
     lines = [line for section in SECTIONS for line in section(report)]
     files: dict[str, Any] = {"report.md": "\n".join(lines).rstrip("\n") + "\n",
-                             "provenance.json": json.dumps(provenance_record(report.sweep, spec, provenance),
+                             "provenance.json": json.dumps(provenance_record(report.sweep, spec, provenance, table),
                                                            indent=2, default=str)}
     if (tree := report.sweep.report.decision_tree) is not None:
         files["decision_tree.json"] = json.dumps(decisions.as_dict(decisions.walk(tree, table)), indent=2,
@@ -294,9 +310,12 @@ def results_markdown(table: pd.DataFrame, spec: dict[str, Any], provenance: dict
     columns = ["variant", *plan.labels, "seed", "status", *shown_metrics(table, plan), "best_epoch", "epochs_run",
                "wall_s"]
     shown = table[[c for c in columns if c in table]]  # a sweep that has not run yet has no scalars
+    if mixed_code(table) is not None:  # which code made each run, when not one code made them all
+        shown = shown.assign(code=[f"{c} (kept)" if k else c for c, k in zip(table["code"], kept_code(table),
+                                                                                  strict=True)])
     counts = table["status"].value_counts()
     stopped = counts.drop([COMPLETED, *NO_RESULT], errors="ignore")
-    lines = [f"# {title(plan, provenance)}: results", "",
+    lines = [f"# {title(plan, provenance, table)}: results", "",
              f"{len(table)} runs: {counts.get(COMPLETED, 0)} completed, "
              + "".join(f"{n} {status}, " for status, n in stopped.items())
              + f"{counts.get(FAILED, 0)} failed, "

@@ -20,6 +20,7 @@ from sweeplab.config import ConfigError
 from sweeplab.pipelines.reporting.config import SweepLayout, condition_name, layout
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
 from sweeplab.records import (
+    CODE_KEPT,
     COMPLETED,
     FAILED,
     METRIC_SETS,
@@ -35,7 +36,8 @@ from sweeplab.records import metrics as summary_metrics
 
 logger = logging.getLogger(__name__)
 
-RUN_COLUMNS = ("variant", "seed", "status", "reason")
+CODE_COLUMNS = ("code", CODE_KEPT)  # the code identity that made a run's numbers; kept from other code
+RUN_COLUMNS = ("variant", "seed", "status", *CODE_COLUMNS, "reason")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ def results_table(spec: dict[str, Any], *, sweep: str = "sweep", **summaries: di
         row |= {plan.axes[key]: value for key, value in variant.condition.items()}
         row |= {"seed": variant.seed, "status": summary.get("status", MISSING), "reason": summary.get("reason", "")}
         if row["status"] != MISSING:
+            row |= {"code": summary.get("code_identity"), CODE_KEPT: bool(summary.get(CODE_KEPT))}
             row |= _flatten_metrics(summary)
             found |= dict.fromkeys(summary_metrics(summary))
         rows.append(row)
@@ -74,13 +77,41 @@ def results_table(spec: dict[str, Any], *, sweep: str = "sweep", **summaries: di
     for metric in metrics:
         if metric not in table:
             table[metric] = np.nan
-    front = ["variant", *plan.labels, "seed", "status", *metrics]
-    table = table[front + [c for c in table.columns if c not in front and c != "reason"] + ["reason"]]
+    for column, empty in (("code", None), (CODE_KEPT, False)):  # a sweep none of whose runs has a record
+        if column not in table:
+            table[column] = empty
+    front, back = ["variant", *plan.labels, "seed", "status", *metrics], [*CODE_COLUMNS, "reason"]
+    table = table[front + [c for c in table.columns if c not in front + back] + back]
     not_done = table[table["status"].isin(NO_RESULT)]
     if len(not_done):
         logger.warning("%s: %d of %d planned runs did not complete: %s", sweep, len(not_done), len(table),
                        ", ".join(f"{r.variant} ({r.status})" for r in not_done.itertuples()))
     return table
+
+
+def kept_code(table: pd.DataFrame) -> pd.Series:
+    """Per run: whether its result was kept from other code than its run's (``resume.code: keep``)."""
+    return table.get(CODE_KEPT, pd.Series(False, index=table.index)).fillna(False).astype(bool)
+
+
+def code_versions(table: pd.DataFrame) -> dict[str, list[str]]:
+    """Each code identity of the runs with a record -> their variants (runs from before code
+    identities were recorded under "unrecorded")."""
+    runs = table[table["status"] != MISSING]
+    found: dict[str, list[str]] = {}
+    for variant, code in zip(runs["variant"], runs.get("code", pd.Series(None, index=runs.index)), strict=True):
+        found.setdefault(code if isinstance(code, str) and code else "unrecorded", []).append(variant)
+    return found
+
+
+def mixed_code(table: pd.DataFrame) -> str | None:
+    """How the runs' code differs, for a report's title (``runs of 2 code versions, 3 kept from
+    earlier code``), or None when the code of this run made every result."""
+    versions, kept = len(code_versions(table)), int(kept_code(table).sum())
+    if versions < 2 and not kept:
+        return None
+    mixed = f"runs of {versions} code versions" if versions > 1 else "runs of earlier code"
+    return mixed + (f", {kept} kept from earlier code" if kept else "")
 
 
 def shown_metrics(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:

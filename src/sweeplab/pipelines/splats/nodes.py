@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from sweeplab import code_identity
 from sweeplab.config import (
     OPEN_FRACTION,
     ConfigError,
@@ -33,7 +34,6 @@ from sweeplab.training import fingerprint
 
 logger = logging.getLogger(__name__)
 
-FIT_VERSION = 1  # bump when the fitting code changes what it computes: old cached fits are then ignored
 N_FIGURE_IMAGES = 8  # validation images kept for the reconstruction figures
 
 # every channel a model may read, standardised with training statistics; the rotation is
@@ -78,13 +78,16 @@ def fit_photo_splats(params: dict[str, Any], cache: ResultsCache) -> tuple[dict[
     """Node: G Gaussians fitted to each of ``n_patches`` patches of scikit-image's photographs,
     in the file format (each image's Gaussians in fitting order), and a fit report.
 
-    The fit is cached on its parameters, the fitting code's version and scikit-image's (whose
-    wheel holds the photographs): the same command run again reads the fit back.
+    The fit is cached on its parameters, the fitting code's identity (``render`` and what it
+    imports, with torch's and numpy's versions) and scikit-image's version (whose wheel holds
+    the photographs): the same command run again reads the fit back, and an edit of the
+    fitting code fits again.
     """
     import skimage  # noqa: PLC0415 - only this source needs it
 
     cfg = from_dict(SplatFitConfig, params, where="splats.synthetic")
-    key = config_hash({"fit": asdict(cfg), "code": FIT_VERSION, "skimage": skimage.__version__})
+    code = code_identity.of_modules((render.__name__,)).digest
+    key = config_hash({"fit": asdict(cfg), "code": code, "skimage": skimage.__version__})
     cached = cache.get(key)
     if cached is not None:
         logger.info("Splat fit %s: read from %s (no refit)", key[:12], cache.root)
