@@ -62,8 +62,8 @@ params = sweeps.run_parameters()
 store = CheckpointStore(Path(sys.argv[2]))
 def scan():
     start = time.perf_counter()
-    configs = [sweeps.resolve_variant_config(params["ae"], family=family, variant=v)
-               for v in sweeps.expand("ae_sweep", params["ae_sweep"])]
+    configs = sweeps.resolve_variant_configs(params["ae"], family=family,
+                                             variants=sweeps.expand("ae_sweep", params["ae_sweep"]))
     found = finished_by_other_code(family, configs, store)
     return time.perf_counter() - start, configs, found
 out["scan"], configs, found = scan()

@@ -78,3 +78,12 @@ def test_without_a_session_the_project_conf_and_kedro_env_are_read(kedro_project
     params = sweeps_module.run_parameters()
     assert params["events"]["source"] == "split" and params["ae"]["trainer"]["epochs"] == 20
     assert params["ae"]["model"]["latent_space"] == "linear", "full overrides single keys of base"
+
+
+def test_resolving_many_variants_at_once_gives_each_variant_s_own_config(ae_defaults):
+    spec = {"family": "ae", "grid": {"model.latent_space": ["none", "vq"], "loss.globals_beta": [0, 1]},
+            "seeds": [0, 1, 2], "resume": {"code": "keep"}}
+    variants = expand("s", spec)
+    assert sweeps_module.resolve_variant_configs(ae_defaults, family=FAMILY, variants=variants) == [
+        resolve_variant_config(ae_defaults, family=FAMILY, variant=v) for v in variants]
+    assert {v.resume_code for v in variants} == {"keep"}

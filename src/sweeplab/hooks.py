@@ -94,8 +94,9 @@ class CodeChangeHook:
         found = discover()
         for sweep in sorted(set(planned) & set(specs)):
             family = found[specs[sweep]["family"]]
-            configs = [sweeps.resolve_variant_config(params[family.name], family=family, variant=v)
-                       for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]]
+            configs = sweeps.resolve_variant_configs(
+                params[family.name], family=family,
+                variants=[v for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]])
             other = finished_by_other_code(family, configs, catalog.load(CHECKPOINT_STORE))
             if other.variants:
                 logger.warning(code_change_message(sweep, family.name, other, len(configs),

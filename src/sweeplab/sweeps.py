@@ -322,7 +322,10 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
             if message.startswith(f"{family.name}.{key}:"):
                 raise SweepError(f"{where}.{message.removeprefix(family.name + '.')}") from None
         raise SweepError(f"{variant.namespace}: {message}") from None
-    resolved = to_dict(typed)
+    return _for_variant(family, variant, to_dict(typed))
+
+
+def _for_variant(family: Family, variant: Variant, resolved: dict[str, Any]) -> dict[str, Any]:
     return {
         "sweep": variant.sweep,
         "variant": variant.name,
@@ -333,6 +336,20 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
         "config": resolved,
         "resume": {"code": variant.resume_code},  # how this run resumes; not part of what it computes
     }
+
+
+def resolve_variant_configs(defaults: dict[str, Any], *, family: Family, variants: Iterable[Variant]
+                            ) -> list[dict[str, Any]]:
+    """``resolve_variant_config`` of many variants; a condition's config is resolved and
+    checked once, and its seeds, which differ from it only in the seed, share it."""
+    by_condition: dict[Any, dict[str, Any]] = {}
+    configs = []
+    for variant in variants:
+        key = (variant.experiment and variant.experiment.name, variant.overrides)
+        if key not in by_condition:
+            by_condition[key] = resolve_variant_config(defaults, family=family, variant=variant)["config"]
+        configs.append(_for_variant(family, variant, by_condition[key]))
+    return configs
 
 
 # ----------------------------------------------------------------------------------------------
