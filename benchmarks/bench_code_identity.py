@@ -10,7 +10,7 @@ Each repeat is a fresh process (nothing cached), in a scratch project, and measu
   checkpoint store and once (``scan_outdated``) over one where every variant has a run of
   other code.
 Sizes alternate within each repeat; it prints each figure's median and range, and
-(identity + scan) / register. Target: at most 0.25 at 1,000 variants.
+(identity + scan) / register, the share these add to the start of a run.
 
     python benchmarks/bench_code_identity.py [--sizes 10 1000] [--repeat 5]
 """
