@@ -33,7 +33,7 @@ from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
 from sweeplab.pipelines.reporting.figures import plot_history
 from sweeplab.records import CODE_KEPT
-from sweeplab.training import CheckpointStore, evaluate, train
+from sweeplab.training import CheckpointSlot, CheckpointStore, evaluate, train
 from sweeplab.training.loop import Batch, BatchMetrics, RunRecord, SplitMetrics, StopRule, restored
 from sweeplab.training.optim import ParameterGroups, top_level_groups
 
@@ -195,14 +195,14 @@ def keeps_older_code(config: Mapping[str, Any]) -> bool:
     return (config.get("resume") or {}).get("code") == KEEP
 
 
-def kept_record(config: dict[str, Any], store: CheckpointStore, slot: Any, data_fingerprint: str,
+def kept_record(config: dict[str, Any], store: CheckpointStore, slot: CheckpointSlot, data_fingerprint: str,
                 code: str) -> RunRecord | None:
     """With ``resume.code: keep``, and no run of this code finished: the newest run of this
     config and data that other code finished, marked ``code_kept``."""
     if not keeps_older_code(config) or slot.finished():
         return None
     name = f"{config['sweep']}.{config['variant']}"
-    for older in store.finished_with_other_code(config, code, data_fingerprint):
+    for older in (s for s in store.finished(config, data_fingerprint) if s.code_digest != code):
         if (record := restored(older, name, "kept the run that earlier code finished")) is not None:
             record.summary[CODE_KEPT] = True
             return record
@@ -225,13 +225,10 @@ def finished_by_other_code(family: Family, configs: Sequence[Mapping[str, Any]],
     code = family.code_identity()
     variants, changed, unrecorded = [], set(), 0
     for config in configs:
-        folder = store.root / config["sweep"] / config["variant"]
-        if next(folder.glob(f"{config['config_hash']}-*-{code.digest}/final.pt"), None) is not None:
-            continue
-        older = store.finished_with_other_code(config, code.digest)
-        if older:
+        finished = store.finished(config)
+        if finished and all(slot.code_digest != code.digest for slot in finished):
             variants.append(config["variant"])
-            earlier = older[0].code()
+            earlier = finished[0].code()
             unrecorded += earlier is None
             changed.update(code.changes_since(earlier))
     return OtherCode(tuple(variants), tuple(sorted(changed)), unrecorded)

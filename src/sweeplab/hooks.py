@@ -19,7 +19,13 @@ from kedro.io import AbstractVersionedDataset, Version
 from sweeplab import provenance, sweeps
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
-from sweeplab.families import CHECKPOINT_STORE, KEEP, OtherCode, discover, finished_by_other_code
+from sweeplab.families import (
+    CHECKPOINT_STORE,
+    OtherCode,
+    discover,
+    finished_by_other_code,
+    keeps_older_code,
+)
 from sweeplab.records import FAILED
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
@@ -100,7 +106,7 @@ class CodeChangeHook:
             other = finished_by_other_code(family, configs, catalog.load(CHECKPOINT_STORE))
             if other.variants:
                 logger.warning(code_change_message(sweep, family.name, other, len(configs),
-                                                   keep=configs[0]["resume"]["code"] == KEEP))
+                                                   keep=keeps_older_code(configs[0])))
 
 
 def code_change_message(sweep: str, family: str, other: OtherCode, planned: int, *, keep: bool) -> str:

@@ -97,6 +97,12 @@ class CheckpointSlot:
     def finished(self) -> bool:
         return (self.folder / "final.pt").exists()
 
+    @property
+    def code_digest(self) -> str | None:
+        """The code identity in the folder's name; None for a slot from before code identities."""
+        parts = self.folder.name.split("-")
+        return parts[2] if len(parts) == 3 else None
+
     def code(self) -> dict[str, Any] | None:
         """The code identity (``CodeIdentity.as_dict``) its runs were trained with; None when
         not recorded (a slot from before code identities) or unreadable."""
@@ -128,15 +134,12 @@ class CheckpointStore:
         """The slot of a resolved variant config (see ``sweeplab.sweeps.resolve_variant_config``)."""
         return self.slot(config["sweep"], config["variant"], config["config_hash"], data_fingerprint, code)
 
-    def finished_with_other_code(self, config: dict[str, Any], code: str,
-                                 data_fingerprint: str | None = None) -> list[CheckpointSlot]:
-        """The slots of this variant's config (and data, when given) whose run finished with
-        other code than ``code``, the newest first."""
-        prefix = f"{config['config_hash']}-" + (f"{data_fingerprint[:16]}" if data_fingerprint else "")
-        folder = self.root / config["sweep"] / config["variant"]
-        slots = [CheckpointSlot(path.parent) for path in folder.glob(f"{prefix}*/final.pt")
-                 if not path.parent.name.endswith(f"-{code}")]
-        return sorted(slots, key=lambda slot: (slot.folder / "final.pt").stat().st_mtime, reverse=True)
+    def finished(self, config: dict[str, Any], data_fingerprint: str | None = None) -> list[CheckpointSlot]:
+        """The slots of this variant's config (and data, when given) that hold a finished run,
+        of any code, the newest first."""
+        prefix = f"{config['config_hash']}-" + (data_fingerprint[:16] if data_fingerprint else "")
+        finals = (self.root / config["sweep"] / config["variant"]).glob(f"{prefix}*/final.pt")
+        return [CheckpointSlot(path.parent) for path in sorted(finals, key=lambda p: p.stat().st_mtime, reverse=True)]
 
     def __repr__(self) -> str:
         return f"CheckpointStore({str(self.root)!r})"
