@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -16,6 +17,20 @@ from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset  # noqa: E402
 from sweeplab.pipelines.events.synthetic import generate_events  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property tests: a quick default for CI and the edit loop; ``HYPOTHESIS_PROFILE=thorough``
+# runs every property at 2,000 examples (the figure the input-safety issues ask for).
+THOROUGH_EXAMPLES = 2000
+settings.register_profile("default", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=THOROUGH_EXAMPLES)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> settings:
+    """Settings for a property that wants ``n`` examples in the default profile; the thorough
+    profile's count when that is larger."""
+    return settings(max_examples=max(n, settings.default.max_examples))
 
 # A sweep small enough for a few seconds: 4 variants, 2 epochs, 3,000 events.
 TINY_PARAMS = {

@@ -173,6 +173,7 @@ class Case:
     catalog: dict = field(default_factory=dict)  # conf/local/catalog.yml
     files: dict[str, Callable[[Path], bytes]] = field(default_factory=dict)  # the user's data
     pipeline: str = "ae_sweep"
+    args: tuple[str, ...] = ()  # more of the command line, e.g. --params
 
 
 def events_from(source: str, path: str = "data/01_raw/events.h5") -> dict:
@@ -189,6 +190,22 @@ def events_case(id: str, expect: str, source: str, content: Callable[[Path], byt
 
 SHAPES_FROM_FILE = {"shapes": {"source": "file"}}
 GCODE_FROM_FOLDER = {"cnc": {"source": "folder"}}
+ARC_FROM_FOLDER = {"arc": {"source": "folder", "n_groups": 1}}
+SPLATS_FROM_FILE = {"splats": {"source": "file"}}
+DIGITS_310 = 10**309  # YAML writes it out; no float can hold it
+
+
+def pre_split_splats(edit: Callable[[dict], None]) -> Callable[[Path], bytes]:
+    """A splats file already split: the first 8 images train, the last 2 validate."""
+    def split(arrays: dict) -> None:
+        whole = arrays.pop("splats")
+        arrays["splats_train"], arrays["splats_val"] = whole[:8], whole[8:]
+        edit(arrays)
+    return splats_file(split)
+
+
+def override_case(id: str, params: str, expect: str) -> Case:
+    return Case(id, f"--params: {expect} do not combine", args=(f"--params={params}",))
 
 CASES = [
     # --- data loss: raw data is read-only, generated data goes elsewhere ---------------------
@@ -350,6 +367,39 @@ CASES = [
                  f["sensors/program_001.csv"].index != 2, "abc")))),
     Case("program-without-sensor-log", "programs without a sensor log ['program_002']",
          params=GCODE_FROM_FOLDER, pipeline="gcode_prep", files=recordings(lambda f: f.pop("sensors/program_002.csv"))),
+    # --- generated inputs against the newer readers ---------------------------------------------
+    Case("arc-file-nested-too-deeply", "a.json: not JSON that can be read: nested deeper than", params=ARC_FROM_FOLDER,
+         pipeline="trm_prep", files={"data/01_raw/arc/a.json": text("[" * 100_000)}),
+    Case("arc-grid-nested-too-deeply", "b.json: not JSON that can be read", params=ARC_FROM_FOLDER, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": arc_task(),
+                "data/01_raw/arc/b.json": text('{"train": [{"input": ' + "[" * 50_000 + "]" * 50_000 + "}]}")}),
+    Case("arc-integer-too-long", "a.json: an integer of 4301 digits (100000000000...); expected numbers of at most "
+         "4300 digits", params=ARC_FROM_FOLDER, pipeline="trm_prep",
+         files={"data/01_raw/arc/a.json": text(json.dumps(json.loads(arc_task()(Path())))
+                                               .replace("[3, 0]", "[1" + "0" * 4300 + ", 0]"))}),
+    Case("sweep-family-a-list", "ae_sweep.family: got []; expected one of ['ae', 'gcode', 'gw', 'trm', 'vae']",
+         params={"ae_sweep": {"family": []}}),
+    Case("sweep-family-a-mapping", "ae_sweep.family: got {'ae': 1}; expected one of",
+         params={"ae_sweep": {"family": {"ae": 1}}}),
+    Case("float-parameter-too-large", "cnc.split.val: got an integer of 310 digits; expected a finite number",
+         params={"cnc": {"split": {"val": DIGITS_310}}}),
+    Case("grid-value-too-large", "ae_sweep.grid.loss.globals_beta[0]: got an integer of 310 digits; expected an "
+         "integer within the 64-bit range", params={"ae_sweep": {"grid": {"loss": {"globals_beta": [DIGITS_310]}}}}),
+    override_case("override-section-then-list", "a.b=1,a=[1]", "'a.b=1' and 'a=[1]'"),
+    override_case("override-index-past-empty-list", "a=[],a.0=1", "'a=[]' and 'a.0=1'"),
+    override_case("override-key-of-a-list", "a=[1,2],a.b=3", "'a=[1,2]' and 'a.b=3'"),
+    override_case("override-nested-key-of-a-list", "a=[1,2],a.b.c=3", "'a=[1,2]' and 'a.b.c=3'"),
+    Case("splats-centre-huge", "splats.h5:splats: x = 1e+38 at image 2, Gaussian 3; expected a centre in [0, 1]",
+         params=SPLATS_FROM_FILE, pipeline="vae_prep",
+         files={"data/01_raw/splats.h5": splats_file(set_cell("splats", (2, 3, 0), 1e38))}),
+    Case("splats-val-scale-beyond-training", "splats.h5 (val split): scale_x = 3e+38 at image 1 does not standardise "
+         "to a finite value with the training split's mean -2.44 and std 0.296", params=SPLATS_FROM_FILE, pipeline="vae_prep",
+         files={"data/01_raw/splats.h5": pre_split_splats(set_cell("splats_val", (1, 0, 2), 3e38))}),
+    Case("splats-images-all-nan", "splats.h5:images: nan at image 0, pixel (0, 0), channel 0; expected RGB values "
+         "in [0, 1]", params=SPLATS_FROM_FILE, pipeline="vae_prep",
+         files={"data/01_raw/splats.h5": splats_file(replace("images", np.full((10, 4, 4, 3), np.nan, np.float32)))}),
+    events_case("null-labels-and-no-rows", "events.h5:y: holds an empty (null) dataspace; expected an array", "unsplit",
+                unsplit_file(lambda a: a.update(X=a["X"][:0], y=h5py.Empty("i8")))),
     Case("program-with-an-endless-loop", "more than 50 lines run again by loops and calls (cnc.max_blocks); "
          "is the loop at line", params={"cnc": {"source": "folder", "max_blocks": 50}}, pipeline="gcode_prep",
          files=recordings(lambda f: f.__setitem__(
@@ -407,7 +457,7 @@ def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
     data.mkdir(exist_ok=True)
     before, before_folders = snapshot(data), folders(data)
 
-    status, output = kedro_run(kedro_project, f"--pipelines={case.pipeline}")
+    status, output = kedro_run(kedro_project, f"--pipelines={case.pipeline}", *case.args)
 
     assert status == case.status, output[-3000:]
     assert case.expect in output, output[-3000:]

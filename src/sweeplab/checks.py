@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sweeplab.config import ConfigError, closest, from_dict
+from sweeplab.errors import shown
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
 from sweeplab.sweeps import Variant, expand, find_sweeps, resolve_variant_config
@@ -48,9 +49,9 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
     for name, spec in sweeps.items():
         if only is not None and name not in only:
             continue
-        family = families.get(spec["family"])
+        family = families.get(spec["family"]) if isinstance(spec["family"], str) else None
         if family is None:
-            raise ConfigError(f"{name}.family: got {spec['family']!r}; expected one of {sorted(families)}")
+            raise ConfigError(f"{name}.family: got {shown(spec['family'])}; expected one of {sorted(families)}")
         family.check()
         variants = expand(name, spec)
         # a config is checked once per condition: the seeds of one condition differ only in the seed

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
-from sweeplab.errors import InputError
+from sweeplab.errors import InputError, shown
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Range:
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if below or above:
-            raise ConfigError(f"{path}: got {written!r}; expected {kind} {self.describe()}")
+            raise ConfigError(f"{path}: got {_show(written)}; expected {kind} {self.describe()}")
 
     def describe(self) -> str:
         parts = []
@@ -124,9 +124,7 @@ def _suggest(key: str, valid: Any, where: str) -> str:
     return f"did you mean {_join(where, close)}?" if close else f"expected one of {sorted(valid)}"
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_show = shown
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - one branch per kind of type
@@ -178,16 +176,34 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: got {_show(value)}; expected a number")
-        if not math.isfinite(value):
-            raise ConfigError(f"{path}: got {value!r}; expected a finite number")
-        return float(value)
+        return representable(value, path)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: got {_show(value)}; expected an integer")
-        return value
+        return representable(value, path, int)
     if hint in (str, bool) and not isinstance(value, hint):
         raise ConfigError(f"{path}: got {_show(value)}; expected {_kind(hint)}")
     return value
+
+
+INT64 = 2**63
+
+
+def representable(value: float, path: str, kind: type = float) -> float:
+    """``value`` as a ``kind`` (int or float) that the models and files can hold, or an error
+    naming ``path``: a float must be finite (YAML reads 1e309 as inf, and 10**309 written out as
+    an integer too large for any float); an integer must fit 64 bits (numpy, torch, HDF5)."""
+    if kind is int:
+        if not -INT64 <= value < INT64:
+            raise ConfigError(f"{path}: got {_show(value)}; expected an integer within the 64-bit range")
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ConfigError(f"{path}: got {_show(value)}; expected a finite number (at most about 1.8e308)") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: got {value!r}; expected a finite number")
+    return number
 
 
 def _kind(hint: Any) -> str:

@@ -57,13 +57,30 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
         try:
             read = OmegaConf.to_container(OmegaConf.from_dotlist([dot]))
         except Exception as exc:  # OmegaConf's grammar and YAML errors alike: say which override
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise OverrideError(f"--params: cannot read {item!r} ({reason}); {FORMS}") from exc
+            raise OverrideError(f"--params: cannot read {item!r} ({_reason(exc)}); {FORMS}") from exc
         if any(_numbers_without_commas(v) for v in _leaves(read)):
             raise OverrideError(f"--params: {item!r} puts spaces between list items inside brackets, "
                                 f"which reads as one string; {FORMS}")
         dots.append(dot)
-    return OmegaConf.to_container(OmegaConf.from_dotlist(dots))
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(dots))
+    except Exception as exc:  # each reads alone, together they do not: a key set as a list and as a section
+        raise OverrideError(f"--params: {_conflict(dots)} do not combine ({_reason(exc)}); {FORMS}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _conflict(dots: list[str]) -> str:
+    """The first two overrides whose keys overlap (``a`` and ``a.b``), quoted; else all of them."""
+    keys = [dot.partition("=")[0].split(".") for dot in dots]
+    for j in range(len(dots)):
+        for i in range(j):
+            shorter, longer = sorted((keys[i], keys[j]), key=len)
+            if longer[: len(shorter)] == shorter:
+                return f"{dots[i]!r} and {dots[j]!r}"
+    return " and ".join(map(repr, dots))
 
 
 def _leaves(tree: Any) -> list[Any]:

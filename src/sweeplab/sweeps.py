@@ -44,7 +44,16 @@ from typing import Any, Literal
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Node
 
-from sweeplab.config import ConfigError, closest, config_hash, from_dict, to_dict
+from sweeplab.config import (
+    INT64,
+    ConfigError,
+    closest,
+    config_hash,
+    from_dict,
+    representable,
+    to_dict,
+)
+from sweeplab.errors import shown
 from sweeplab.families import RETRAIN, Family
 
 logger = logging.getLogger(__name__)
@@ -202,19 +211,25 @@ def checked_grid(sweep: str, grid: Mapping[str, Any]) -> dict[str, list[Any]]:
         if not values:
             raise SweepError(f"sweep '{sweep}' expands to zero variants: grid axis '{key}' has no values")
         for i, value in enumerate(values):
+            where = f"{sweep}.grid.{key}[{i}]"
             if not isinstance(value, str | int | float | bool | None):
-                raise SweepError(f"{sweep}.grid.{key}[{i}]: got {value!r}; expected a single value "
+                raise SweepError(f"{where}: got {shown(value)}; expected a single value "
                                  "(a string, number, true/false or null)")
+            if isinstance(value, int) and not isinstance(value, bool):
+                try:  # a value names its variant: an integer a config can hold, and short enough to print
+                    representable(value, where, int)
+                except ConfigError as exc:
+                    raise SweepError(str(exc)) from None
     return flat
 
 
 def checked_seeds(sweep: str, seeds: Any) -> list[int]:
     parsed = parse_values(seeds, f"{sweep}.seeds")
-    bad = [s for s in parsed if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+    bad = [s for s in parsed if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < INT64]
     if bad:
-        raise SweepError(f"{sweep}.seeds: got {bad[0]!r}; expected non-negative integers")
+        raise SweepError(f"{sweep}.seeds: got {shown(bad[0])}; expected non-negative integers below 2^63")
     if len(set(parsed)) != len(parsed):
-        raise SweepError(f"{sweep}.seeds: repeated seed in {parsed!r}")
+        raise SweepError(f"{sweep}.seeds: repeated seed in {shown(parsed)}")
     if not parsed:
         raise SweepError(f"sweep '{sweep}' expands to zero variants: 'seeds' is empty")
     return parsed

@@ -66,14 +66,20 @@ class H5File:
             raise DataFileError(f"{self.path}:{key}: expected real numbers, got dtype {dtype}")
         return shape
 
-    def read(self, key: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+    def read(self, key: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """The whole array (a scalar's 0-d array too), or ``rows`` of it."""
+        shape = self.shape(key)  # a null dataspace has nothing to read
+        if rows is not None and not shape:
+            raise DataFileError(f"{self.path}:{key}: holds a scalar; expected an array with rows")
         with h5py.File(self.path, "r") as f:
-            return f[key][rows]
+            return np.asarray(f[key][()] if rows is None else f[key][rows])
 
     def iter_chunks(self, key: str, *, step_size: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_row, rows)`` blocks of ``step_size`` rows, opening the file once."""
         if step_size < 1:
             raise ValueError(f"step_size must be at least 1, got {step_size}")
+        if not self.shape(key):
+            raise DataFileError(f"{self.path}:{key}: holds a scalar; expected an array with rows")
         with h5py.File(self.path, "r") as f:
             data = f[key]
             for start in range(0, data.shape[0], step_size):
@@ -124,7 +130,10 @@ class H5ArraysDataset(LocalVersionedDataset):
             for key, (shape, dtype) in stream.shapes.items():
                 f.create_dataset(key, shape=shape, dtype=dtype)
             for key, start, rows in stream.blocks():
-                f[key][start : start + len(rows)] = rows
+                if np.ndim(rows) == 0:  # a scalar is written whole
+                    f[key][()] = rows
+                else:
+                    f[key][start : start + len(rows)] = rows
             f.attrs.update(stream.attrs)
             f.attrs["written_by"] = WRITER
 

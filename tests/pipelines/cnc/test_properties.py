@@ -2,16 +2,14 @@
 parses or raises ``GCodeSyntaxError`` (never a numpy, regex or Python internal, never a hang),
 and the whole-file pass and the line parser agree on every program both accept.
 
-``HYPOTHESIS_PROFILE=thorough`` runs 2,000 examples per property (the issue's figure); CI runs
-300, in well under a minute in all.
+``HYPOTHESIS_PROFILE=thorough`` runs 2,000 examples per property (``tests/conftest.py``); CI
+runs 300, in well under a minute in all.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sweeplab.pipelines.cnc.parser import (
@@ -23,9 +21,9 @@ from sweeplab.pipelines.cnc.parser import (
 )
 from sweeplab.pipelines.cnc.programs import generate_program
 from sweeplab.pipelines.cnc.tokens import TokenSpec, Vocabulary, program_tokens
+from tests.conftest import examples
 
-EXAMPLES = 2000 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 300
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = examples(300)
 UNITS = dict.fromkeys(PARAMETER_LETTERS, 1.0)
 SPECS = (TokenSpec("v1", 0.01), TokenSpec("v2", units=UNITS))
 NGC_PROGRAM = """#<depth> = 1.5

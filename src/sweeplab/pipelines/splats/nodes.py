@@ -117,20 +117,36 @@ def _read_split(splats_file: H5File, suffix: str) -> dict[str, np.ndarray]:
     if shape[2] != len(render.COLUMNS) or shape[0] == 0 or shape[1] == 0:
         raise DataFileError(f"{splats_file.path}:{key}: expected shape (images, Gaussians, {len(render.COLUMNS)}) "
                             f"with columns {list(render.COLUMNS)}, got {shape}")
-    splats = splats_file.read(key).astype(np.float32)
+    stored = splats_file.read(key)
+    splats = stored.astype(np.float32)
     finite = np.isfinite(splats)
     if not finite.all():
         image, gaussian, column = np.argwhere(~finite)[0]
-        raise DataFileError(f"{splats_file.path}:{key}: non-finite {render.COLUMNS[column]} at image {image}, "
+        value = stored[image, gaussian, column]
+        what = f"{value:g} (beyond float32)" if np.isfinite(value) else "non-finite"
+        raise DataFileError(f"{splats_file.path}:{key}: {what} {render.COLUMNS[column]} at image {image}, "
                             f"Gaussian {gaussian}")
-    part = {"splats": splats}
+    for column in (0, 1):  # the centres' documented range
+        outside = ~((splats[..., column] >= 0) & (splats[..., column] <= 1))
+        if outside.any():
+            image, gaussian = np.argwhere(outside)[0]
+            raise DataFileError(f"{splats_file.path}:{key}: {render.COLUMNS[column]} = "
+                                f"{splats[image, gaussian, column]:g} at image {image}, Gaussian {gaussian}; "
+                                "expected a centre in [0, 1] (patch sides)")
+    part = {"splats": splats, "row": np.arange(shape[0])}
     image_key = next((k for k in splats_file.keys() if k.lower() == f"images{suffix}".lower()), None)
     if image_key is not None:
         image_shape = splats_file.numeric(image_key, ndim=4)
         if image_shape[0] != shape[0] or image_shape[3] != 3:
             raise DataFileError(f"{splats_file.path}:{image_key}: expected shape ({shape[0]}, H, W, 3), "
                                 f"got {image_shape}")
-        part["images"] = splats_file.read(image_key).astype(np.float32)
+        images = splats_file.read(image_key).astype(np.float32)
+        outside = ~((images >= 0) & (images <= 1))  # NaN is outside too
+        if outside.any():
+            image, row, col, channel = np.argwhere(outside)[0]
+            raise DataFileError(f"{splats_file.path}:{image_key}: {images[image, row, col, channel]:g} at image "
+                                f"{image}, pixel ({row}, {col}), channel {channel}; expected RGB values in [0, 1]")
+        part["images"] = images
     return part
 
 
@@ -161,6 +177,18 @@ def splat_channels(splats: np.ndarray) -> np.ndarray:
     return np.concatenate([splats[..., :4], theta[..., None], doubled, splats[..., 5:]], axis=-1).astype(np.float32)
 
 
+def _check_standardised(x: np.ndarray, raw: np.ndarray, mean: np.ndarray, std: np.ndarray, *, where: str,
+                        rows: np.ndarray) -> None:
+    """Every standardised value finite, or an error naming the channel, the file's image row
+    and why (a value far outside the training split's spread overflows float32)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        image, gaussian, channel = np.argwhere(bad)[0]
+        raise DataFileError(f"{where}: {CHANNELS[channel]} = {raw[image, gaussian, channel]:g} at image "
+                            f"{rows[image]} does not standardise to a finite value with the training split's "
+                            f"mean {mean[channel]:.3g} and std {std[channel]:.3g}")
+
+
 def build_vae_inputs(splats_file: H5File, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Node: per split, every candidate channel standardised with training statistics, each
     image's Gaussians in ``order``; the validation images for figures; and the normaliser
@@ -174,7 +202,12 @@ def build_vae_inputs(splats_file: H5File, params: dict[str, Any]) -> tuple[dict[
     flat = channels["train"].reshape(-1, len(CHANNELS)).astype(np.float64)
     mean, std = flat.mean(0), flat.std(0)
     std = np.where(std > 1e-8, std, 1.0)  # a constant channel stays at zero
-    inputs: dict[str, Any] = {split: {"x": ((c - mean) / std).astype(np.float32)} for split, c in channels.items()}
+    inputs: dict[str, Any] = {}
+    for split, raw in channels.items():
+        with np.errstate(over="ignore"):  # checked below, naming the value
+            x = ((raw - mean) / std).astype(np.float32)
+        _check_standardised(x, raw, mean, std, where=f"{splats_file.path} ({split} split)", rows=parts[split]["row"])
+        inputs[split] = {"x": x}
     if "images" in parts["val"]:
         inputs["val_images"] = {"images": parts["val"]["images"][:N_FIGURE_IMAGES]}
     inputs["fingerprint"] = fingerprint({split: inputs[split] for split in ("train", "val")})
