@@ -25,6 +25,7 @@ import torch
 
 from sweeplab.datasets._files import atomic_path
 from sweeplab.datasets.torch_weights import is_state_dict
+from sweeplab.errors import InputError, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ class CheckpointSlot:
         """The code identity (``CodeIdentity.as_dict``) its runs were trained with; None when
         not recorded (a slot from before code identities) or unreadable."""
         try:
-            code = json.loads((self.folder / "code.json").read_text())
-        except (OSError, ValueError):
+            code = read_json((self.folder / "code.json").read_bytes(), "code.json")
+        except (OSError, InputError):
             return None
         return code if isinstance(code, dict) else None
 
