@@ -33,21 +33,21 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 from kedro.framework.cli.utils import _split_params
-from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from sweeplab import sweeps
 from sweeplab.families import discover, finished_by_other_code
+from sweeplab.integration import session
 from sweeplab.pipeline_registry import register_pipelines
 from sweeplab.training import CheckpointStore
 
 bootstrap_project(".")
-with KedroSession.create(runtime_params=_split_params(None, None, sys.argv[1])) as session:
-    sweeps.set_run_parameters(dict(session.load_context().config_loader["parameters"]))
-pipelines.set_requested(["ae_sweep"])
+with KedroSession.create(runtime_params=_split_params(None, None, sys.argv[1])) as kedro_session:
+    session.record_parameters(dict(kedro_session.load_context().config_loader["parameters"]))
 out = {}
 start = time.perf_counter()
-register_pipelines()["ae_sweep"]
+with session.requesting(["ae_sweep"]):
+    register_pipelines()["ae_sweep"]
 out["register"] = time.perf_counter() - start
 family = discover()["ae"]
 start = time.perf_counter()
@@ -58,7 +58,7 @@ for other in discover().values():
     other.code_identity()
 out["all_families"] = time.perf_counter() - start
 
-params = sweeps.run_parameters()
+params = session.parameters()
 store = CheckpointStore(Path(sys.argv[2]))
 def scan():
     start = time.perf_counter()

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sweeplab.pipelines.cnc.parser import GCodeSyntaxError, Program, parse_line, parse_program
-from sweeplab.pipelines.cnc.tokens import TokenSpec, Vocabulary, program_tokens
+from sweeplab.gcode_language.parser import GCodeSyntaxError, Program, parse_line, parse_program
+from sweeplab.gcode_language.tokens import TokenSpec, Vocabulary, program_tokens
 
 try:  # the benchmark-only extra
     from pygcode import split_line, text2words

@@ -37,15 +37,14 @@ import sys, time
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.framework.cli.utils import _split_params
-from kedro.framework.project import pipelines
-from sweeplab import sweeps
+from sweeplab.integration import session
 from sweeplab.pipeline_registry import register_pipelines
 bootstrap_project(".")
-with KedroSession.create(runtime_params=_split_params(None, None, sys.argv[1])) as session:
-    sweeps.set_run_parameters(dict(session.load_context().config_loader["parameters"]))
-pipelines.set_requested(["ae_sweep"])  # as `kedro run --pipelines=ae_sweep` does
+with KedroSession.create(runtime_params=_split_params(None, None, sys.argv[1])) as kedro_session:
+    session.record_parameters(dict(kedro_session.load_context().config_loader["parameters"]))
 start = time.perf_counter()
-nodes = len(register_pipelines()["ae_sweep"].nodes)  # registered, and the one pipeline a run asks for built
+with session.requesting(["ae_sweep"]):  # as `kedro run --pipelines=ae_sweep` does
+    nodes = len(register_pipelines()["ae_sweep"].nodes)  # registered, and the one pipeline a run asks for built
 print(time.perf_counter() - start, nodes)
 """
 

@@ -5,7 +5,7 @@ Two measurements, each in an empty scratch project whose ``conf/local`` sets the
 - ``kedro viz build`` end to end, as a user runs it, for each size (target at 1,000
   variants: at most 60 s; kedro-viz itself stops at 300 s, writes nothing and exits 0);
 - the namespace tree alone (kedro-viz's ``populate_tree``) on the sizes' ``ae_sweep``
-  pipeline, kedro-viz's own method against Sweeplab's (``sweeplab.viz``), in one process:
+  pipeline, kedro-viz's own method against Sweeplab's (``sweeplab.integration.viz``), in one process:
   the ratio is the baseline.
 
     python benchmarks/bench_viz_build.py [--sizes 9 90 1008] [--tree-sizes 90 450]
@@ -32,7 +32,7 @@ import sys, time
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 from kedro_viz.data_access.repositories.modular_pipelines import ModularPipelinesRepository
-from sweeplab import viz
+from sweeplab.integration import viz
 bootstrap_project(".")
 pipeline = pipelines["ae_sweep"]
 viz.install()

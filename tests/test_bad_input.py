@@ -32,6 +32,7 @@ from kedro.io import DatasetError
 from sweeplab.datasets.folder import write
 from sweeplab.datasets.torch_weights import TorchWeightsDataset
 from sweeplab.errors import InputError, explained
+from sweeplab.pipeline_registry import FAMILIES
 from sweeplab.pipelines.cnc.data import generate_recordings
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.pipelines.events.synthetic import generate_events
@@ -336,7 +337,7 @@ CASES = [
          params={"ae_sweep": {"grid": {"loss": {"beta": [1]}}}}),
     Case("grid-value-out-of-range", "ae_sweep.grid.trainer.lr: got -0.001; expected a number > 0",
          params={"ae_sweep": {"grid": {"trainer": {"lr": [-1e-3]}}}}),
-    Case("unknown-family", "my_sweep.family: got 'aee'; expected one of ['ae', 'gcode', 'gw', 'trm', 'vae']",
+    Case("unknown-family", f"my_sweep.family: got 'aee'; expected one of {sorted(FAMILIES)}",
          params={"my_sweep": {"family": "aee", "grid": {}}}),
     Case("repeated-seed", "ae_sweep.seeds: repeated seed in [0, 0]", params={"ae_sweep": {"seeds": [0, 0]}}),
     Case("no-seeds", "sweep 'ae_sweep' expands to zero variants: 'seeds' is empty", params={"ae_sweep": {"seeds": []}}),
@@ -377,7 +378,7 @@ CASES = [
          "4300 digits", params=ARC_FROM_FOLDER, pipeline="trm_prep",
          files={"data/01_raw/arc/a.json": text(json.dumps(json.loads(arc_task()(Path())))
                                                .replace("[3, 0]", "[1" + "0" * 4300 + ", 0]"))}),
-    Case("sweep-family-a-list", "ae_sweep.family: got []; expected one of ['ae', 'gcode', 'gw', 'trm', 'vae']",
+    Case("sweep-family-a-list", f"ae_sweep.family: got []; expected one of {sorted(FAMILIES)}",
          params={"ae_sweep": {"family": []}}),
     Case("sweep-family-a-mapping", "ae_sweep.family: got {'ae': 1}; expected one of",
          params={"ae_sweep": {"family": {"ae": 1}}}),
@@ -449,6 +450,7 @@ def prepare(kedro_project: Path, case: Case, tmp_path: Path) -> None:
         shutil.rmtree(scratch)
 
 
+@pytest.mark.slow  # a Kedro run per row; the readers' own tests and properties are in the quick tier
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
     prepare(kedro_project, case, tmp_path)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import sweeplab.pipelines
-from sweeplab import sweeps as sweeps_module
 from sweeplab.config import ConfigError
 from sweeplab.families import discover
+from sweeplab.integration import session
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.pipelines.reporting import nodes as reporting
 from sweeplab.pipelines.reporting.report_figures import default_plots
@@ -112,12 +112,12 @@ def test_a_template_input_no_one_makes_is_named_at_registration():
 
 
 def test_the_full_environment_overrides_an_experiments_values(kedro_project, monkeypatch):
-    monkeypatch.setattr(sweeps_module, "_run_parameters", None)
+    monkeypatch.setattr(session, "_parameters", None)
     monkeypatch.chdir(kedro_project)
     sizes = {}
     for env in ("base", "full"):
         monkeypatch.setenv("KEDRO_ENV", env)
-        params = sweeps_module.run_parameters()
+        params = session.parameters()
         family = discover()["vae"]
         for variant in expand("vae_configs", params["vae_configs"]):
             config = resolve_variant_config(params["vae"], family=family, variant=variant)["config"]

@@ -34,7 +34,7 @@ def toy_training(cfg: ToyConfig, inputs: dict) -> Training:
                     val_data=inputs["val"], on_epoch=lambda epoch: state.update(epoch=epoch))
 
 
-TOY = Family(name="toy", config_type=ToyConfig, data_prep=lambda params: Pipeline([]), inputs="toy_inputs",
+TOY = Family(name="toy", config_type=ToyConfig, data_prep=lambda params: Pipeline([]),
              training=toy_training)
 INPUTS = {"train": data(256, 0), "val": data(70, 1), "fingerprint": "0123456789abcdef"}
 CONFIG = {"sweep": "t", "variant": "v_s3", "family": "toy", "condition": {}, "seed": 3, "config_hash": "abc",

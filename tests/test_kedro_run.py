@@ -23,6 +23,9 @@ from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.sweeps import SweepError
 from tests.conftest import TINY_PARAMS, write_h5
 
+pytestmark = pytest.mark.slow  # whole Kedro runs through the CLI
+
+
 VARIANTS = ["none_beta0_s0", "none_beta1_s0", "vq_beta0_s0", "vq_beta1_s0"]
 
 
@@ -137,7 +140,6 @@ def test_full_env_reads_a_real_split_file(kedro_project, unsplit_file):
     assert summary["status"] == "completed" and summary["epochs_run"] == 1
 
 
-@pytest.mark.slow
 def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro_project):
     # a list both ways: in brackets with commas (Kedro alone would split it), and space-separated
     params = ("events.synthetic.n_events=2000,ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=linear,"

@@ -10,8 +10,8 @@ import yaml
 from kedro.pipeline import Node
 
 import sweeplab.settings  # noqa: F401 - Kedro configures logging on import, the settings add the filters
-from sweeplab import logs
-from sweeplab.logs import MAX_NODE_LINE, NODE_LOGGER
+from sweeplab.integration import logs
+from sweeplab.integration.logs import MAX_NODE_LINE, NODE_LOGGER
 from tests.conftest import REPO
 
 

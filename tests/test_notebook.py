@@ -14,6 +14,9 @@ from nbclient import NotebookClient
 from tests.conftest import REPO, copy_project
 from tests.test_kedro_run import VARIANTS, run_session
 
+pytestmark = pytest.mark.slow  # the notebook run on a tiny sweep
+
+
 NOTEBOOK = REPO / "notebooks" / "explore_sweep.ipynb"
 
 # appended to the notebook under test: what its cells computed, as one JSON line

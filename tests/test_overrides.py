@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kedro.framework.cli.utils import _split_params
 
-from sweeplab.overrides import OverrideError, parse_overrides, split_overrides
+from sweeplab.integration.overrides import OverrideError, parse_overrides, split_overrides
 from tests.conftest import examples
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from kedro.framework.project import pipelines
 from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
-from sweeplab import sweeps
+from sweeplab.integration import session
+from sweeplab.integration.runners import SequentialRunner, variant_by_variant
 from sweeplab.pipeline_registry import register_pipelines
-from sweeplab.runner import SequentialRunner, variant_by_variant
 from tests.conftest import REPO
 
 
@@ -35,9 +34,9 @@ def test_each_variant_runs_whole_after_what_it_needs():
 
 def test_the_order_of_a_real_sweep_is_topological_and_variant_by_variant(monkeypatch):
     monkeypatch.chdir(REPO)
-    monkeypatch.setattr(sweeps, "_run_parameters", None)  # the project's own conf
-    monkeypatch.setattr(pipelines, "_requested_pipelines", ["ae_sweep"])
-    pipeline = register_pipelines()["ae_sweep"]
+    monkeypatch.setattr(session, "_parameters", None)  # the project's own conf
+    with session.requesting(["ae_sweep"]):
+        pipeline = register_pipelines()["ae_sweep"]
     order = variant_by_variant(pipeline)
     assert sorted(order, key=str) == sorted(pipeline.nodes, key=str)
     seen: set = set()

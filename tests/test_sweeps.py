@@ -2,6 +2,7 @@ import pytest
 
 from sweeplab import sweeps as sweeps_module
 from sweeplab.config import ConfigError
+from sweeplab.integration import session
 from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.sweeps import SweepError, expand, flatten_grid, parse_values, resolve_variant_config
 
@@ -72,10 +73,10 @@ def test_unknown_grid_key_and_bad_values_are_named(ae_defaults):
 
 def test_without_a_session_the_project_conf_and_kedro_env_are_read(kedro_project, monkeypatch):
     """E.g. a notebook that imports the pipelines before any session recorded parameters."""
-    monkeypatch.setattr(sweeps_module, "_run_parameters", None)
+    monkeypatch.setattr(session, "_parameters", None)
     monkeypatch.chdir(kedro_project)
     monkeypatch.setenv("KEDRO_ENV", "full")
-    params = sweeps_module.run_parameters()
+    params = session.parameters()
     assert params["events"]["source"] == "split" and params["ae"]["trainer"]["epochs"] == 20
     assert params["ae"]["model"]["latent_space"] == "linear", "full overrides single keys of base"
 

@@ -16,7 +16,7 @@ import yaml
 
 from sweeplab.config import ConfigError
 from sweeplab.errors import SweepFailedError
-from sweeplab.tracking import config_params
+from sweeplab.integration.tracking import config_params
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.test_kedro_run import kedro_cli, latest, run_session
 
@@ -110,7 +110,7 @@ def test_a_tracking_error_warns_and_never_fails_the_run(kedro_project):
     params["ae_sweep"]["grid"]["trainer"]["lr"] = "1e-3"
     params["ae"]["trainer"]["epochs"] = 1
     # a handler of its own on the module's logger: a session may reconfigure the root's
-    logger, said = logging.getLogger("sweeplab.tracking"), []
+    logger, said = logging.getLogger("sweeplab.integration.tracking"), []
     handler = logging.Handler(level=logging.WARNING)
     handler.emit = lambda record: said.append(record.getMessage())
     logger.addHandler(handler)

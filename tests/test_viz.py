@@ -23,7 +23,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro_viz.data_access.repositories.modular_pipelines import ModularPipelinesRepository
 from kedro_viz.utils import _hash_input_output
 
-from sweeplab import viz
+from sweeplab.integration import viz
 from tests.conftest import REPO, copy_project
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -61,7 +61,7 @@ def test_the_tree_is_kedro_vizs_own_but_for_what_no_node_reads(name):
 
 
 def test_the_tree_is_replaced_only_under_kedro_viz():
-    code = "import sys; from sweeplab import viz; print(viz.install(), 'kedro_viz' in sys.modules)"
+    code = "import sys; from sweeplab.integration import viz; print(viz.install(), 'kedro_viz' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
 

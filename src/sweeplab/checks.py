@@ -17,22 +17,20 @@ from sweeplab.errors import shown
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
 from sweeplab.sweeps import Variant, expand, find_sweeps, resolve_variant_config
-from sweeplab.tracking import SECTION as TRACKING
-from sweeplab.tracking import TrackingConfig
-
-SETTINGS = {TRACKING: TrackingConfig}  # sections of the project's own settings; each may be left out
 
 
-def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None
-                     ) -> dict[str, tuple[Family, list[Variant]]]:
+def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None,
+                     settings: Mapping[str, type] | None = None) -> dict[str, tuple[Family, list[Variant]]]:
     """Check every section; return each sweep's family and variants.
 
     ``only``: the sweeps to expand (every variant's config resolved and checked); the others
-    are not planned. None: all of them.
+    are not planned. None: all of them. ``settings``: the project's own optional sections
+    (name -> config type), each checked when present.
     """
+    settings = settings or {}
     data_sections = {name: kind for family in families.values() for name, kind in family.data_sections.items()}
     sweeps = find_sweeps(params)
-    known = [*data_sections, *families, *sweeps, *SETTINGS]
+    known = [*data_sections, *families, *sweeps, *settings]
     for key in params:
         if key not in known:
             close = closest(str(key), known)
@@ -42,16 +40,16 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
         if name not in params:
             raise ConfigError(f"{name}: missing parameters section")
         from_dict(kind, params[name], where=name)
-    for name, kind in SETTINGS.items():
+    for name, kind in settings.items():
         if name in params:
             from_dict(kind, params[name] or {}, where=name)
     planned = {}
-    for name, spec in sweeps.items():
-        if only is not None and name not in only:
-            continue
+    for name, spec in sweeps.items():  # every sweep names a family; only the planned ones are expanded
         family = families.get(spec["family"]) if isinstance(spec["family"], str) else None
         if family is None:
             raise ConfigError(f"{name}.family: got {shown(spec['family'])}; expected one of {sorted(families)}")
+        if only is not None and name not in only:
+            continue
         family.check()
         variants = expand(name, spec)
         # a config is checked once per condition: the seeds of one condition differ only in the seed

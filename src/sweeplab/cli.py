@@ -18,8 +18,9 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from sweeplab.errors import explained
-from sweeplab.overrides import FORMS, parse_overrides
-from sweeplab.runner import REPLACES
+from sweeplab.integration import session
+from sweeplab.integration.overrides import FORMS, parse_overrides
+from sweeplab.integration.runners import runner_for
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ def _prepare_processes(runner: str | None, runner_params: dict[str, Any]) -> Non
 
 def _run(verbose: bool, **options: Any) -> None:
     _prepare_processes(options.get("runner"), options.get("runner_params") or {})
-    replacement = REPLACES.get(options.get("runner"))
-    if replacement is not None:
-        options["runner"] = f"{replacement.__module__}.{replacement.__qualname__}"
+    options["runner"] = runner_for(options.get("runner"))
+    requested = [options["pipeline"]] if options.get("pipeline") else options.get("pipelines")
     try:
         if not isinstance(options["params"], dict):  # a --config file gives a mapping already
             options["params"] = parse_overrides(options["params"])
-        kedro_run.callback(**options)
+        with session.requesting(requested):  # the registry expands only the sweeps asked for
+            kedro_run.callback(**options)
     except Exception as exc:
         error = explained(exc)
         if error is None:
@@ -71,7 +72,7 @@ def _run(verbose: bool, **options: Any) -> None:
         sys.exit(1)
 
 
-# Kedro's own options, but --params is read in _run (sweeplab.overrides), so that a comma inside
+# Kedro's own options, but --params is read in _run (sweeplab.integration.overrides), so that a comma inside
 # a list does not split it and a malformed override is a one-line error like any other
 PARAMS = click.Option(["--params"], type=click.UNPROCESSED, default="",
                       help=f"Parameter overrides, comma-separated; {FORMS}.")

@@ -31,33 +31,18 @@ from sweeplab import code_identity
 from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
-from sweeplab.pipelines.reporting.figures import plot_history
+from sweeplab.figures import plot_history
 from sweeplab.records import CODE_KEPT
 from sweeplab.training import CheckpointSlot, CheckpointStore, evaluate, train
-from sweeplab.training.loop import Batch, BatchMetrics, RunRecord, SplitMetrics, StopRule, restored
-from sweeplab.training.optim import ParameterGroups, top_level_groups
+from sweeplab.training.loop import (
+    RunRecord,
+    Training,
+    restored,
+)
 
 CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
 RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
 KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a run does with runs that other code finished
-
-
-@dataclass(frozen=True)
-class Training:
-    """One variant's training, as the family sets it up: everything ``train`` takes beyond the
-    trainer config, the run's identity and its checkpoint."""
-
-    build_model: Callable[[], nn.Module]
-    batch_metrics: BatchMetrics
-    train_data: Mapping[str, Any]
-    val_data: Mapping[str, Any]
-    stop_rules: Sequence[StopRule] = ()
-    augment: Callable[[Batch], Batch] | None = None
-    split_metrics: SplitMetrics | None = None
-    on_epoch: Callable[[int], None] | None = None
-    parameter_groups: ParameterGroups = top_level_groups  # named groups: grad norms, own learning rates
-    group_lr: Mapping[str, float] = field(default_factory=dict)  # a group's own learning rate
-    summary: Mapping[str, Any] = field(default_factory=dict)  # extra entries for the run's summary
 
 
 @dataclass(frozen=True)
@@ -95,12 +80,17 @@ class Family:
     name: str  # its defaults live in ``params:<name>``
     config_type: type  # the typed config its nodes build from the resolved dict; has ``trainer``
     data_prep: Callable[[Mapping[str, Any]], Pipeline]  # run parameters -> shared input nodes
-    inputs: str  # the model inputs its data prep writes and every variant loads
     training: Callable[[Any, dict[str, Any]], Training]  # typed config + model inputs -> the setup
     train_node: str = ""  # the training node's name; default ``train_<name>``
     figures: Callable[[], list[Node]] = no_figures  # per-variant nodes after the run record
     shared_inputs: frozenset[str] = field(default_factory=frozenset)  # other data prep outputs they read
     data_sections: Mapping[str, type] = field(default_factory=dict)  # parameters its data prep reads -> type
+
+    @property
+    def inputs(self) -> str:
+        """The model inputs its data prep writes and every variant loads (catalog.yml's one
+        ``{family}_inputs`` pattern), holding a ``fingerprint`` of the data."""
+        return f"{self.name}_inputs"
 
     @property
     def shared(self) -> frozenset[str]:
@@ -159,7 +149,7 @@ class Family:
                               f"template makes; declare them in shared_inputs (now {sorted(self.shared)})")
 
     def check_data_prep(self, prep: Pipeline) -> None:
-        missing = sorted(self.shared - {CHECKPOINT_STORE} - prep.all_outputs())
+        missing = sorted(self.shared - {CHECKPOINT_STORE} - prep.all_outputs())  # its inputs included
         if missing:
             raise ConfigError(f"family '{self.name}': its data prep does not make {missing}, which its "
                               "per-variant nodes read")
@@ -174,18 +164,18 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
     checkpoint. Only with ``<sweep>.resume.code: keep`` is a run finished by other code
     restored, and its summary then says ``code_kept``.
     """
+    data = inputs.get("fingerprint")
+    if not isinstance(data, str):  # what keys the checkpoints on the data: every builder must say it
+        raise ConfigError(f"family '{family.name}': its model inputs ({family.inputs}) hold no 'fingerprint'; "
+                          "its data prep must set inputs['fingerprint'] = sweeplab.training.fingerprint(...)")
     cfg, setup = family.setup(config, inputs)
     code = family.code_identity()
-    slot = checkpoint_store.slot_for(config, inputs["fingerprint"], code.digest)
-    record = kept_record(config, checkpoint_store, slot, inputs["fingerprint"], code.digest)
+    slot = checkpoint_store.slot_for(config, data, code.digest)
+    record = kept_record(config, checkpoint_store, slot, data, code.digest)
     if record is None:
         slot.record_code(code.as_dict())
-        record = train(build_model=setup.build_model, batch_metrics=setup.batch_metrics, train_data=setup.train_data,
-                       val_data=setup.val_data, trainer=cfg.trainer,
-                       run={**config, "code_identity": code.digest, "code_version": code_identity.source_version()},
-                       checkpoint=slot, stop_rules=setup.stop_rules, augment=setup.augment,
-                       split_metrics=setup.split_metrics, on_epoch=setup.on_epoch,
-                       parameter_groups=setup.parameter_groups, group_lr=setup.group_lr)
+        record = train(setup, trainer=cfg.trainer, checkpoint=slot,
+                       run={**config, "code_identity": code.digest, "code_version": code_identity.source_version()})
     record.summary.update(setup.summary)
     return record.as_outputs()
 

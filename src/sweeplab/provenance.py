@@ -1,6 +1,6 @@
 """Where a report came from: the command, its ``--params``, the code's version and the date.
 
-:class:`sweeplab.hooks.ProvenanceHook` collects it in the process that starts the run and
+:class:`sweeplab.integration.hooks.ProvenanceHook` collects it in the process that starts the run and
 hands it to each sweep's report through the catalog (``<sweep>_report.run_provenance``,
 a :class:`sweeplab.datasets.provenance.RunProvenanceDataset`); the report adds the sweep
 spec and its hash, and writes it to ``report.md`` and ``provenance.json``.
@@ -66,11 +66,11 @@ def flat_params(params: Mapping[str, Any] | None, prefix: str = "") -> list[str]
 
 
 def runner_name(runner: Any) -> str | None:
-    """``sweeplab.runner.ParallelRunner`` from a runner's name or its repr (``<... object at 0x...>``,
-    or the project's ``<... object, as sweeplab.runner.SequentialRunner>``)."""
+    """``sweeplab.integration.runners.ParallelRunner`` from a runner's name or its repr
+    (``<... object at 0x...>``)."""
     if runner is None:
         return None
-    found = re.search(r", as ([\w.]+)>$", str(runner)) or re.match(r"<([\w.]+) object", str(runner))
+    found = re.match(r"<([\w.]+) object", str(runner))
     return found.group(1) if found else str(runner)
 
 

@@ -46,6 +46,15 @@ METRIC_SETS = (("best", "val"), ("final", "val"), ("best", "train"), ("final", "
 SHOWN = ("best", "val")  # the values a report shows under the metric's own name
 
 
+def make_summary(**values: Any) -> dict[str, Any]:
+    """A summary with exactly the schema's keys (the training loop's one way to write one);
+    a key missing or unknown is a bug in the writer."""
+    missing, unknown = [k for k in SUMMARY_KEYS if k not in values], [k for k in values if k not in SUMMARY_KEYS]
+    if missing or unknown:
+        raise TypeError(f"a run summary must hold exactly records.SUMMARY_KEYS: missing {missing}, unknown {unknown}")
+    return values
+
+
 def has_result(status: str) -> bool:
     """Whether a run's metrics count: completed, or ended by a family's stop rule."""
     return status not in NO_RESULT

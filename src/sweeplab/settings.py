@@ -4,8 +4,8 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from sweeplab import logs
-from sweeplab.hooks import (
+from sweeplab.integration import logs, session
+from sweeplab.integration.hooks import (
     CodeChangeHook,
     FailedVariantsHook,
     InputFilesHook,
@@ -14,7 +14,7 @@ from sweeplab.hooks import (
     SweepConfigHook,
     SweepProgressHook,
 )
-from sweeplab.tracking import MlflowHook, TensorBoardHook
+from sweeplab.integration.tracking import MlflowHook, TensorBoardHook
 
 # Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
@@ -24,14 +24,8 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
          FailedVariantsHook(), MlflowHook(), TensorBoardHook())
 
-# routine log lines at DEBUG, none that grows with the sweep (sweeplab.logs)
+# routine log lines at DEBUG, none that grows with the sweep (sweeplab.integration.logs)
 logs.install()
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    # an environment overrides single keys of the base parameters (e.g. ae.trainer.epochs),
-    # not whole top-level entries
-    "merge_strategy": {"parameters": "soft"},
-}
+CONFIG_LOADER_ARGS = session.CONFIG_LOADER_ARGS

@@ -23,7 +23,7 @@ condition, a categorical one. Every variant is the family's template pipeline un
 namespace ``<sweep>.<variant>``. Its first node writes the fully resolved config, which is
 the one truth about the run.
 
-Kedro gives ``register_pipelines`` no config loader, so :class:`sweeplab.hooks.SweepConfigHook`
+Kedro gives ``register_pipelines`` no config loader, so :class:`sweeplab.integration.hooks.SweepConfigHook`
 hands this module the parameters of the session being run (``--env``, ``--conf-source``,
 ``--params`` included) before the pipelines are built.
 """
@@ -31,18 +31,12 @@ hands this module the parameters of the session being run (``--env``, ``--conf-s
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-
-from kedro.config import OmegaConfigLoader
-from kedro.pipeline import Node
 
 from sweeplab.config import (
     INT64,
@@ -367,75 +361,6 @@ def resolve_variant_configs(defaults: dict[str, Any], *, family: Family, variant
     return configs
 
 
-# ----------------------------------------------------------------------------------------------
-# variants -> pipelines
-
-
-def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
-    """The family's template once per variant, each under the namespace ``<sweep>.<variant>``
-    (a box per variant in kedro-viz), its nodes named ``<step>_<variant>``.
-
-    The template is built once and its nodes copied per variant, as Kedro's own namespacing
-    does (``Node._copy``), but without a ``Pipeline`` per variant: joining a thousand of those
-    costs seconds where the nodes alone cost milliseconds.
-    """
-    template = family.template()
-    shared = family.shared
-    nodes = []
-    for variant in variants:
-        namespace = variant.namespace
-
-        def scoped(names: Any, namespace: str = namespace) -> Any:
-            if names is None:
-                return None
-            if isinstance(names, str):
-                return names if names in shared or names.startswith("params:") else f"{namespace}.{names}"
-            if isinstance(names, dict):
-                return {key: scoped(name) for key, name in names.items()}
-            return [scoped(name) for name in names]
-
-        resolve_this = functools.update_wrapper(
-            functools.partial(resolve_variant_config, family=family, variant=variant), resolve_variant_config
-        )
-        # each node's name says its variant too: kedro-viz and the logs show the name alone
-        nodes.append(Node(resolve_this, inputs=f"params:{family.name}", outputs=f"{namespace}.config",
-                          name=f"resolve_config_{variant.name}", tags=["config"], namespace=namespace))
-        nodes.extend(node._copy(inputs=scoped(node._inputs), outputs=scoped(node._outputs), namespace=namespace,  # noqa: SLF001
-                                name=f"{node.name}_{variant.name}")
-                     for node in template.nodes)
-    return nodes
-
-
 def find_sweeps(params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Every top-level parameters entry that declares a sweep (names a ``family``)."""
     return {name: spec for name, spec in params.items() if isinstance(spec, Mapping) and "family" in spec}
-
-
-# ----------------------------------------------------------------------------------------------
-# the parameters the run sees
-
-_run_parameters: dict[str, Any] | None = None
-
-
-def set_run_parameters(params: dict[str, Any]) -> bool:
-    """Record the session's parameters; True when they differ from the last ones."""
-    global _run_parameters  # noqa: PLW0603 - one process builds pipelines for one session at a time
-    changed = params != _run_parameters
-    _run_parameters = copy.deepcopy(params)
-    return changed
-
-
-def run_parameters() -> dict[str, Any]:
-    """The parameters of the current session, or, outside a session, of the project's conf."""
-    if _run_parameters is not None:
-        return _run_parameters
-    # the project's own settings (its merge strategy), even if Kedro has not been configured;
-    # imported here because settings -> hooks -> this module
-    from sweeplab import settings  # noqa: PLC0415
-
-    conf_source = Path.cwd() / "conf"
-    logger.info("No Kedro session recorded its parameters; reading %s", conf_source)
-    loader = OmegaConfigLoader(
-        conf_source=str(conf_source), env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
-    )
-    return dict(loader["parameters"])

@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sweeplab.pipeline_registry import FAMILIES
 from tests.cluster.slurm import Cluster, missing
 from tests.test_kedro_run import latest
-from tests.test_processes import FAMILIES
+from tests.test_processes import tiny_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +43,10 @@ def sweeplab(slurm: Cluster, project: Path, *args: str) -> subprocess.CompletedP
                           text=True, timeout=300, check=False)
 
 
-def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str) -> tuple[dict, dict[str, str]]:
+def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str, *options: str
+                    ) -> tuple[dict, dict[str, str]]:
     """Submit, wait for every job to end; the newest manifest and each job's final state."""
-    done = sweeplab(slurm, project, "submit", sweep, f"--params={params}")
+    done = sweeplab(slurm, project, "submit", sweep, f"--params={params}", *options)
     assert done.returncode == 0, done.stderr[-3000:]
     folder = sorted((project / "data/09_jobs" / sweep).iterdir())[-1]
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -59,8 +61,8 @@ def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str) -> t
     return manifest, ours
 
 
-def status_rows(slurm: Cluster, project: Path, sweep: str, params: str) -> dict[str, str]:
-    done = sweeplab(slurm, project, "status", sweep, f"--params={params}")
+def status_rows(slurm: Cluster, project: Path, sweep: str, params: str, *options: str) -> dict[str, str]:
+    done = sweeplab(slurm, project, "status", sweep, f"--params={params}", *options)
     assert done.returncode == 0, done.stderr[-3000:]
     return {line.split()[0]: line.split()[1] for line in done.stdout.splitlines() if line.startswith("  ")}
 
@@ -81,13 +83,13 @@ def test_a_failed_variant_is_failed_the_report_counts_it_and_a_resubmit_trains_o
     assert sorted(os.listdir(kedro_project / versions)) == kept, "the completed variant did not run again"
 
 
-@pytest.mark.parametrize("family", ["gw", "gcode"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_runs_as_jobs(slurm, kedro_project, family):
-    sweep, params, variants = FAMILIES[family]
-    manifest, states = submit_and_wait(slurm, kedro_project, sweep, params)
+    sweep, variants = tiny_sweep(family)
+    manifest, states = submit_and_wait(slurm, kedro_project, sweep, "", "--env=tiny")
     assert manifest["variants"] == variants
     assert set(states.values()) == {"COMPLETED"}, states
-    assert status_rows(slurm, kedro_project, sweep, params) == dict.fromkeys(variants, "completed")
+    assert status_rows(slurm, kedro_project, sweep, "", "--env=tiny") == dict.fromkeys(variants, "completed")
     assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()
 
 

@@ -8,7 +8,7 @@ from kedro.pipeline import Node, Pipeline
 
 from sweeplab.datasets.model_inputs import ModelInputsDataset
 from sweeplab.errors import DataFileError, explained
-from sweeplab.hooks import RunVersionsHook
+from sweeplab.integration.hooks import RunVersionsHook
 from sweeplab.training.loop import WORKERS_ENV, default_threads
 
 

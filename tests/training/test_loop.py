@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from sweeplab.config import ConfigError, from_dict
-from sweeplab.training import CheckpointStore, TrainerConfig, fingerprint, train
+from sweeplab.training import CheckpointStore, TrainerConfig, Training, fingerprint, train
 
 RUN = {"sweep": "t", "variant": "v", "condition": {"lr": 0.01}, "seed": 3, "config_hash": "abc"}
 
@@ -24,8 +24,8 @@ def regression(model, batch):
 
 def fit(epochs=4, checkpoint=None, metrics=regression, **trainer):
     cfg = TrainerConfig(epochs=epochs, batch_size=32, lr=0.05, **trainer)
-    return train(build_model=lambda: nn.Linear(5, 1), batch_metrics=metrics, train_data=data(256, 0),
-                 val_data=data(64, 1), trainer=cfg, run=RUN, checkpoint=checkpoint)
+    return train(Training(build_model=lambda: nn.Linear(5, 1), batch_metrics=metrics, train_data=data(256, 0),
+                          val_data=data(64, 1)), trainer=cfg, run=RUN, checkpoint=checkpoint)
 
 
 def test_a_run_record_with_history_and_summary():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from sweeplab.training import TrainerConfig, train
+from sweeplab.training import TrainerConfig, Training, train
 from sweeplab.training.optim import build_optimiser, decayed, lr_factor, top_level_groups
 from tests.training.test_loop import RUN, data, regression
 
@@ -65,8 +65,8 @@ class TwoPart(nn.Module):
 
 def test_each_group_logs_its_gradient_norm_and_keeps_its_learning_rate():
     cfg = TrainerConfig(epochs=2, batch_size=32, lr=0.01, warmup_steps=8)
-    record = train(build_model=TwoPart, batch_metrics=regression, train_data=data(128, 0), val_data=data(32, 1),
-                   trainer=cfg, run=RUN, group_lr={"first": 0.0})
+    record = train(Training(build_model=TwoPart, batch_metrics=regression, train_data=data(128, 0),
+                            val_data=data(32, 1), group_lr={"first": 0.0}), trainer=cfg, run=RUN)
     train_rows = record.history[record.history["split"] == "train"]
     assert (train_rows[["grad_norm/first", "grad_norm/second"]] > 0).all().all()
     assert train_rows["lr_factor"].tolist() == [0.5, 1.0], "the last step of each epoch: 4 and 8 of 8 warm-up steps"

@@ -14,7 +14,7 @@ import click
 
 from sweeplab.cluster.schedulers import SCHEDULERS, Resources
 from sweeplab.errors import explained
-from sweeplab.overrides import FORMS, parse_overrides
+from sweeplab.integration.overrides import FORMS, parse_overrides
 
 DEFAULT_JOBS_DIR = "data/09_jobs"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeplab.cluster.state import OpenSweep
+from sweeplab.integration.registry import variant_nodes
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
-from sweeplab.sweeps import variant_nodes
 
 VERSION = re.compile(r"^\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{3}Z$")  # Kedro's version folder names
 

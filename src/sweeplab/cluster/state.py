@@ -113,8 +113,8 @@ def latest_submission(folder: Path) -> dict | None:
 def open_sweep(sweep: str, *, env: str | None, conf_source: str | None, params: dict[str, Any]) -> OpenSweep:
     """The sweep as ``kedro run`` with these options would plan it, from the project folder or
     with a packaged project's ``--conf-source``; its parameters are checked the same way."""
-    from sweeplab.checks import check_parameters  # noqa: PLC0415 - the registry imports every family
     from sweeplab.errors import InputError  # noqa: PLC0415
+    from sweeplab.integration.registry import plan  # noqa: PLC0415 - the families import torch
     from sweeplab.pipeline_registry import FAMILIES  # noqa: PLC0415
 
     configure_project(PACKAGE)
@@ -124,5 +124,5 @@ def open_sweep(sweep: str, *, env: str | None, conf_source: str | None, params: 
     if sweep not in run_params or not isinstance(run_params[sweep], dict) or "family" not in run_params[sweep]:
         known = sorted(k for k, v in run_params.items() if isinstance(v, dict) and "family" in v)
         raise InputError(f"{sweep}: not a sweep of this project's parameters; sweeps are {known}")
-    family, variants = check_parameters(run_params, FAMILIES, only={sweep})[sweep]
+    family, variants = plan(run_params, FAMILIES, only={sweep})[sweep]
     return OpenSweep(sweep, family, variants, run_params, context.catalog)

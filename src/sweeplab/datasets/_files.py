@@ -92,6 +92,15 @@ class LocalVersionedDataset(AbstractVersionedDataset):
         except DatasetError:  # no version saved yet
             return False
 
+    @property
+    def filepath(self) -> Path:
+        """The dataset's path as configured, without a version folder."""
+        return Path(self._filepath)
+
+    def load_path(self) -> Path:
+        """The file a load reads: the pinned version's, else the newest saved."""
+        return Path(self._get_load_path())
+
     def saved_at(self) -> float | None:
         """When the version a load would read was written (its file's mtime); None: none saved."""
         return Path(self._get_load_path()).stat().st_mtime if self._exists() else None

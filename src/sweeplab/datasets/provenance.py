@@ -1,6 +1,6 @@
 """A run's provenance on its way to the report: held in memory, never a file of its own.
 
-:class:`sweeplab.hooks.ProvenanceHook` saves it here before the run starts, in the process
+:class:`sweeplab.integration.hooks.ProvenanceHook` saves it here before the run starts, in the process
 that starts it; the dataset travels to ParallelRunner's workers with what it holds (it
 pickles as a plain dict). A run without that hook still gets what the process knows: the
 command, the code's version and the date.

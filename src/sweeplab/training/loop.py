@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sweeplab.config import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from sweeplab.datasets.torch_weights import is_state_dict
-from sweeplab.records import COMPLETED, FAILED
+from sweeplab.records import COMPLETED, FAILED, make_summary
 from sweeplab.training.checkpoints import CheckpointSlot
 from sweeplab.training.optim import (
     ParameterGroups,
@@ -47,6 +46,7 @@ from sweeplab.training.optim import (
     set_lr,
     top_level_groups,
 )
+from sweeplab.training.trainer import OBJECTIVE, TrainerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -64,26 +64,6 @@ class Stop(NamedTuple):
 # A stop rule sees the history rows so far ({"epoch", "split", metrics...}), returns Stop or None.
 StopRule = Callable[[list[dict[str, Any]]], Stop | None]
 SplitMetrics = Callable[[nn.Module, Batch], dict[str, float]]
-
-OBJECTIVE = "total_loss"
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    epochs: PositiveInt = 5
-    batch_size: PositiveInt = 512
-    eval_batch_size: PositiveInt = 4096
-    lr: PositiveFloat = 1.0e-3
-    weight_decay: NonNegativeFloat = 0.0
-    grad_clip: PositiveFloat | None = None  # max global gradient norm; None: no clipping
-    patience: PositiveInt | None = None  # epochs without val improvement before stopping; None: never
-    monitor: str = OBJECTIVE  # the val metric that picks the best epoch (lower is better)
-    warmup_steps: NonNegativeInt = 0  # linear learning-rate warm-up over this many steps
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up
-    min_lr_ratio: Fraction = 0.1  # cosine: the last step's learning rate over lr
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA when present, else CPU
-    threads: PositiveInt | None = None  # torch CPU threads; None: this process's share of the cores
-
 
 WORKERS_ENV = "SWEEPLAB_WORKERS"  # how many training processes share this machine (set by ``run``)
 
@@ -104,6 +84,24 @@ def default_threads() -> int:
     except ValueError:
         workers = 1
     return max(1, cores // workers)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One variant's training, as its family sets it up (``Family.training``): everything
+    ``train`` takes beyond the trainer config, the run's identity and its checkpoint."""
+
+    build_model: Callable[[], nn.Module]
+    batch_metrics: BatchMetrics
+    train_data: Mapping[str, Any]
+    val_data: Mapping[str, Any]
+    stop_rules: Sequence[StopRule] = ()
+    augment: Callable[[Batch], Batch] | None = None
+    split_metrics: SplitMetrics | None = None
+    on_epoch: Callable[[int], None] | None = None
+    parameter_groups: ParameterGroups = top_level_groups  # named groups: grad norms, own learning rates
+    group_lr: Mapping[str, float] = field(default_factory=dict)  # a group's own learning rate
+    summary: Mapping[str, Any] = field(default_factory=dict)  # extra entries for the run's summary
 
 
 @dataclass
@@ -240,7 +238,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
 
     last = max((r["epoch"] for r in history), default=None)
     best_val = metrics_at(best_epoch, "val")
-    return {
+    return make_summary(**{
         "sweep": run.get("sweep"),
         "variant": run.get("variant"),
         "condition": dict(run.get("condition", {})),
@@ -261,7 +259,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "code_version": run.get("code_version"),
         "torch_version": str(torch.__version__),  # a str subclass that weights_only loading refuses
         "device": None if device is None else str(device),
-    }
+    })
 
 
 def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -334,22 +332,8 @@ def restored(checkpoint: CheckpointSlot, name: str, how: str = "restored finishe
     return RunRecord(done["weights"], history_frame(done["history"]), dict(done["summary"], restored=True))
 
 
-def train(
-    *,
-    build_model: Callable[[], nn.Module],
-    batch_metrics: BatchMetrics,
-    train_data: Mapping[str, Any],
-    val_data: Mapping[str, Any],
-    trainer: TrainerConfig,
-    run: Mapping[str, Any],
-    checkpoint: CheckpointSlot | None = None,
-    stop_rules: Sequence[StopRule] = (),
-    augment: Callable[[Batch], Batch] | None = None,
-    split_metrics: SplitMetrics | None = None,
-    on_epoch: Callable[[int], None] | None = None,
-    parameter_groups: ParameterGroups = top_level_groups,
-    group_lr: Mapping[str, float] | None = None,
-) -> RunRecord:
+def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
+          checkpoint: CheckpointSlot | None = None) -> RunRecord:
     """Train one variant and return its run record; never raises for a failed run.
 
     ``run`` carries the resolved config's identity: sweep, variant, condition, seed and
@@ -357,7 +341,6 @@ def train(
     reason; the last good epoch stays checkpointed so that running again continues from it.
     """
     start_time = time.perf_counter()
-    group_lr = group_lr or {}
     name = f"{run.get('sweep')}.{run.get('variant')}"
     if checkpoint is not None and (done := restored(checkpoint, name)) is not None:
         return done
@@ -369,25 +352,25 @@ def train(
     device = trainer.device
     try:
         seed, device = int(run["seed"]), pick_device(trainer.device)
-        model, optimizer, generator = _fresh_start(build_model, trainer, seed, device, parameter_groups, group_lr)
-        train_t, val_t = _to_tensors(train_data, device), _to_tensors(val_data, device)
+        model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups, setup.group_lr)
+        train_t, val_t = _to_tensors(setup.train_data, device), _to_tensors(setup.val_data, device)
         if checkpoint is not None and (state := checkpoint.latest()) is not None:
             try:
                 progress = _restore_checkpoint(state, model, optimizer, generator)
                 logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
             except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
                 checkpoint.set_aside(checkpoint.folder / "last.pt")
-                model, optimizer, generator = _fresh_start(build_model, trainer, seed, device, parameter_groups, group_lr)
+                model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups, setup.group_lr)
                 progress = _Progress()
 
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):
-            if on_epoch is not None:
-                on_epoch(epoch)
-            train_m = _train_epoch(model, batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
-                                   generator=generator, epoch=epoch, augment=augment)
-            val_m = _evaluate(model, batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,
-                              split_metrics=split_metrics)
+            if setup.on_epoch is not None:
+                setup.on_epoch(epoch)
+            train_m = _train_epoch(model, setup.batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
+                                   generator=generator, epoch=epoch, augment=setup.augment)
+            val_m = _evaluate(model, setup.batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,
+                              split_metrics=setup.split_metrics)
             progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
             bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
@@ -396,7 +379,7 @@ def train(
                             val_m[trainer.monitor])
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, progress, model, optimizer, generator)
-            if stop := next((r for rule in stop_rules if (r := rule(progress.history))), None):
+            if stop := next((r for rule in setup.stop_rules if (r := rule(progress.history))), None):
                 status, reason = stop
                 break
             if trainer.patience is not None and progress.stale >= trainer.patience:

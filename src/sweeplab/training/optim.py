@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from sweeplab.training.loop import TrainerConfig
+    from sweeplab.training.trainer import TrainerConfig
 
 # a family's naming of its parameters: model -> {group name: parameters}
 ParameterGroups = Callable[[nn.Module], Mapping[str, Iterable[nn.Parameter]]]

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from sweeplab.datasets.folder import FolderDataset
+from sweeplab.gcode_language.parser import parse_program
+from sweeplab.gcode_language.tokens import BOS, EOS, PAD, SEP, Vocabulary
 from sweeplab.pipelines.cnc import data
 from sweeplab.pipelines.cnc.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
-from sweeplab.pipelines.cnc.parser import parse_program
-from sweeplab.pipelines.cnc.tokens import BOS, EOS, PAD, SEP, Vocabulary
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 
 UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,

@@ -17,7 +17,7 @@ from sweeplab.pipelines.cnc import data
 from sweeplab.pipelines.gcode.nodes import CollapseConfig
 from sweeplab.pipelines.gcode.pipeline import FAMILY
 from sweeplab.sweeps import Variant, resolve_variant_config
-from sweeplab.training import CheckpointStore, TrainerConfig, train
+from sweeplab.training import CheckpointStore, TrainerConfig, Training, train
 from tests.conftest import REPO, write_h5
 from tests.pipelines.cnc.test_data import PARAMS, as_partitions, generate
 
@@ -81,10 +81,10 @@ def test_the_loop_augments_training_batches_only():
 
     x = torch.randn(100, 3)
     data_ = {"x": x, "y": x.sum(1, keepdim=True)}
-    record = train(build_model=lambda: torch.nn.Linear(3, 1),
-                   batch_metrics=lambda m, b: {"total_loss": ((m(b["x"]) - b["y"]) ** 2).mean()},
-                   train_data=data_, val_data={"x": x[:40], "y": data_["y"][:40]},
-                   trainer=TrainerConfig(epochs=3, batch_size=32), run={"seed": 0}, augment=spy)
+    record = train(Training(build_model=lambda: torch.nn.Linear(3, 1),
+                            batch_metrics=lambda m, b: {"total_loss": ((m(b["x"]) - b["y"]) ** 2).mean()},
+                            train_data=data_, val_data={"x": x[:40], "y": data_["y"][:40]}, augment=spy),
+                   trainer=TrainerConfig(epochs=3, batch_size=32), run={"seed": 0})
     assert record.summary["status"] == "completed"
     assert sum(seen) == 3 * 100  # every training row, every epoch; never a validation row
 

@@ -15,7 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from sweeplab.pipelines.reporting import figures, tables
+from sweeplab import figures
+from sweeplab.pipelines.reporting import tables
 from sweeplab.pipelines.reporting.config import layout
 from sweeplab.pipelines.reporting.report_figures import report_figures
 

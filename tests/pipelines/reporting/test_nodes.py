@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from sweeplab import figures
 from sweeplab.config import ConfigError, config_hash
 from sweeplab.datasets.folder import FolderDataset
-from sweeplab.pipelines.reporting import figures, nodes, tables
-from sweeplab.pipelines.reporting.figures import plot_metric_vs_axis
+from sweeplab.figures import plot_metric_vs_axis
+from sweeplab.pipelines.reporting import nodes, tables
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 
 SPEC = {"family": "ae", "grid": {"a": [1, 2], "m": ["x", "y"]}, "seeds": [0, 1, 2],

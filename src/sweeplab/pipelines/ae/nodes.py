@@ -13,10 +13,10 @@ import torch
 from sweeplab.config import NonNegativeFloat, from_dict
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.families import Training
+from sweeplab.figures import no_weights, run_title
 from sweeplab.pipelines.ae.model import EventAutoencoder, ModelConfig, autoencoder_metrics
 from sweeplab.pipelines.events.format import MET, METPHI, check_rows, object_features, object_types
 from sweeplab.pipelines.events.nodes import split_keys, token_transform
-from sweeplab.pipelines.reporting.figures import no_weights, run_title
 from sweeplab.training import TrainerConfig, fingerprint
 
 

@@ -28,6 +28,6 @@ def create_figures() -> list[Node]:
                  "recon_plot", name="plot_reconstruction")]
 
 
-FAMILY = Family(name="ae", config_type=AEConfig, data_prep=create_data_prep, inputs="ae_inputs",
+FAMILY = Family(name="ae", config_type=AEConfig, data_prep=create_data_prep,
                 training=autoencoder_training, train_node="train_autoencoder", figures=create_figures,
                 shared_inputs=frozenset({"events_normaliser"}), data_sections={"events": EventsConfig})

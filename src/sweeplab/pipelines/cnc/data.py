@@ -32,10 +32,8 @@ from sweeplab.config import (
 )
 from sweeplab.datasets.hdf5 import ArrayStream, H5File
 from sweeplab.errors import InputError
-from sweeplab.pipelines.cnc.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
-from sweeplab.pipelines.cnc.parser import ORIGINS, Program, parse_program
-from sweeplab.pipelines.cnc.programs import generate_program
-from sweeplab.pipelines.cnc.tokens import (
+from sweeplab.gcode_language.parser import ORIGINS, Program, parse_program
+from sweeplab.gcode_language.tokens import (
     BOS,
     COMMAND,
     EOS,
@@ -47,6 +45,8 @@ from sweeplab.pipelines.cnc.tokens import (
     program_tokens,
     token_type,
 )
+from sweeplab.pipelines.cnc.machine import CHANNELS, LINE, TIME, MachineConfig, simulate
+from sweeplab.pipelines.cnc.programs import generate_program
 from sweeplab.training import fingerprint
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sweeplab.config import NonNegativeFloat, PositiveFloat, PositiveInt
-from sweeplab.pipelines.cnc.parser import Block
+from sweeplab.gcode_language.parser import Block
 
 CHANNELS = ("current_x", "current_y", "current_z", "current_spindle", "vibration")
 TIME, LINE = "time_s", "line"  # the two leading columns of a sensor CSV

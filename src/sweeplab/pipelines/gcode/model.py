@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sweeplab.config import ConfigError, Fraction, PositiveInt
-from sweeplab.pipelines.cnc.tokens import (
+from sweeplab.gcode_language.tokens import (
     COMMAND,
     N_BUCKETS,
     NUMERIC,

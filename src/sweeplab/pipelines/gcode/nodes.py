@@ -22,7 +22,7 @@ import torch
 
 from sweeplab.config import NonNegativeFloat, NonNegativeInt, PositiveInt
 from sweeplab.families import Training
-from sweeplab.pipelines.cnc.tokens import PAD, Vocabulary
+from sweeplab.gcode_language.tokens import PAD, Vocabulary
 from sweeplab.pipelines.gcode.augment import AugmentConfig, augment_sensors, oversample
 from sweeplab.pipelines.gcode.model import (
     Composer,

@@ -15,5 +15,5 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
     return cnc_pipeline.create_pipeline(params["cnc"]["source"])
 
 
-FAMILY = Family(name="gcode", config_type=GCodeConfig, data_prep=create_data_prep, inputs="gcode_inputs",
+FAMILY = Family(name="gcode", config_type=GCodeConfig, data_prep=create_data_prep,
                 training=gcode_training, data_sections={"cnc": CNCConfig})

@@ -17,5 +17,5 @@ def create_data_prep(params: Mapping[str, Any]) -> Pipeline:
     return shapes_pipeline.create_pipeline(source) + Pipeline([inputs], tags=["data_prep"])
 
 
-FAMILY = Family(name="gw", config_type=GWConfig, data_prep=create_data_prep, inputs="gw_inputs",
+FAMILY = Family(name="gw", config_type=GWConfig, data_prep=create_data_prep,
                 training=workspace_training, train_node="train_workspace", data_sections={"shapes": ShapesConfig})

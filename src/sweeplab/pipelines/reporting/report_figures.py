@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeplab.pipelines.reporting import figures
+from sweeplab import figures
 from sweeplab.pipelines.reporting.config import Heatmap, LinePlot, SweepLayout, layout
 from sweeplab.pipelines.reporting.tables import shown_metrics
 

@@ -13,8 +13,8 @@ import torch
 
 from sweeplab.config import from_dict
 from sweeplab.families import Training
+from sweeplab.figures import no_weights, run_title
 from sweeplab.pipelines.arc.data import PAD, detokenise
-from sweeplab.pipelines.reporting.figures import no_weights, run_title
 from sweeplab.pipelines.trm.model import TRM, TRMModelConfig, trm_metrics
 from sweeplab.training import TrainerConfig
 

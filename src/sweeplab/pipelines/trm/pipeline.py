@@ -20,5 +20,5 @@ def create_figures() -> list[Node]:
                  name="plot_predictions")]
 
 
-FAMILY = Family(name="trm", config_type=TRMConfig, data_prep=create_data_prep, inputs="trm_inputs",
+FAMILY = Family(name="trm", config_type=TRMConfig, data_prep=create_data_prep,
                 training=trm_training, figures=create_figures, data_sections={"arc": ArcDataConfig})

@@ -13,7 +13,7 @@ import torch
 
 from sweeplab.config import from_dict
 from sweeplab.families import Training
-from sweeplab.pipelines.reporting.figures import no_weights, run_title
+from sweeplab.figures import no_weights, run_title
 from sweeplab.pipelines.splats import render
 from sweeplab.pipelines.splats.nodes import CHANNELS, N_FIGURE_IMAGES, ROTATION
 from sweeplab.pipelines.vae.model import (

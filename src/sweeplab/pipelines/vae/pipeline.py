@@ -20,6 +20,6 @@ def create_figures() -> list[Node]:
                  "recon_plot", name="plot_reconstruction")]
 
 
-FAMILY = Family(name="vae", config_type=VAEConfig, data_prep=create_data_prep, inputs="vae_inputs",
+FAMILY = Family(name="vae", config_type=VAEConfig, data_prep=create_data_prep,
                 training=vae_training, figures=create_figures, shared_inputs=frozenset({"splats_normaliser"}),
                 data_sections={"splats": SplatsConfig})

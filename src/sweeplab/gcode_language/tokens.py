@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sweeplab.errors import InputError
-from sweeplab.pipelines.cnc.parser import (
+from sweeplab.gcode_language.parser import (
     COMMAND_DECIMALS,
     COMMAND_LETTERS,
     PARAMETER_LETTERS,

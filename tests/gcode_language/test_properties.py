@@ -12,15 +12,15 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sweeplab.pipelines.cnc.parser import (
+from sweeplab.gcode_language.parser import (
     COMMAND_LETTERS,
     PARAMETER_LETTERS,
     GCodeSyntaxError,
     parse_line,
     parse_program,
 )
+from sweeplab.gcode_language.tokens import TokenSpec, Vocabulary, program_tokens
 from sweeplab.pipelines.cnc.programs import generate_program
-from sweeplab.pipelines.cnc.tokens import TokenSpec, Vocabulary, program_tokens
 from tests.conftest import examples
 
 FUZZ = examples(300)

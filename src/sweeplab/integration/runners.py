@@ -24,6 +24,7 @@ which in 1.7 sets its logging config to itself and ends in a RecursionError.)
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -36,6 +37,8 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import ParallelRunner as KedroParallelRunner
 from kedro.runner import SequentialRunner as KedroSequentialRunner
 from kedro.runner.task import Task
+
+logger = logging.getLogger(__name__)
 
 
 class _ReleaseOnce:
@@ -89,11 +92,6 @@ class SequentialRunner(_ReleaseOnce, KedroSequentialRunner):
     """Kedro's SequentialRunner, variant by variant and without a per-task cost that grows
     with the pipeline."""
 
-    def __repr__(self) -> str:
-        # kedro-viz's workflow tracking looks for Kedro's class in the runner's repr to tell a
-        # sequential run; this is one
-        return f"<kedro.runner.sequential_runner.SequentialRunner object, as {__name__}.SequentialRunner>"
-
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         # Kedro's sequential loop (AbstractRunner._run without an executor), in another order
         nodes = variant_by_variant(pipeline)
@@ -134,3 +132,15 @@ def _load_settings(package: str) -> None:
 # what `--runner` names -> the runner used instead
 REPLACES = {None: SequentialRunner, "SequentialRunner": SequentialRunner, "ParallelRunner": ParallelRunner}
 REPLACES.update({f"kedro.runner.{name}": runner for name, runner in list(REPLACES.items()) if name})
+
+
+def runner_for(name: str | None) -> str | None:
+    """The runner ``run`` uses for ``--runner`` (None: the default): the project's version of
+    Kedro's sequential and parallel runners, said once in the log; any other runner as named."""
+    replacement = REPLACES.get(name)
+    if replacement is None:
+        return name
+    path = f"{replacement.__module__}.{replacement.__qualname__}"
+    logger.info("Runner: %s, Kedro's %s run variant by variant (README: Beyond one process)", path,
+                replacement.__qualname__)
+    return path

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sweeplab.pipelines.cnc.parser import parse_program
-from sweeplab.pipelines.cnc.programs import generate_program
-from sweeplab.pipelines.cnc.tokens import (
+from sweeplab.gcode_language.parser import parse_program
+from sweeplab.gcode_language.tokens import (
     COMMAND,
     MAX_BUCKET,
     NUMERIC,
@@ -24,6 +23,7 @@ from sweeplab.pipelines.cnc.tokens import (
     name_of,
     program_tokens,
 )
+from sweeplab.pipelines.cnc.programs import generate_program
 from sweeplab.pipelines.gcode.model import Composer
 
 UNITS = {"X": 2.0, "Y": 2.0, "Z": 0.5, "I": 1.0, "J": 1.0, "K": 1.0, "R": 0.5, "F": 25.0, "S": 200.0,

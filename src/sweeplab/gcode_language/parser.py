@@ -13,7 +13,7 @@ makes tokenising a large corpus fast. Any line the bulk pass does not recognise 
 (``%``, a command number with a decimal point, non-ASCII, anything malformed) goes through
 :func:`parse_line`, which either parses it or raises the error that names it. A line with
 parameters, expressions or an o-word makes the program run through the NGC interpreter
-(:mod:`~sweeplab.pipelines.cnc.ngc`): the plain lines keep their bulk-read words, and the
+(:mod:`~sweeplab.gcode_language.ngc`): the plain lines keep their bulk-read words, and the
 program becomes the blocks it executes, each naming the line it came from.
 """
 
@@ -28,7 +28,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from sweeplab.pipelines.cnc import GCodeSyntaxError, ngc
+from sweeplab.gcode_language import GCodeSyntaxError, ngc
 
 MOTION_CODES = (0.0, 1.0, 2.0, 3.0)  # G0 G1 G2 G3
 PARAMETER_LETTERS = "XYZIJKRFSTPQ"  # letters that carry a value rather than name a command
@@ -179,7 +179,7 @@ def parse_program(text: str | Iterable[str], *, source: str = "<program>",
                   on_error: Literal["raise", "skip"] = "raise", max_blocks: int = 1_000_000) -> Program:
     """Parse a whole program (its text, or its lines); see the module docstring. Lines end at
     ``\\n``, ``\\r\\n`` or ``\\r``. Lines with parameters, expressions or o-words go to the
-    interpreter (:mod:`~sweeplab.pipelines.cnc.ngc`), which runs at most ``max_blocks`` lines."""
+    interpreter (:mod:`~sweeplab.gcode_language.ngc`), which runs at most ``max_blocks`` lines."""
     if not isinstance(text, str):
         text = "\n".join(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") or " "

@@ -21,7 +21,8 @@ from collections import defaultdict
 from typing import Any
 
 from kedro.pipeline import Pipeline
-from kedro.pipeline.transcoding import _strip_transcoding
+
+from sweeplab.integration.upstream import strip_transcoding as _strip_transcoding
 
 REPOSITORY = "kedro_viz.data_access.repositories.modular_pipelines"
 SUPPORTED = "12.5."  # the kedro-viz version whose method this replaces (pinned in pyproject.toml)

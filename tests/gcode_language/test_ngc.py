@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweeplab.pipelines.cnc.ngc import (
+from sweeplab.gcode_language.ngc import (
     EVALUATED,
     EXPANDED,
     WRITTEN,
@@ -18,8 +18,8 @@ from sweeplab.pipelines.cnc.ngc import (
     needs_interpreter,
     run_program,
 )
-from sweeplab.pipelines.cnc.parser import GCodeSyntaxError
-from tests.pipelines.cnc.test_properties import FUZZ
+from sweeplab.gcode_language.parser import GCodeSyntaxError
+from tests.gcode_language.test_properties import FUZZ
 
 
 def lines_of(program: str) -> list[str]:

@@ -1,6 +1,6 @@
 """An interpreter for the RS-274/NGC language as LinuxCNC runs it: parameters, expressions, o-word control flow.
 
-Most lines of a CNC program are plain words, which :mod:`sweeplab.pipelines.cnc.parser` reads in bulk.
+Most lines of a CNC program are plain words, which :mod:`sweeplab.gcode_language.parser` reads in bulk.
 Lines that need more (``#`` parameters, ``[`` expressions, o-word control lines: :func:`needs_interpreter`)
 make the caller run the whole program through :func:`run_program`, which executes it and reports, for each
 line that control reaches, the words it evaluated to. Plain lines are never parsed here: they pass through
@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from sweeplab.pipelines.cnc import GCodeSyntaxError
+from sweeplab.gcode_language import GCodeSyntaxError
 
 WRITTEN, EVALUATED, EXPANDED = 0, 1, 2  # Executed.origin
 FIRST_PARAMETER, LAST_PARAMETER = 1, 5999

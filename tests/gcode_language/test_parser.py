@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sweeplab.pipelines.cnc.parser import (
+from sweeplab.gcode_language.parser import (
     EVALUATED,
     EXPANDED,
     WRITTEN,
@@ -10,8 +10,8 @@ from sweeplab.pipelines.cnc.parser import (
     parse_line,
     parse_program,
 )
+from sweeplab.gcode_language.tokens import TokenSpec, program_tokens
 from sweeplab.pipelines.cnc.programs import generate_program
-from sweeplab.pipelines.cnc.tokens import TokenSpec, program_tokens
 
 PROGRAM = """%
 (facing pass, tool 1)
@@ -238,6 +238,6 @@ def test_an_endless_loop_stops_at_the_cap_naming_it():
 def test_a_plain_program_never_meets_the_interpreter(monkeypatch):
     def no(*args, **kwargs):
         raise AssertionError("the interpreter ran")
-    monkeypatch.setattr("sweeplab.pipelines.cnc.ngc.run_program", no)
+    monkeypatch.setattr("sweeplab.gcode_language.ngc.run_program", no)
     program = parse_program(PROGRAM, source="face.nc")
     assert program.plain and set(program.origin.tolist()) == {WRITTEN}

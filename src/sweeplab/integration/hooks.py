@@ -14,7 +14,6 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
-from kedro.io import AbstractVersionedDataset, Version
 
 from sweeplab import provenance, sweeps
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
@@ -26,6 +25,7 @@ from sweeplab.families import (
     finished_by_other_code,
     keeps_older_code,
 )
+from sweeplab.integration import session, upstream
 from sweeplab.records import FAILED
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
@@ -46,7 +46,7 @@ class SweepConfigHook:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         params = dict(context.config_loader["parameters"])
-        if sweeps.set_run_parameters(params):
+        if session.record_parameters(params):
             pipelines.configure(REGISTRY)
 
 
@@ -95,7 +95,7 @@ class CodeChangeHook:
             if name.endswith(".summary") and name.count(".") == 2:
                 sweep, variant, _ = name.split(".")
                 planned.setdefault(sweep, set()).add(variant)
-        params = sweeps.run_parameters()
+        params = session.parameters()
         specs = sweeps.find_sweeps(params)
         found = discover()
         for sweep in sorted(set(planned) & set(specs)):
@@ -159,10 +159,9 @@ class RunVersionsHook:
         produced_then_read = pipeline.all_outputs() & {name for node in pipeline.nodes for name in node.inputs}
         for name in sorted(produced_then_read):
             dataset = catalog.get(name)
-            version = getattr(dataset, "_version", None)  # None: not versioned
-            if isinstance(dataset, AbstractVersionedDataset) and version is not None and not version.load:
-                save = dataset.resolve_save_version()
-                dataset._version = Version(load=save, save=save)  # noqa: SLF001 - as --load-versions would
+            version = upstream.load_version(dataset)  # None: not versioned
+            if version is not None and not version.load:
+                upstream.pin_version(dataset, dataset.resolve_save_version())
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
@@ -172,7 +171,7 @@ class RunVersionsHook:
         lines = []
         for name in sorted(pipeline.all_outputs()):
             dataset = catalog.get(name)
-            if isinstance(dataset, AbstractVersionedDataset) and getattr(dataset, "_version", None) is not None:
+            if upstream.load_version(dataset) is not None:
                 lines.append(f"{name}:{dataset.resolve_save_version()}\n")
         with atomic_path(Path(target)) as tmp:
             tmp.write_text("".join(lines))
@@ -197,7 +196,7 @@ class FailedVariantsHook:
                 if summary.get("status") == FAILED:
                     failed.append(f"{name.removesuffix('.summary')}: {summary.get('reason')}")
         for name in sorted(o for o in pipeline.all_outputs() if o.endswith(REPORT)):
-            logger.info("Report: %s", Path(catalog.get(name)._get_load_path()) / "report.md")
+            logger.info("Report: %s", catalog.get(name).load_path() / "report.md")
         if failed:
             raise SweepFailedError(f"{len(failed)} variant(s) failed; see the sweep report.\n  " + "\n  ".join(failed))
 

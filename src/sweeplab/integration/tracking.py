@@ -185,7 +185,7 @@ class TensorBoardHook(_TrackingHook):
         if namespace is None:
             return
         with self._guarded(namespace):
-            folder = Path(catalog.get(f"{namespace}{HISTORY}")._filepath).parent  # noqa: SLF001
+            folder = catalog.get(f"{namespace}{HISTORY}").filepath.parent
             write_events(folder, inputs.get(f"{namespace}{CONFIG}") or {}, outputs[f"{namespace}{HISTORY}"],
                          outputs[f"{namespace}{SUMMARY}"])
 

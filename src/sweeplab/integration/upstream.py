@@ -1,0 +1,49 @@
+"""The private points of Kedro 1.7 that the project relies on, each behind one function.
+
+Kedro has no public way to copy a node under another namespace with renamed datasets (its
+own ``pipeline(..., namespace=...)`` builds and sorts a ``Pipeline`` per call, which costs
+seconds at a thousand variants), nor to pin a dataset's load version after the catalog is
+made (``--load-versions`` does it only at creation). Each point is pinned, by name and
+signature, in ``tests/test_upstream_contract.py``, which names this file when an upgrade
+moves one. The runners' overridden methods (``runners.py``), kedro-viz's tree methods
+(``viz.py``) and the log texts (``logs.py``) are pinned there too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io import AbstractVersionedDataset, Version
+from kedro.pipeline import Node
+from kedro.pipeline.transcoding import _strip_transcoding
+
+
+def copy_node(node: Node, **changes: Any) -> Node:
+    """``node`` with some of ``inputs``, ``outputs``, ``name``, ``namespace`` replaced, as
+    Kedro's namespacing copies it (``Node._copy``)."""
+    return node._copy(**changes)  # noqa: SLF001
+
+
+def node_inputs(node: Node) -> Any:
+    """The inputs as the node was given them (a name, a list, or a mapping of argument names);
+    ``node.inputs`` flattens a mapping to its values."""
+    return node._inputs  # noqa: SLF001
+
+
+def node_outputs(node: Node) -> Any:
+    return node._outputs  # noqa: SLF001
+
+
+def load_version(dataset: Any) -> Version | None:
+    """A versioned dataset's ``Version``; None for a dataset that is not versioned."""
+    return getattr(dataset, "_version", None) if isinstance(dataset, AbstractVersionedDataset) else None
+
+
+def pin_version(dataset: AbstractVersionedDataset, version: str) -> None:
+    """Load and save ``dataset`` at ``version``, as ``--load-versions`` would have."""
+    dataset._version = Version(load=version, save=version)  # noqa: SLF001
+
+
+def strip_transcoding(name: str) -> str:
+    """``a@pandas`` -> ``a``: the dataset a transcoded name refers to."""
+    return _strip_transcoding(name)
