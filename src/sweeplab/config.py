@@ -47,7 +47,7 @@ class Range:
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if below or above:
-            raise ConfigError(f"{path}: got {_show(written)}; expected {kind} {self.describe()}")
+            raise ConfigError(f"{path}: got {shown(written)}; expected {kind} {self.describe()}")
 
     def describe(self) -> str:
         parts = []
@@ -84,7 +84,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, recursing into nested dataclass fields."""
     where = where or cls.__name__
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: got {_show(data)}; expected a mapping of {_names(cls)}")
+        raise ConfigError(f"{where}: got {shown(data)}; expected a mapping of {_names(cls)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if not isinstance(key, str):
@@ -124,9 +124,6 @@ def _suggest(key: str, valid: Any, where: str) -> str:
     return f"did you mean {_join(where, close)}?" if close else f"expected one of {sorted(valid)}"
 
 
-_show = shown
-
-
 def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - one branch per kind of type
     origin = typing.get_origin(hint)
     if origin is Annotated:
@@ -152,20 +149,20 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 
                 errors.append(str(exc))
         if len(errors) == 1:
             raise ConfigError(errors[0])
-        raise ConfigError(f"{path}: got {_show(value)}; expected {' or '.join(_kind(o) for o in options)}")
+        raise ConfigError(f"{path}: got {shown(value)}; expected {' or '.join(_kind(o) for o in options)}")
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if not isinstance(value, str | int | float | bool | None) or value not in allowed:
-            raise ConfigError(f"{path}: got {_show(value)}; expected one of {' | '.join(map(str, allowed))}")
+            raise ConfigError(f"{path}: got {shown(value)}; expected one of {' | '.join(map(str, allowed))}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: got {_show(value)}; expected a list")
+            raise ConfigError(f"{path}: got {shown(value)}; expected a list")
         (item,) = typing.get_args(hint)[:1] or (Any,)
         return tuple(_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is dict or hint is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: got {_show(value)}; expected a mapping")
+            raise ConfigError(f"{path}: got {shown(value)}; expected a mapping")
         key_hint, value_hint = typing.get_args(hint) or (Any, Any)
         out = {}
         for key, item in value.items():
@@ -175,14 +172,14 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 
         return out
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: got {_show(value)}; expected a number")
+            raise ConfigError(f"{path}: got {shown(value)}; expected a number")
         return representable(value, path)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: got {_show(value)}; expected an integer")
+            raise ConfigError(f"{path}: got {shown(value)}; expected an integer")
         return representable(value, path, int)
     if hint in (str, bool) and not isinstance(value, hint):
-        raise ConfigError(f"{path}: got {_show(value)}; expected {_kind(hint)}")
+        raise ConfigError(f"{path}: got {shown(value)}; expected {_kind(hint)}")
     return value
 
 
@@ -195,12 +192,12 @@ def representable(value: float, path: str, kind: type = float) -> float:
     an integer too large for any float); an integer must fit 64 bits (numpy, torch, HDF5)."""
     if kind is int:
         if not -INT64 <= value < INT64:
-            raise ConfigError(f"{path}: got {_show(value)}; expected an integer within the 64-bit range")
+            raise ConfigError(f"{path}: got {shown(value)}; expected an integer within the 64-bit range")
         return value
     try:
         number = float(value)
     except OverflowError:
-        raise ConfigError(f"{path}: got {_show(value)}; expected a finite number (at most about 1.8e308)") from None
+        raise ConfigError(f"{path}: got {shown(value)}; expected a finite number (at most about 1.8e308)") from None
     if not math.isfinite(number):
         raise ConfigError(f"{path}: got {value!r}; expected a finite number")
     return number

@@ -1,4 +1,4 @@
-"""Sweeps: a spec in parameters -> variants (condition x seed) -> namespaced pipelines.
+"""Sweeps: a spec in parameters -> variants (condition x seed) -> resolved configs.
 
 A sweep is a top-level parameters entry with a ``family``, and a ``grid``, a list of named
 ``experiments``, or both::
@@ -23,16 +23,14 @@ condition, a categorical one. Every variant is the family's template pipeline un
 namespace ``<sweep>.<variant>``. Its first node writes the fully resolved config, which is
 the one truth about the run.
 
-Kedro gives ``register_pipelines`` no config loader, so :class:`sweeplab.integration.hooks.SweepConfigHook`
-hands this module the parameters of the session being run (``--env``, ``--conf-source``,
-``--params`` included) before the pipelines are built.
+This module is pure: a spec and the family's defaults in, variants and resolved configs out.
+The Kedro side (the run's parameters, the nodes per variant) is ``sweeplab.integration``.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,8 +47,6 @@ from sweeplab.config import (
 )
 from sweeplab.errors import shown
 from sweeplab.families import RETRAIN, Family
-
-logger = logging.getLogger(__name__)
 
 
 class SweepError(ConfigError):

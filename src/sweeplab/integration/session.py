@@ -48,12 +48,6 @@ def record_parameters(params: dict[str, Any]) -> bool:
     return changed
 
 
-def forget_parameters() -> None:
-    """Back to reading the project's conf (a test that starts from scratch)."""
-    global _parameters  # noqa: PLW0603
-    _parameters = None
-
-
 def parameters() -> dict[str, Any]:
     """The parameters of the current session, or, outside a session, of the project's conf
     (the folder the process runs in), with the project's own merge strategy."""
