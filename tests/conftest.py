@@ -15,6 +15,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from sweeplab.datasets.hdf5 import ArrayStream, H5ArraysDataset  # noqa: E402
 from sweeplab.pipelines.events.synthetic import generate_events  # noqa: E402
+from sweeplab.sweeps import Plan, plan  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +70,8 @@ def copy_project(project: Path) -> Path:
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
     (project / "src").mkdir()  # bootstrap wants the folder; the package itself is installed
     return project
+
+
+def planned(spec: dict, name: str = "sweep") -> Plan:
+    """A sweep spec as the registry plans it, for calling report nodes directly."""
+    return plan(name, spec)

@@ -14,6 +14,7 @@ from sweeplab.pipelines.ae.pipeline import FAMILY
 from sweeplab.pipelines.reporting import nodes as reporting
 from sweeplab.pipelines.reporting.report_figures import default_plots
 from sweeplab.sweeps import SweepError, expand, resolve_variant_config, sweep_axes
+from tests.conftest import planned
 
 SPEC = {
     "family": "ae",
@@ -81,17 +82,17 @@ def test_the_report_treats_experiment_as_a_categorical_axis():
     spec = {**SPEC, "report": {"metrics": ["loss"]}}
     summaries = {v.name: {"status": "completed", "reason": "", "best": {"val": {"loss": loss}}}
                  for v, loss in zip(expand("r", spec), [3.0, 3.2, 1.0, 1.1, 2.0, 2.3], strict=True)}
-    table = reporting.results_table(spec, **summaries)
+    table = reporting.results_table(spec, **summaries, sweep=planned(spec))
     assert list(table.columns[:4]) == ["variant", "experiment", "seed", "status"]
-    stats, _ = reporting.condition_statistics(table, spec)
+    stats, _ = reporting.condition_statistics(table, spec, sweep=planned(spec))
     means = stats[stats["metric"] == "loss"].set_index("experiment")["mean"]
     assert means.to_dict() == pytest.approx({"small": 3.1, "wide_beta0.5": 1.05, "vq": 2.15})
-    best = reporting.best_per_axis(table, spec)
+    best = reporting.best_per_axis(table, spec, sweep=planned(spec))
     assert best.loc[0, ["axis", "best", "runner_up"]].tolist() == ["experiment", "wide_beta0.5", "vq"]
-    assert len(reporting.compare_conditions(table, spec)) == 3
-    lines, heatmaps = default_plots(table, reporting.layout(spec))
+    assert len(reporting.compare_conditions(table, spec, sweep=planned(spec))) == 3
+    lines, heatmaps = default_plots(table, reporting.layout(spec, planned(spec)))
     assert lines == [] and heatmaps == [], "no line plot over a categorical axis"
-    assert "| variant | experiment | seed |" in reporting.results_markdown(table, spec)
+    assert "| variant | experiment | seed |" in reporting.results_markdown(table, spec, sweep=planned(spec))
 
 
 def test_every_family_is_discovered_and_its_template_checked():

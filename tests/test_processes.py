@@ -33,7 +33,7 @@ def tiny_sweep(family: str) -> tuple[str, list[str]]:
     """The family's first sweep under ``--env=tiny`` and the variants it plans there."""
     sweeps = sorted(name for name, spec in find_sweeps(TINY).items() if spec["family"] == family)
     assert sweeps, f"conf/tiny/parameters.yml: no sweep of family '{family}'; give it tiny settings there"
-    return sweeps[0], [v.name for v in plan(TINY, FAMILIES, only={sweeps[0]})[sweeps[0]][1]]
+    return sweeps[0], [v.name for v in plan(TINY, FAMILIES, only={sweeps[0]})[sweeps[0]][1].variants]
 
 
 def summaries(project: Path, sweep: str, variants: list[str]) -> dict[str, dict]:

@@ -182,3 +182,12 @@ def test_a_run_of_one_sweep_expands_only_that_sweep(kedro_project, monkeypatch):
                                                           "--params=ae.model.hidden_dim=-5"])
     assert result.exit_code == 1 and "ae.model.hidden_dim: got -5" in result.output
     assert planned == [{"ae_sweep"}]
+
+
+def test_the_report_and_the_sweep_engine_load_without_kedro_or_torch():
+    """Reporting receives the planned sweep (``sweeps.Plan``) and expands nothing itself: it
+    and the pure spec -> variants logic import neither the framework nor the models."""
+    code = ("import sys, sweeplab.sweeps, sweeplab.pipelines.reporting.nodes; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'kedro_viz', 'torch'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

@@ -16,12 +16,12 @@ from sweeplab.config import ConfigError, closest, from_dict
 from sweeplab.errors import shown
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
-from sweeplab.sweeps import Variant, expand, find_sweeps, resolve_variant_config
+from sweeplab.sweeps import Plan, find_sweeps, plan, resolve_variant_config
 
 
 def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None,
-                     settings: Mapping[str, type] | None = None) -> dict[str, tuple[Family, list[Variant]]]:
-    """Check every section; return each sweep's family and variants.
+                     settings: Mapping[str, type] | None = None) -> dict[str, tuple[Family, Plan]]:
+    """Check every section; return each sweep's family and plan (its axes and variants).
 
     ``only``: the sweeps to expand (every variant's config resolved and checked); the others
     are not planned. None: all of them. ``settings``: the project's own optional sections
@@ -29,8 +29,8 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
     """
     settings = settings or {}
     data_sections = {name: kind for family in families.values() for name, kind in family.data_sections.items()}
-    sweeps = find_sweeps(params)
-    known = [*data_sections, *families, *sweeps, *settings]
+    specs = find_sweeps(params)
+    known = [*data_sections, *families, *specs, *settings]
     for key in params:
         if key not in known:
             close = closest(str(key), known)
@@ -44,17 +44,17 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
         if name in params:
             from_dict(kind, params[name] or {}, where=name)
     planned = {}
-    for name, spec in sweeps.items():  # every sweep names a family; only the planned ones are expanded
+    for name, spec in specs.items():  # every sweep names a family; only the planned ones are expanded
         family = families.get(spec["family"]) if isinstance(spec["family"], str) else None
         if family is None:
             raise ConfigError(f"{name}.family: got {shown(spec['family'])}; expected one of {sorted(families)}")
         if only is not None and name not in only:
             continue
         family.check()
-        variants = expand(name, spec)
+        sweep = plan(name, spec)
         # a config is checked once per condition: the seeds of one condition differ only in the seed
-        for variant in {(v.experiment and v.experiment.name, v.overrides): v for v in variants}.values():
+        for variant in {(v.experiment and v.experiment.name, v.overrides): v for v in sweep.variants}.values():
             resolve_variant_config(params[family.name], family=family, variant=variant)
-        check_report(name, spec)
-        planned[name] = (family, variants)
+        check_report(spec, sweep)
+        planned[name] = (family, sweep)
     return planned

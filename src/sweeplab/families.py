@@ -32,7 +32,7 @@ from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
 from sweeplab.figures import plot_history
-from sweeplab.records import CODE_KEPT
+from sweeplab.run_records import CODE_KEPT, KEEP
 from sweeplab.training import CheckpointSlot, CheckpointStore, evaluate, train
 from sweeplab.training.loop import (
     RunRecord,
@@ -42,7 +42,6 @@ from sweeplab.training.loop import (
 
 CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
 RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
-KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a run does with runs that other code finished
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sweeplab.config import (
     INT64,
@@ -46,7 +46,14 @@ from sweeplab.config import (
     to_dict,
 )
 from sweeplab.errors import shown
-from sweeplab.families import RETRAIN, Family
+from sweeplab.run_records import RETRAIN
+
+
+class FamilyConfig(Protocol):
+    """What resolving a variant's config needs of its family (``sweeplab.families.Family``)."""
+
+    name: str
+    config_type: type
 
 
 class SweepError(ConfigError):
@@ -103,6 +110,21 @@ class Variant:
     @property
     def namespace(self) -> str:
         return f"{self.sweep}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sweep as planned for a run: its name, condition axes (key -> label) and variants.
+    The registry makes it once; the report's nodes receive it instead of expanding the spec."""
+
+    name: str
+    axes: dict[str, str]
+    variants: list[Variant]
+
+
+def plan(name: str, spec: Mapping[str, Any]) -> Plan:
+    variants = expand(name, spec)  # first: its errors name the sweep's keys
+    return Plan(name, sweep_axes(spec), variants)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -308,7 +330,7 @@ def set_dotted(config: dict[str, Any], key: str, value: Any, where: str) -> None
     node[leaf] = value
 
 
-def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant: Variant) -> dict[str, Any]:
+def resolve_variant_config(defaults: dict[str, Any], *, family: FamilyConfig, variant: Variant) -> dict[str, Any]:
     """The fully resolved config of one variant: defaults + experiment + grid values + seed, validated."""
     config = copy.deepcopy(defaults)
     # where each override was written, so that an error names the user's key, not the default's
@@ -330,7 +352,7 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: Family, variant:
     return _for_variant(family, variant, to_dict(typed))
 
 
-def _for_variant(family: Family, variant: Variant, resolved: dict[str, Any]) -> dict[str, Any]:
+def _for_variant(family: FamilyConfig, variant: Variant, resolved: dict[str, Any]) -> dict[str, Any]:
     return {
         "sweep": variant.sweep,
         "variant": variant.name,
@@ -343,7 +365,7 @@ def _for_variant(family: Family, variant: Variant, resolved: dict[str, Any]) -> 
     }
 
 
-def resolve_variant_configs(defaults: dict[str, Any], *, family: Family, variants: Iterable[Variant]
+def resolve_variant_configs(defaults: dict[str, Any], *, family: FamilyConfig, variants: Iterable[Variant]
                             ) -> list[dict[str, Any]]:
     """``resolve_variant_config`` of many variants; a condition's config is resolved and
     checked once, and its seeds, which differ from it only in the seed, share it."""

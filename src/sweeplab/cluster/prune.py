@@ -50,7 +50,7 @@ def _freed(folder: Path) -> int:
 def plan_prune(opened: OpenSweep, keep: int) -> list[Removal]:
     """What ``prune --keep`` removes, without removing it."""
     nodes = variant_nodes(opened.family, opened.variants)
-    report_nodes = reporting_pipeline.create_pipeline(opened.name, opened.variants).nodes
+    report_nodes = reporting_pipeline.create_pipeline(opened.plan).nodes
     found = {}
     for name in sorted({out for node in [*nodes, *report_nodes] for out in node.outputs}):
         listed = versions_of(opened.catalog.get(name))

@@ -24,9 +24,9 @@ from typing import Any
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
-from sweeplab.families import CHECKPOINT_STORE, KEEP, Family
-from sweeplab.records import COMPLETED, FAILED, MISSING
-from sweeplab.sweeps import Variant, resolve_variant_config
+from sweeplab.families import CHECKPOINT_STORE, Family
+from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING
+from sweeplab.sweeps import Plan, Variant, resolve_variant_config
 
 PACKAGE = __name__.split(".")[0]
 RUNNING, PLANNED, OUTDATED = "running", "planned", "outdated"  # a cluster's own states, beside the run record's
@@ -44,11 +44,18 @@ class VariantState:
 class OpenSweep:
     """One sweep as a session with these options sees it: its variants and its saved records."""
 
-    name: str
     family: Family
-    variants: list[Variant]
+    plan: Plan
     params: dict[str, Any]
     catalog: Any
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def variants(self) -> list[Variant]:
+        return self.plan.variants
 
     def config_hash(self, variant: Variant) -> str:
         return resolve_variant_config(self.params[self.family.name], family=self.family, variant=variant)["config_hash"]
@@ -124,5 +131,5 @@ def open_sweep(sweep: str, *, env: str | None, conf_source: str | None, params: 
     if sweep not in run_params or not isinstance(run_params[sweep], dict) or "family" not in run_params[sweep]:
         known = sorted(k for k, v in run_params.items() if isinstance(v, dict) and "family" in v)
         raise InputError(f"{sweep}: not a sweep of this project's parameters; sweeps are {known}")
-    family, variants = plan(run_params, FAMILIES, only={sweep})[sweep]
-    return OpenSweep(sweep, family, variants, run_params, context.catalog)
+    family, planned = plan(run_params, FAMILIES, only={sweep})[sweep]
+    return OpenSweep(family, planned, run_params, context.catalog)

@@ -30,7 +30,7 @@ from kedro.io.core import generate_timestamp
 from sweeplab.cluster.schedulers import JOBS, Resources, Scheduler, render
 from sweeplab.cluster.state import OpenSweep, VariantState
 from sweeplab.datasets._files import atomic_path
-from sweeplab.records import COMPLETED
+from sweeplab.run_records import COMPLETED
 
 
 @dataclass

@@ -17,7 +17,7 @@ from kedro_datasets._typing import JSONPreview, TablePreview
 
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import DataFileError, read_json
-from sweeplab.records import missing_record
+from sweeplab.run_records import missing_record
 
 
 class _ToleratesMissing(LocalVersionedDataset):

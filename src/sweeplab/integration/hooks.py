@@ -16,6 +16,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 
 from sweeplab import provenance, sweeps
+from sweeplab.config import ConfigError
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
 from sweeplab.families import (
@@ -26,7 +27,7 @@ from sweeplab.families import (
     keeps_older_code,
 )
 from sweeplab.integration import session, upstream
-from sweeplab.records import FAILED
+from sweeplab.run_records import FAILED
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
 REPORT = "_report.report"  # the report folder of a sweep (catalog.yml: "{sweep}_report.report")
@@ -53,7 +54,8 @@ class SweepConfigHook:
 class ProvenanceHook:
     """Hand each sweep report of a run its provenance: the command, ``--params``, environment,
     runner, code version and date (``sweeplab.provenance``), and the sweep's spec as the
-    project configures it without ``--params``, so that a report of a subset can say so.
+    project configures it without ``--params`` with how many of its variants the run plans,
+    so that a report of a subset can say so.
 
     Saved into ``<sweep>_report.run_provenance`` (held in memory) before any node runs, in the
     process that starts the run; ParallelRunner's workers receive it with the dataset, and a
@@ -78,9 +80,25 @@ class ProvenanceHook:
             return
         collected = provenance.collect(run_params, self._project_path)
         configured = dict(self._loader["parameters"]) if self._loader is not None else {}
+        params = session.parameters()
         for name in names:
             sweep = name.removesuffix(PROVENANCE)
-            catalog.save(name, {**collected, "sweep": sweep, "configured_spec": configured.get(sweep)})
+            spec = configured.get(sweep)
+            catalog.save(name, {**collected, "sweep": sweep, "configured_spec": spec,
+                                "configured": configured_coverage(sweep, spec, params.get(sweep))})
+
+
+def configured_coverage(sweep: str, configured: Any, planned: Any) -> dict[str, int] | None:
+    """How many variants the configured spec (without ``--params``) has, and how many of them
+    this run plans: what the report needs to say "subset" or "widened". None: unknown."""
+    if not (isinstance(configured, dict) and isinstance(planned, dict)):
+        return None
+    try:
+        ours = {v.name for v in sweeps.expand(sweep, planned)}
+        theirs = {v.name for v in sweeps.expand(sweep, configured)}
+    except ConfigError:  # the configured spec may be one that only --params makes valid
+        return None
+    return {"variants": len(theirs), "planned": len(ours & theirs)}
 
 
 class CodeChangeHook:

@@ -32,7 +32,7 @@ from sweeplab.integration import session, upstream, viz
 from sweeplab.integration.tracking import SECTION as TRACKING
 from sweeplab.integration.tracking import TrackingConfig
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
-from sweeplab.sweeps import Variant
+from sweeplab.sweeps import Plan, Variant
 
 SETTINGS = {TRACKING: TrackingConfig}  # sections of the project's own settings; each may be left out
 
@@ -120,8 +120,8 @@ def data_prep(family: Family, params: dict) -> Pipeline:
 class SweepNodes:
     """One sweep's nodes, each part made once and shared by the pipelines that hold it."""
 
-    def __init__(self, name: str, family: Family, variants: list[Variant], params: dict):
-        self.name, self.family, self.variants, self.params = name, family, variants, params
+    def __init__(self, family: Family, plan: Plan, params: dict):
+        self.name, self.family, self.plan, self.variants, self.params = plan.name, family, plan, plan.variants, params
 
     @functools.cached_property
     def prep(self) -> list[Node]:
@@ -143,7 +143,7 @@ class SweepNodes:
             return all(name.startswith((f"{self.name}.", "params:")) for name in node.inputs)
 
         return [upstream.copy_node(node, namespace=self.name) if gathers(node) else node
-                for node in reporting_pipeline.create_pipeline(self.name, self.variants).nodes]
+                for node in reporting_pipeline.create_pipeline(self.plan).nodes]
 
     def pipelines(self) -> dict[str, Callable[[], Pipeline]]:
         # each pipeline made from its nodes at once: adding pipelines rebuilds the sum each time
@@ -153,9 +153,9 @@ class SweepNodes:
 
 
 def plan(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None
-         ) -> dict[str, tuple[Family, list[Variant]]]:
+         ) -> dict[str, tuple[Family, Plan]]:
     """Check every section of the parameters, the project's own settings included; each sweep
-    (of ``only``, or all) with its family and variants."""
+    (of ``only``, or all) with its family and plan (axes and variants)."""
     return check_parameters(params, families, only=only, settings=SETTINGS)
 
 
@@ -168,7 +168,7 @@ def build(families: Mapping[str, Family]) -> Mapping[str, Pipeline]:
     planned = plan(params, families, only=only)
     builders: dict[str, Callable[[], Pipeline]] = {
         f"{name}_prep": functools.partial(data_prep, f, params) for name, f in families.items()}
-    sweeps_nodes = [SweepNodes(name, family, variants, params) for name, (family, variants) in planned.items()]
+    sweeps_nodes = [SweepNodes(family, sweep, params) for family, sweep in planned.values()]
     for parts in sweeps_nodes:
         builders.update(parts.pipelines())
     if only is None:

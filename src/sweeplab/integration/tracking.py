@@ -42,7 +42,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from sweeplab.config import ConfigError, from_dict
-from sweeplab.records import FAILED
+from sweeplab.run_records import FAILED
 from sweeplab.sweeps import find_sweeps, flatten_keys
 
 logger = logging.getLogger(__name__)

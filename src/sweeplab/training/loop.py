@@ -36,7 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sweeplab.datasets.torch_weights import is_state_dict
-from sweeplab.records import COMPLETED, FAILED, make_summary
+from sweeplab.run_records import COMPLETED, FAILED, make_summary
 from sweeplab.training.checkpoints import CheckpointSlot
 from sweeplab.training.optim import (
     ParameterGroups,

@@ -6,6 +6,7 @@ import pytest
 
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.pipelines.reporting import decisions
+from tests.conftest import planned
 
 
 def parse_tree(spec: dict, where: str) -> decisions.DecisionTree:
@@ -143,13 +144,16 @@ def test_the_report_walks_a_declared_tree():
 
     spec = {"family": "ae", "experiments": {"a": {}, "b": {}}, "seeds": [0, 1],
             "report": {"metrics": ["loss"], "decision_tree": SMALL_PLAN}}
-    nodes.check_report("s", spec)
+    nodes.check_report(spec, planned(spec, "s"))
     summaries = {f"{e}_s{s}": {"status": "completed", "reason": "", "best": {"val": {"loss": v}}}
                  for (e, s), v in zip([("a", 0), ("a", 1), ("b", 0), ("b", 1)], [0.5, 0.7, 2.0, 2.5], strict=True)}
-    table = nodes.results_table(spec, **summaries)
-    stats, _ = nodes.condition_statistics(table, spec)
-    report = nodes.write_report(spec, sweep="s", table=table, stats=stats, comparisons=nodes.compare_conditions(table, spec),
-                                best=nodes.best_per_axis(table, spec), criteria=nodes.success_criteria(stats, spec))
+    sweep = planned(spec, "s")
+    table = nodes.results_table(spec, sweep=sweep, **summaries)
+    stats, _ = nodes.condition_statistics(table, spec, sweep=sweep)
+    report = nodes.write_report(spec, sweep=sweep, table=table, stats=stats,
+                                comparisons=nodes.compare_conditions(table, spec, sweep=sweep),
+                                best=nodes.best_per_axis(table, spec, sweep=sweep),
+                                criteria=nodes.success_criteria(stats, spec, sweep=sweep))
     assert "| 1 | base | a 0.6 | loss <= 1 | yes |" in report["report.md"]
     assert "**Conclusion:** a works" in report["report.md"] and "**Next:** b" in report["report.md"]
     assert '"outcome": "ok"' in report["decision_tree.json"]
@@ -167,4 +171,4 @@ def test_a_report_tree_is_checked_before_anything_runs(spec, message):
     from sweeplab.pipelines.reporting import nodes  # noqa: PLC0415
 
     with pytest.raises(ConfigError, match=message):
-        nodes.check_report("s", spec)
+        nodes.check_report(spec, planned(spec, "s"))

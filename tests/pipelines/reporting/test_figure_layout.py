@@ -19,6 +19,7 @@ from sweeplab import figures
 from sweeplab.pipelines.reporting import tables
 from sweeplab.pipelines.reporting.config import layout
 from sweeplab.pipelines.reporting.report_figures import report_figures
+from tests.conftest import planned
 
 TOLERANCE = 1.0  # pixels: antialiasing at an edge is not a clipped label
 
@@ -94,14 +95,14 @@ def _history(latent: str, beta: int, epochs: int = 6) -> pd.DataFrame:
 
 
 def small_report(spec: dict, failed: tuple[str, ...] = ()) -> dict[str, Figure]:
-    sweep = layout(spec, "ae_sweep")
+    sweep = layout(spec, planned(spec, "ae_sweep"))
     summaries = {v.name: _summary(v.condition["model.latent_space"], v.condition["loss.globals_beta"],
                                   failed=v.name in failed) for v in sweep.variants}
     histories = {v.name: _history(v.condition["model.latent_space"], v.condition["loss.globals_beta"])
                  for v in sweep.variants}
-    table = tables.results_table(spec, sweep="ae_sweep", **summaries)
-    stats, _ = tables.condition_statistics(table, spec)
-    curves = tables.aggregate_curves(spec, **histories)
+    table = tables.results_table(spec, sweep=planned(spec, "ae_sweep"), **summaries)
+    stats, _ = tables.condition_statistics(table, spec, sweep=planned(spec))
+    curves = tables.aggregate_curves(spec, **histories, sweep=planned(spec))
     return report_figures(table, stats, curves, sweep)
 
 

@@ -1,5 +1,6 @@
-"""A sweep's ``report:`` section as typed config, and what a report needs to know of the sweep:
-its axes and its planned variants. Every error names the sweep and the full key."""
+"""A sweep's ``report:`` section as typed config, beside what the registry planned of the
+sweep (its axes and variants, ``sweeplab.sweeps.Plan``). Every error names the sweep and the
+full key."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from sweeplab.config import OPEN_FRACTION, ConfigError, from_dict
 from sweeplab.pipelines.reporting.decisions import DecisionTree
-from sweeplab.sweeps import Variant, expand, sweep_axes
+from sweeplab.sweeps import Plan, Variant
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,16 @@ class SweepLayout:
         return self.report.directions.get(metric, "min")
 
 
-def layout(spec: dict[str, Any], name: str = "sweep") -> SweepLayout:
-    variants = expand(name, spec)  # first: its errors name the sweep's keys
-    report = from_dict(ReportConfig, spec.get("report") or {}, where=f"{name}.report")
-    return SweepLayout(name, sweep_axes(spec), variants, report, str(spec.get("title") or ""))
+def layout(spec: dict[str, Any], plan: Plan) -> SweepLayout:
+    """The planned sweep with its ``report:`` section and title read from its spec."""
+    report = from_dict(ReportConfig, spec.get("report") or {}, where=f"{plan.name}.report")
+    return SweepLayout(plan.name, plan.axes, plan.variants, report, str(spec.get("title") or ""))
 
 
-def check_report(name: str, spec: dict[str, Any]) -> None:
+def check_report(spec: dict[str, Any], plan: Plan) -> None:
     """Fail before anything runs when a sweep's ``report:`` is malformed or names no axis."""
-    sweep = layout(spec, name)
+    sweep = layout(spec, plan)
+    name = plan.name
     if sweep.report.decision_tree is not None:
         experiments = [str(e) for e in spec.get("experiments") or {}]
         if not experiments:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sweeplab.config import ConfigError
-from sweeplab.records import COMPLETED, MISSING
+from sweeplab.run_records import COMPLETED, MISSING
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeplab.config import ConfigError, config_hash
+from sweeplab.config import config_hash
 from sweeplab.pipelines.reporting import decisions
 from sweeplab.pipelines.reporting.config import SweepLayout, layout
 from sweeplab.pipelines.reporting.tables import (
@@ -27,8 +27,8 @@ from sweeplab.pipelines.reporting.tables import (
     ranking_metrics,
     shown_metrics,
 )
-from sweeplab.records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
-from sweeplab.sweeps import expand
+from sweeplab.run_records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
+from sweeplab.sweeps import Plan
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -56,23 +56,21 @@ def interval(row: pd.Series) -> str:
 
 def coverage(sweep: SweepLayout, provenance: dict[str, Any] | None) -> str | None:
     """How the runs this report covers differ from the sweep the project configures (without
-    ``--params``): ``subset: 1 of 9 variants``, or None when they are the same (or unknown)."""
-    configured = (provenance or {}).get("configured_spec")
+    ``--params``): ``subset: 1 of 9 variants``, or None when they are the same (or unknown).
+
+    The provenance holds the configured sweep's variant count and how many of them the run
+    planned (``integration.hooks.configured_coverage``)."""
+    configured = (provenance or {}).get("configured")
     if not isinstance(configured, dict):
         return None
-    try:
-        planned = {v.name for v in expand(sweep.name, configured)}
-    except ConfigError:
+    covered, planned, shared = len(sweep.variants), configured["variants"], configured["planned"]
+    if covered == shared == planned:
         return None
-    covered = {v.name for v in sweep.variants}
-    if covered == planned:
-        return None
-    if covered < planned:
-        return f"subset: {len(covered)} of {len(planned)} variants"
-    if covered > planned:
-        return f"widened: {len(covered)} variants, the {len(planned)} configured among them"
-    return (f"not the configured sweep: {len(covered)} variants, {len(covered & planned)} of the "
-            f"{len(planned)} configured among them")
+    if covered == shared:
+        return f"subset: {covered} of {planned} variants"
+    if planned == shared:
+        return f"widened: {covered} variants, the {planned} configured among them"
+    return f"not the configured sweep: {covered} variants, {shared} of the {planned} configured among them"
 
 
 def title(sweep: SweepLayout, provenance: dict[str, Any] | None, table: pd.DataFrame) -> str:
@@ -283,7 +281,7 @@ SECTIONS: list[Section] = [heading, completion_section, results_section, criteri
                            provenance_section]
 
 
-def write_report(spec: dict[str, Any], *, sweep: str = "sweep", provenance: dict[str, Any] | None = None,
+def write_report(spec: dict[str, Any], *, sweep: Plan, provenance: dict[str, Any] | None = None,
                  table: pd.DataFrame, stats: pd.DataFrame, figures: dict[str, bytes] | None = None,
                  **outputs: Any) -> dict[str, Any]:
     """The report folder: ``report.md`` (every section of ``SECTIONS``), ``provenance.json``,
@@ -304,7 +302,7 @@ def write_report(spec: dict[str, Any], *, sweep: str = "sweep", provenance: dict
 
 
 def results_markdown(table: pd.DataFrame, spec: dict[str, Any], provenance: dict[str, Any] | None = None,
-                     sweep: str = "sweep") -> str:
+                     *, sweep: Plan) -> str:
     """The per-run results table as Markdown, with a line counting run outcomes."""
     plan = layout(spec, sweep)
     columns = ["variant", *plan.labels, "seed", "status", *shown_metrics(table, plan), "best_epoch", "epochs_run",

@@ -9,8 +9,9 @@ Each lives in the module of its kind; ``pipeline.py`` names them from here:
 - ``markdown``: ``results.md``, and the report folder: ``report.md`` as a list of sections,
   ``provenance.json``.
 
-Every node takes the sweep's name (``sweep=``, bound by ``pipeline.py``), so that an error
-names the sweep's own keys (``ae_sweep.report.best_by``).
+Every node takes the sweep as the registry planned it (``sweep=``, a ``sweeplab.sweeps.Plan``
+bound by ``pipeline.py``): its variants and axes, never re-expanded from the spec, and its
+name, so that an error names the sweep's own keys (``ae_sweep.report.best_by``).
 """
 
 from sweeplab.pipelines.reporting.config import check_report, layout

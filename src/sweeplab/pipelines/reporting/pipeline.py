@@ -12,19 +12,21 @@ from collections.abc import Callable
 from kedro.pipeline import Node, Pipeline
 
 from sweeplab.pipelines.reporting import nodes
-from sweeplab.sweeps import Variant
+from sweeplab.sweeps import Plan
 
 
-def _named(func: Callable, sweep: str) -> Callable:
-    """A node function told its sweep's name (for its messages); it pickles for ParallelRunner."""
-    return functools.update_wrapper(functools.partial(func, sweep=sweep), func)
+def _planned(func: Callable, plan: Plan) -> Callable:
+    """A node function told its sweep as planned (its name for messages, its axes and
+    variants); it pickles for ParallelRunner."""
+    return functools.update_wrapper(functools.partial(func, sweep=plan), func)
 
 
-def create_pipeline(sweep: str, variants: list[Variant]) -> Pipeline:
+def create_pipeline(plan: Plan) -> Pipeline:
+    sweep = plan.name
     spec = f"params:{sweep}"
-    fn = functools.partial(_named, sweep=sweep)
-    summaries = {v.name: f"{v.namespace}.summary" for v in variants}
-    histories = {v.name: f"{v.namespace}.history" for v in variants}
+    fn = functools.partial(_planned, plan=plan)
+    summaries = {v.name: f"{v.namespace}.summary" for v in plan.variants}
+    histories = {v.name: f"{v.namespace}.history" for v in plan.variants}
     with warnings.catch_warnings():
         # the inputs are other namespaces' outputs, so their names hold dots by design
         warnings.filterwarnings("ignore", message="One or more dataset names contain")

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from sweeplab import figures
 from sweeplab.pipelines.reporting.config import Heatmap, LinePlot, SweepLayout, layout
 from sweeplab.pipelines.reporting.tables import shown_metrics
+from sweeplab.sweeps import Plan
 
 MAX_CONDITION_ROWS = 60  # one row per condition stays legible up to about this many
 CURVES = "validation_curves.png"  # the one curves figure: per condition, mean over seeds
@@ -60,7 +61,7 @@ def report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFram
 
 
 def plot_report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFrame, spec: dict[str, Any],
-                        sweep: str = "sweep") -> dict[str, bytes]:
+                        *, sweep: Plan) -> dict[str, bytes]:
     """Every figure of the report as PNG, by file name.
 
     Rendered here rather than handed on as figures: Kedro deep-copies what passes between

@@ -3,7 +3,7 @@ comparisons, success criteria, the best setting per axis and curves across seeds
 
 Vocabulary: a *condition* is one combination of grid values (every sweep parameter but the
 seed); its *runs* are its seeds. A planned run whose summary was never saved is *missing*.
-Metrics are found by name, from the summary's schema (``sweeplab.records``), never by the
+Metrics are found by name, from the summary's schema (``sweeplab.run_records``), never by the
 position of a column.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from sweeplab.config import ConfigError
 from sweeplab.pipelines.reporting.config import SweepLayout, condition_name, layout
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
-from sweeplab.records import (
+from sweeplab.run_records import (
     CODE_KEPT,
     COMPLETED,
     FAILED,
@@ -32,7 +32,8 @@ from sweeplab.records import (
     missing_record,
     stopped_by_rule,
 )
-from sweeplab.records import metrics as summary_metrics
+from sweeplab.run_records import metrics as summary_metrics
+from sweeplab.sweeps import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _flatten_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def results_table(spec: dict[str, Any], *, sweep: str = "sweep", **summaries: dict[str, Any]) -> pd.DataFrame:
+def results_table(spec: dict[str, Any], *, sweep: Plan, **summaries: dict[str, Any]) -> pd.DataFrame:
     """One row per planned run: variant, grid values, seed, status (completed, failed,
     missing, or a stop rule's own), its best-epoch val metrics, the other metric sets
     (``final.val.<metric>`` ...), the scalars, and the reason last."""
@@ -125,7 +126,7 @@ def shown_metrics(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:
             and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
 
 
-def report_metrics(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep") -> list[str]:
+def report_metrics(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> list[str]:
     return shown_metrics(table, layout(spec, sweep))
 
 
@@ -183,7 +184,7 @@ def outcome_counts(rows: pd.DataFrame) -> dict[str, float]:
     return counts
 
 
-def condition_statistics(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep",
+def condition_statistics(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan,
                          ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per condition and metric: completion counts, then n, mean, std (ddof=1), SEM, the
     t interval, median, min and max over runs with a result (completed or stopped by a rule)
@@ -245,7 +246,7 @@ COMPARISON_COLUMNS = ["metric", "condition_a", "condition_b", "mean_a", "mean_b"
                       "statistic", "df", "pvalue", "effect_size"]
 
 
-def compare_conditions(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep") -> pd.DataFrame:
+def compare_conditions(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
     """Every pair of conditions on ``report.compare_metric``: paired t-test when the same
     seeds completed in both, else Welch's; effect size; p-values corrected across the whole
     family of pairs (``report.correction``: holm, bonferroni or none)."""
@@ -267,7 +268,7 @@ def compare_conditions(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "
     return frame
 
 
-def success_criteria(stats: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep") -> pd.DataFrame:
+def success_criteria(stats: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
     """Per condition and ``report.criteria`` metric: the target, the mean and its interval,
     whether the mean meets the target and whether the whole interval does."""
     plan = layout(spec, sweep)
@@ -292,7 +293,7 @@ def _meets(value: float, bounds: dict[str, float]) -> bool:
     return bool(np.isfinite(value)) and all(value >= v if k == "min" else value <= v for k, v in bounds.items())
 
 
-def best_per_axis(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep") -> pd.DataFrame:
+def best_per_axis(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
     """For each grid axis, ranking metric (``report.best_by``, default the compare metric) and
     setting of the other axes: the best value of the axis (by mean; lower or higher is better
     per ``report.directions``), the runner-up, and whether the best is significantly better
@@ -340,7 +341,7 @@ def best_per_axis(table: pd.DataFrame, spec: dict[str, Any], sweep: str = "sweep
 CURVE_COLUMNS = ["split", "epoch", "metric", "n", "n_runs", "mean", "std", "ci_lower", "ci_upper"]
 
 
-def aggregate_curves(spec: dict[str, Any], *, sweep: str = "sweep", **histories: pd.DataFrame) -> pd.DataFrame:
+def aggregate_curves(spec: dict[str, Any], *, sweep: Plan, **histories: pd.DataFrame) -> pd.DataFrame:
     """Per condition, split, epoch and metric: n runs still going, mean and t interval.
 
     Runs that stopped early drop out of later epochs; ``n`` says so, and ``n_runs`` is the

@@ -41,6 +41,7 @@ SCALAR_KEYS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # one num
 CODE_KEYS = ("code_identity", "code_version", "torch_version", "device")
 SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, *CODE_KEYS, "monitor", "threads", "best", "final")
 CODE_KEPT = "code_kept"  # a restored record of other code than the run's, kept on request
+KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a re-run does with records other code made
 # where metrics sit: summary[which][split][metric]
 METRIC_SETS = (("best", "val"), ("final", "val"), ("best", "train"), ("final", "train"))
 SHOWN = ("best", "val")  # the values a report shows under the metric's own name
