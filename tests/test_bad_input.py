@@ -37,6 +37,7 @@ from sweeplab.pipelines.cnc.data import generate_recordings
 from sweeplab.pipelines.events.nodes import split_events
 from sweeplab.pipelines.events.synthetic import generate_events
 from sweeplab.pipelines.shapes.nodes import generate_shapes
+from sweeplab.training import devices
 from tests.conftest import write_h5
 
 # small enough that a data prep runs in a second or two
@@ -453,6 +454,22 @@ def prepare(kedro_project: Path, case: Case, tmp_path: Path) -> None:
 @pytest.mark.slow  # a Kedro run per row; the readers' own tests and properties are in the quick tier
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
+    check(kedro_project, tmp_path, monkeypatch, case)
+
+
+@pytest.mark.slow
+def test_a_device_this_machine_lacks_stops_the_run_before_anything_is_written(kedro_project, tmp_path, monkeypatch):
+    missing = next((d for d in devices.DEVICES if d not in devices.available()), None)
+    if missing is None:
+        pytest.skip("this machine has every kind of device")
+    output = check(kedro_project, tmp_path, monkeypatch, Case(
+        "missing-device", f"got '{missing}', which this machine does not have; available: {devices.available()}",
+        args=(f"--params=ae.trainer.device={missing}",)))
+    assert "Error: ae.trainer.device (variant ae_sweep." in output, "it names the parameter and a variant"
+
+
+def check(kedro_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case) -> str:
+    """Run the case's command; a stopped run says why in one line and writes nothing."""
     prepare(kedro_project, case, tmp_path)
     monkeypatch.chdir(kedro_project)
     data = kedro_project / "data"
@@ -471,6 +488,7 @@ def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
         assert "Traceback" not in output.split("Error: ")[0][-200:]
     else:
         assert {k: after.get(k) for k in before} == before, "what the user put there is untouched"
+    return output
 
 
 # ----------------------------------------------------------------------------------------------

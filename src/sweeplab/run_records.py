@@ -6,7 +6,7 @@ A summary (``sweeplab.training.loop``)::
 
     {"sweep", "variant", "condition", "seed", "status", "reason",
      "best_epoch", "epochs_run", "best_val_loss", "wall_s", "monitor", "threads", "config_hash",
-     "code_identity", "code_version", "torch_version", "device",
+     "code_identity", "code_version", "torch_version", "device", "precision",
      "best":  {"val": {metric: value}, "train": {...}},     # at the best epoch
      "final": {"val": {...}, "train": {...}}}              # at the last epoch
 
@@ -38,7 +38,7 @@ IDENTITY_KEYS = ("sweep", "variant", "condition", "seed", "config_hash")
 OUTCOME_KEYS = ("status", "reason")
 SCALAR_KEYS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # one number each, tabulated as they are
 # which code made the numbers (``sweeplab.code_identity``), its git commit, torch, the device chosen
-CODE_KEYS = ("code_identity", "code_version", "torch_version", "device")
+CODE_KEYS = ("code_identity", "code_version", "torch_version", "device", "precision")
 SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, *CODE_KEYS, "monitor", "threads", "best", "final")
 CODE_KEPT = "code_kept"  # a restored record of other code than the run's, kept on request
 KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a re-run does with records other code made
@@ -52,7 +52,7 @@ def make_summary(**values: Any) -> dict[str, Any]:
     a key missing or unknown is a bug in the writer."""
     missing, unknown = [k for k in SUMMARY_KEYS if k not in values], [k for k in values if k not in SUMMARY_KEYS]
     if missing or unknown:
-        raise TypeError(f"a run summary must hold exactly records.SUMMARY_KEYS: missing {missing}, unknown {unknown}")
+        raise TypeError(f"a run summary must hold exactly run_records.SUMMARY_KEYS: missing {missing}, unknown {unknown}")
     return values
 
 

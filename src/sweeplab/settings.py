@@ -7,6 +7,7 @@ from kedro.config import OmegaConfigLoader
 from sweeplab.integration import logs, session
 from sweeplab.integration.hooks import (
     CodeChangeHook,
+    DevicesHook,
     FailedVariantsHook,
     InputFilesHook,
     ProvenanceHook,
@@ -20,9 +21,9 @@ from sweeplab.integration.tracking import MlflowHook, TensorBoardHook
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 # pluggy calls the last registered first: the trackers close their runs before FailedVariantsHook
-# raises for a failed variant
+# raises for a failed variant, and a missing device stops the run before a tracker opens one
 HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
-         FailedVariantsHook(), MlflowHook(), TensorBoardHook())
+         FailedVariantsHook(), MlflowHook(), TensorBoardHook(), DevicesHook())
 
 # routine log lines at DEBUG, none that grows with the sweep (sweeplab.integration.logs)
 logs.install()

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
 from sweeplab.families import (
     CHECKPOINT_STORE,
+    Family,
     OtherCode,
     discover,
     finished_by_other_code,
@@ -28,6 +30,7 @@ from sweeplab.families import (
 )
 from sweeplab.integration import session, upstream
 from sweeplab.run_records import FAILED
+from sweeplab.training import devices
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
 REPORT = "_report.report"  # the report folder of a sweep (catalog.yml: "{sweep}_report.report")
@@ -101,6 +104,38 @@ def configured_coverage(sweep: str, configured: Any, planned: Any) -> dict[str, 
     return {"variants": len(theirs), "planned": len(ours & theirs)}
 
 
+def trained_configs(pipeline: Any) -> Iterator[tuple[str, Family, list[dict[str, Any]]]]:
+    """Each sweep the pipeline trains variants of, with its family and those variants' resolved
+    configs (a condition's config resolved once)."""
+    planned: dict[str, set[str]] = {}
+    for name in pipeline.all_outputs():
+        if name.endswith(".summary") and name.count(".") == 2:
+            sweep, variant, _ = name.split(".")
+            planned.setdefault(sweep, set()).add(variant)
+    params = session.parameters()
+    specs = sweeps.find_sweeps(params)
+    found = discover()
+    for sweep in sorted(set(planned) & set(specs)):
+        family = found[specs[sweep]["family"]]
+        yield sweep, family, sweeps.resolve_variant_configs(
+            params[family.name], family=family,
+            variants=[v for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]])
+
+
+class DevicesHook:
+    """Before a run, every trained variant's ``trainer.device`` must exist on this machine:
+    a missing GPU is one line naming the parameter, not a fallback to CPU nor a failure per
+    variant after the data prep. (A cluster's login node plans without this check.)"""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        for _, family, configs in trained_configs(pipeline):
+            for config in configs:
+                if (why := devices.unavailable(config["config"]["trainer"]["device"])) is not None:
+                    raise devices.DeviceError(f"{family.name}.trainer.device (variant {config['sweep']}."
+                                              f"{config['variant']}): {why}")
+
+
 class CodeChangeHook:
     """Before a run, once per sweep: how many of its finished variants other code trained,
     which files changed since, and whether the run retrains them or keeps their results
@@ -108,19 +143,7 @@ class CodeChangeHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
-        planned: dict[str, set[str]] = {}
-        for name in pipeline.all_outputs():
-            if name.endswith(".summary") and name.count(".") == 2:
-                sweep, variant, _ = name.split(".")
-                planned.setdefault(sweep, set()).add(variant)
-        params = session.parameters()
-        specs = sweeps.find_sweeps(params)
-        found = discover()
-        for sweep in sorted(set(planned) & set(specs)):
-            family = found[specs[sweep]["family"]]
-            configs = sweeps.resolve_variant_configs(
-                params[family.name], family=family,
-                variants=[v for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]])
+        for sweep, family, configs in trained_configs(pipeline):
             other = finished_by_other_code(family, configs, catalog.load(CHECKPOINT_STORE))
             if other.variants:
                 logger.warning(code_change_message(sweep, family.name, other, len(configs),

@@ -20,6 +20,7 @@ one optimised, every entry is logged per epoch for train and val. Optional extra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -38,6 +39,13 @@ from tqdm.auto import tqdm
 from sweeplab.datasets.torch_weights import is_state_dict
 from sweeplab.run_records import COMPLETED, FAILED, make_summary
 from sweeplab.training.checkpoints import CheckpointSlot
+from sweeplab.training.devices import (
+    Precision,
+    configure_matmul,
+    pick_device,
+    rng_states,
+    set_rng_states,
+)
 from sweeplab.training.optim import (
     ParameterGroups,
     build_optimiser,
@@ -120,12 +128,6 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _to_tensors(data: Mapping[str, Any], device: torch.device) -> Batch:
     return {k: torch.as_tensor(v).to(device) for k, v in data.items()}
 
@@ -172,7 +174,7 @@ class _Means:
 
 
 def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
-                 augment: Callable[[Batch], Batch] | None):
+                 augment: Callable[[Batch], Batch] | None, precision: Precision):
     model.train()
     n_rows = _n_rows(data)
     order = torch.randperm(n_rows, generator=generator).to(next(iter(data.values())).device)
@@ -184,26 +186,29 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
                            total_steps=trainer.epochs * steps_per_epoch)
         set_lr(optimizer, factor)
         batch = augment(rows) if augment is not None else rows
-        metrics = batch_metrics(model, batch)
+        with precision.autocast():
+            metrics = batch_metrics(model, batch)
         _check_finite(metrics, epoch, "train")
         optimizer.zero_grad(set_to_none=True)
-        metrics[OBJECTIVE].backward()
+        precision.backward(metrics[OBJECTIVE], optimizer)
         norms.add(grad_norms(optimizer), 1)
         if trainer.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
-        optimizer.step()
+        precision.step(optimizer)
         means.add(metrics, len(next(iter(batch.values()))))
     return means.result() | norms.result() | {"lr_factor": factor}
 
 
 @torch.no_grad()
-def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None, split_metrics: SplitMetrics | None):
+def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None, split_metrics: SplitMetrics | None,
+              precision: Precision | None = None):
     """Sample-weighted means over batches, plus the split's own metrics; leaves train mode on.
     ``epoch`` None (outside training): a non-finite metric is returned rather than raised."""
     model.eval()
     means = _Means()
     for batch in _batches(data, batch_size, None):
-        metrics = batch_metrics(model, batch)
+        with precision.autocast() if precision is not None else contextlib.nullcontext():
+            metrics = batch_metrics(model, batch)
         if epoch is not None:
             _check_finite(metrics, epoch, "val")
         means.add(metrics, len(next(iter(batch.values()))))
@@ -231,7 +236,7 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
              *, wall_s: float, monitor: str = OBJECTIVE, threads: int | None = None,
-             device: torch.device | str | None = None) -> dict[str, Any]:
+             device: torch.device | str | None = None, precision: str | None = None) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
@@ -259,6 +264,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "code_version": run.get("code_version"),
         "torch_version": str(torch.__version__),  # a str subclass that weights_only loading refuses
         "device": None if device is None else str(device),
+        "precision": precision,
     })
 
 
@@ -289,16 +295,18 @@ class _Progress:
             self.stale += 1
 
 
-def _save_checkpoint(slot: CheckpointSlot, progress: _Progress, model, optimizer, generator) -> None:
+def _save_checkpoint(slot: CheckpointSlot, progress: _Progress, model, optimizer, generator,
+                     precision: Precision) -> None:
     slot.save_epoch({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
+        "rng": rng_states(precision.device), "generator": generator.get_state(),
         **{f.name: getattr(progress, f.name) for f in fields(progress)},
     })
 
 
-def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator) -> _Progress:
-    """Model, optimiser and both random streams as they were: the run goes on identically.
+def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator, precision: Precision) -> _Progress:
+    """Model, optimiser, gradient scale and every random stream (torch's CPU one, the
+    device's, the shuffling generator) as they were: the run goes on identically.
     Raises ``ValueError`` (or torch's own error) when the state does not fit this run."""
     progress = _Progress(**{f.name: state[f.name] for f in fields(_Progress)})
     if not (isinstance(progress.history, list) and all(isinstance(r, dict) for r in progress.history)
@@ -308,7 +316,8 @@ def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator) -> _
         raise ValueError("progress fields of the wrong types")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
+    precision.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"], precision.device)
     generator.set_state(state["generator"])
     return progress
 
@@ -322,6 +331,26 @@ def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, s
     model = build_model().to(device)
     optimizer = build_optimiser(model, trainer, groups(model), group_lr)
     return model, optimizer, generator
+
+
+def _start(setup: Training, trainer: TrainerConfig, seed: int, device: torch.device,
+           checkpoint: CheckpointSlot | None, name: str):
+    """A fresh seeded start, or the slot's last epoch when it holds one this run can continue;
+    a checkpoint that does not fit (other code, another run) is set aside."""
+    model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups,
+                                               setup.group_lr)
+    precision = Precision(trainer.precision, device)
+    if checkpoint is None or (state := checkpoint.latest()) is None:
+        return model, optimizer, generator, precision, _Progress()
+    try:
+        progress = _restore_checkpoint(state, model, optimizer, generator, precision)
+    except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
+        checkpoint.set_aside(checkpoint.folder / "last.pt")
+        model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups,
+                                                   setup.group_lr)
+        return model, optimizer, generator, Precision(trainer.precision, device), _Progress()
+    logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
+    return model, optimizer, generator, precision, progress
 
 
 def restored(checkpoint: CheckpointSlot, name: str, how: str = "restored finished run") -> RunRecord | None:
@@ -352,25 +381,18 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
     device = trainer.device
     try:
         seed, device = int(run["seed"]), pick_device(trainer.device)
-        model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups, setup.group_lr)
+        configure_matmul(device, tf32=trainer.tf32)
+        model, optimizer, generator, precision, progress = _start(setup, trainer, seed, device, checkpoint, name)
         train_t, val_t = _to_tensors(setup.train_data, device), _to_tensors(setup.val_data, device)
-        if checkpoint is not None and (state := checkpoint.latest()) is not None:
-            try:
-                progress = _restore_checkpoint(state, model, optimizer, generator)
-                logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
-            except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
-                checkpoint.set_aside(checkpoint.folder / "last.pt")
-                model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups, setup.group_lr)
-                progress = _Progress()
 
         bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):
             if setup.on_epoch is not None:
                 setup.on_epoch(epoch)
             train_m = _train_epoch(model, setup.batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
-                                   generator=generator, epoch=epoch, augment=setup.augment)
+                                   generator=generator, epoch=epoch, augment=setup.augment, precision=precision)
             val_m = _evaluate(model, setup.batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,
-                              split_metrics=setup.split_metrics)
+                              split_metrics=setup.split_metrics, precision=precision)
             progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
             bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
@@ -378,7 +400,7 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
                 logger.info("%s: epoch %d/%d, val %s %.4g", name, epoch, trainer.epochs, trainer.monitor,
                             val_m[trainer.monitor])
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, progress, model, optimizer, generator)
+                _save_checkpoint(checkpoint, progress, model, optimizer, generator, precision)
             if stop := next((r for rule in setup.stop_rules if (r := rule(progress.history))), None):
                 status, reason = stop
                 break
@@ -391,12 +413,12 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
         logger.error("%s failed: %s%s", name, exc, trace)
         summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
                            wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
-                           device=device)
+                           device=device, precision=trainer.precision)
         return RunRecord(progress.best_weights, history_frame(progress.history), summary)
 
     summary = _summary(run, status, reason, progress.history, progress.best_epoch,
                        wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
-                       device=device)
+                       device=device, precision=trainer.precision)
     if checkpoint is not None:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
     logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)

@@ -23,5 +23,8 @@ class TrainerConfig:
     warmup_steps: NonNegativeInt = 0  # linear learning-rate warm-up over this many steps
     lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up
     min_lr_ratio: Fraction = 0.1  # cosine: the last step's learning rate over lr
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA when present, else CPU
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA, else MPS, else CPU; absent: an error
+    # autocast dtype of forward passes (fp16 with a gradient scaler); fp32: none
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: bool = True  # on CUDA, fp32 matrix products in TF32 (Ampere and later); false: full fp32
     threads: PositiveInt | None = None  # torch CPU threads; None: this process's share of the cores

@@ -112,6 +112,12 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(self.code_sum / smoothed.unsqueeze(1))
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, VQLosses]:
+        # in fp32 whatever the autocast: nearest-code distances in bf16 pick the wrong code, and
+        # the codebook and its EMA statistics are fp32 buffers
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantise(z.float(), mask)
+
+    def _quantise(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, VQLosses]:
         flat = z[mask]  # (M, L): real tokens only
         if self.training and not bool(self.initialised) and len(flat) > 0:
             self._init_from(flat.detach())

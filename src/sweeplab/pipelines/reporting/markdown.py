@@ -23,8 +23,10 @@ from sweeplab.pipelines.reporting.tables import (
     conditions,
     kept_code,
     mixed_code,
+    mixed_setups,
     outcome_counts,
     ranking_metrics,
+    setup_note,
     shown_metrics,
 )
 from sweeplab.run_records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
@@ -84,6 +86,8 @@ def title(sweep: SweepLayout, provenance: dict[str, Any] | None, table: pd.DataF
         notes.append(note + (f", --params {', '.join(params)}" if params else ""))
     if (code := mixed_code(table)) is not None:
         notes.append(code)
+    if (setup := setup_note(table)) is not None:
+        notes.append(setup)
     return f"{text} ({'; '.join(notes)})" if notes else text
 
 
@@ -307,7 +311,8 @@ def results_markdown(table: pd.DataFrame, spec: dict[str, Any], provenance: dict
     plan = layout(spec, sweep)
     columns = ["variant", *plan.labels, "seed", "status", *shown_metrics(table, plan), "best_epoch", "epochs_run",
                "wall_s"]
-    shown = table[[c for c in columns if c in table]]  # a sweep that has not run yet has no scalars
+    # a sweep that has not run yet has no scalars; a device or precision is shown where runs differ in it
+    shown = table[[c for c in [*columns, *mixed_setups(table)] if c in table]]
     if mixed_code(table) is not None:  # which code made each run, when not one code made them all
         shown = shown.assign(code=[f"{c} (kept)" if k else c for c, k in zip(table["code"], kept_code(table),
                                                                                   strict=True)])

@@ -38,7 +38,8 @@ from sweeplab.sweeps import Plan
 logger = logging.getLogger(__name__)
 
 CODE_COLUMNS = ("code", CODE_KEPT)  # the code identity that made a run's numbers; kept from other code
-RUN_COLUMNS = ("variant", "seed", "status", *CODE_COLUMNS, "reason")
+SETUP_COLUMNS = ("device", "precision")  # what a run's numbers were computed on, and in
+RUN_COLUMNS = ("variant", "seed", "status", *SETUP_COLUMNS, *CODE_COLUMNS, "reason")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,6 +70,7 @@ def results_table(spec: dict[str, Any], *, sweep: Plan, **summaries: dict[str, A
         row |= {plan.axes[key]: value for key, value in variant.condition.items()}
         row |= {"seed": variant.seed, "status": summary.get("status", MISSING), "reason": summary.get("reason", "")}
         if row["status"] != MISSING:
+            row |= {k: summary.get(k) for k in SETUP_COLUMNS}
             row |= {"code": summary.get("code_identity"), CODE_KEPT: bool(summary.get(CODE_KEPT))}
             row |= _flatten_metrics(summary)
             found |= dict.fromkeys(summary_metrics(summary))
@@ -113,6 +115,24 @@ def mixed_code(table: pd.DataFrame) -> str | None:
         return None
     mixed = f"runs of {versions} code versions" if versions > 1 else "runs of earlier code"
     return mixed + (f", {kept} kept from earlier code" if kept else "")
+
+
+def mixed_setups(table: pd.DataFrame) -> list[str]:
+    """The setup columns (device, precision) in which the recorded runs differ, for a report's
+    title and its results table; none when every run was computed alike."""
+    runs = table[table["status"] != MISSING]
+    return [c for c in SETUP_COLUMNS if c in runs and runs[c].fillna("unrecorded").nunique() > 1]
+
+
+def setup_note(table: pd.DataFrame) -> str | None:
+    """``runs on 2 devices (cpu: 3, cuda:0: 6)``, or None when every run was computed alike."""
+    runs = table[table["status"] != MISSING]
+    notes = []
+    for column in mixed_setups(table):
+        counts = runs[column].fillna("unrecorded").value_counts()
+        plural = {"device": "devices", "precision": "precisions"}[column]
+        notes.append(f"runs on {len(counts)} {plural} ({', '.join(f'{k}: {n}' for k, n in counts.items())})")
+    return "; ".join(notes) or None
 
 
 def shown_metrics(table: pd.DataFrame, sweep: SweepLayout) -> list[str]:
