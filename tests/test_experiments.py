@@ -125,3 +125,17 @@ def test_the_full_environment_overrides_an_experiments_values(kedro_project, mon
             sizes[env, variant.experiment.name] = (config["model"]["latent_dim"], config["loss"]["beta_max"])
     assert sizes["base", "conv1d_base"] == (32, 1.0) and sizes["full", "conv1d_base"] == (256, 1.0)
     assert sizes["base", "conv1d_512d_beta0"] == (64, 0.0) and sizes["full", "conv1d_512d_beta0"] == (512, 0.0)
+
+
+@pytest.mark.parametrize("env", ["base", "full", "tiny"])
+def test_every_environment_plans_every_sweep_of_every_family(kedro_project, monkeypatch, env):
+    """The whole check a run starts with, on each shipped environment: a typo in conf/full
+    fails here, not on a cluster's first job."""
+    from sweeplab.integration.registry import plan  # noqa: PLC0415
+
+    monkeypatch.setattr(session, "_parameters", None)
+    monkeypatch.chdir(kedro_project)
+    monkeypatch.setenv("KEDRO_ENV", env)
+    planned = plan(session.parameters(), discover())
+    assert {family.name for family, _ in planned.values()} == set(discover())
+    assert all(sweep.variants for _, sweep in planned.values())
