@@ -22,7 +22,7 @@ import pandas as pd
 from _scratch import scratch_project
 
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
-COLUMNS = ["experiment", "accuracy", "exact_accuracy", "loss", "q_halt_accuracy", "cond_norm", "cond_cosine",
+COLUMNS = ["experiment", "train_pairs_accuracy", "accuracy", "train_pairs_exact_accuracy", "exact_accuracy", "loss", "q_halt_accuracy", "cond_norm", "cond_cosine",
            "wall_s"]
 TARGET_S = 600
 

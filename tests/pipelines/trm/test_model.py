@@ -102,26 +102,48 @@ def halt_bias(model: TRM, bias: float) -> None:
         model.q_head.bias.fill_(bias)
 
 
-def test_training_halts_where_the_q_head_says_so(examples, monkeypatch):
-    model = build(examples)
+def test_training_runs_one_step_per_call_and_carries_the_sequences_until_they_halt(examples, monkeypatch):
+    model = build(examples).train()
     steps = []
     original = TRM.step
     monkeypatch.setattr(TRM, "step", lambda self, *a: steps.append(1) or original(self, *a))
-    halt_bias(model, 10.0)  # "halt" everywhere: one step each
-    metrics = trm_metrics(model.train(), batch(examples))
-    assert len(steps) == 1 and metrics["steps"].item() == 1
-    steps.clear()
-    halt_bias(model, -10.0)  # never: every sequence runs to halt_max_steps
-    metrics = trm_metrics(model, batch(examples))
-    assert len(steps) == 3 and metrics["steps"].item() == 3
+    rows = batch(examples)
+    halt_bias(model, -10.0)  # never halts by itself: every sequence runs to halt_max_steps (3)
+    shuffled = {k: v.flip(0) for k, v in rows.items()}
+    for call, expected in enumerate([1, 2, 3, 1], start=1):
+        metrics = trm_metrics(model, rows if call == 1 else shuffled)
+        assert metrics["steps"].item() == expected and len(steps) == call, "one supervision step per call"
+        if call in (2, 3):  # busy slots keep their query; the batch's rows for them go unused
+            assert torch.equal(model.carry.rows["inputs"], rows["inputs"])
+    assert torch.equal(model.carry.rows["inputs"], shuffled["inputs"]), "halted slots take the new queries"
+    halt_bias(model, 10.0)  # halts after each step: every call starts fresh sequences
+    trm_metrics(model, rows)
+    assert model.carry.halted.all() and trm_metrics(model, rows)["steps"].item() == 1
+
+
+def test_a_change_of_mode_drops_the_sequences_in_flight(examples):
+    model = build(examples).train()
+    trm_metrics(model, batch(examples))
+    assert model.carry is not None
+    model.eval()
+    assert model.carry is None
+    trm_metrics(model.train(), batch(examples))
+    assert model.carry.steps.eq(1).all()
 
 
 def test_exploration_makes_some_sequences_run_longer(examples):
-    model = build(examples, halt_exploration=1.0, halt_max_steps=4)
+    model = build(examples, halt_exploration=1.0, halt_max_steps=4).train()
     halt_bias(model, 10.0)
     torch.manual_seed(0)
-    metrics = trm_metrics(model.train(), batch(examples))
-    assert 2 <= metrics["steps"].item() <= 4  # each drew a minimum of 2-4 steps
+    rows = batch(examples)
+    trm_metrics(model, rows)
+    minimum = model.carry.minimum.clone()
+    assert not model.carry.halted.any() and set(minimum.tolist()) <= {2, 3, 4}, "each drew 2-4"
+    halted_at = torch.zeros_like(minimum)
+    for step in (2, 3, 4):
+        trm_metrics(model, rows)
+        halted_at = torch.where((halted_at == 0) & model.carry.halted, step, halted_at)
+    assert torch.equal(halted_at, minimum), "each halted at its minimum"
 
 
 def test_evaluation_runs_every_step_and_reports_where_it_would_halt(examples, monkeypatch):
@@ -135,25 +157,63 @@ def test_evaluation_runs_every_step_and_reports_where_it_would_halt(examples, mo
     assert len(steps) == 3 and metrics["steps"].item() == 1
 
 
-def test_the_loss_sums_every_supervision_step(examples):
-    """Never halting, the objective is the sum over the steps of each step's cross-entropy
-    (per sequence, over its cells) and binary halting loss."""
+def step_loss(logits, q, labels):
+    valid = labels != data.PAD
+    cells = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
+    exact = ((logits.argmax(-1) == labels) | ~valid).all(1)
+    halting = F.binary_cross_entropy_with_logits(q, exact.float(), reduction="none")
+    return ((cells * valid).sum(1) / valid.sum(1) + halting).mean()
+
+
+def test_training_optimises_one_step_and_evaluation_sums_every_step(examples):
+    """Per sequence, the loss of a step is its cross-entropy over its cells plus the binary
+    halting loss. A training call's objective is that of the one step it ran; evaluation
+    reports the sum over all steps."""
     model = build(examples).train()
     halt_bias(model, -10.0)
     rows = batch(examples)
     metrics = trm_metrics(model, rows)
-    labels, valid = rows["labels"], rows["labels"] != data.PAD
     x, _ = model.embed_inputs(rows)
-    y, z = model.initial_state(x)
-    expected = torch.zeros(())
-    for _ in range(3):
-        y, z, logits, q = model.step(y, z, x)
-        cells = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
-        exact = ((logits.argmax(-1) == labels) | ~valid).all(1)
-        halting = F.binary_cross_entropy_with_logits(q, exact.float(), reduction="none")
-        expected = expected + ((cells * valid).sum(1) / valid.sum(1) + halting).mean()
-    torch.testing.assert_close(metrics["total_loss"], expected)
+    _, _, logits, q = model.step(*model.initial_state(x), x)
+    torch.testing.assert_close(metrics["total_loss"], step_loss(logits, q, rows["labels"]))
     assert {"accuracy", "exact_accuracy", "steps", "q_halt_accuracy", "cond_norm", "cond_cosine"} <= set(metrics)
+
+    model.eval()
+    with torch.no_grad():
+        metrics = trm_metrics(model, rows)
+        x, _ = model.embed_inputs(rows)
+        y, z = model.initial_state(x)
+        expected = torch.zeros(())
+        for _ in range(3):
+            y, z, logits, q = model.step(y, z, x)
+            expected = expected + step_loss(logits, q, rows["labels"])
+    torch.testing.assert_close(metrics["total_loss"], expected)
+
+
+def saved_bytes(model: TRM, rows: dict[str, torch.Tensor]) -> int:
+    """What one training call keeps for its backward: the bytes of the tensors autograd saves."""
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        trm_metrics(model, rows)["total_loss"].backward()
+    return total
+
+
+def test_a_training_step_holds_the_activations_of_one_supervision_step(examples):
+    """However many steps the sequences have run (or may run), a backward holds one step's
+    graph: the carried state is detached."""
+    rows = batch(examples)
+    held = {}
+    for max_steps in (2, 8):
+        model = build(examples, halt_max_steps=max_steps).train()
+        halt_bias(model, -10.0)
+        held[max_steps] = [saved_bytes(model, rows) for _ in range(max_steps)]
+    assert len({*held[2], *held[8]}) == 1, held
 
 
 def test_an_encoder_never_sees_the_query_among_the_demonstrations(examples):

@@ -274,6 +274,12 @@ class TRM(nn.Module):
         # the starting answer and latent: fixed random vectors, as in TRM (seeded with the model)
         self.register_buffer("y_init", nn.init.trunc_normal_(torch.empty(h), std=1.0))
         self.register_buffer("z_init", nn.init.trunc_normal_(torch.empty(h), std=1.0))
+        self.carry: Carry | None = None  # the sequences in flight during training (``train_step``)
+
+    def train(self, mode: bool = True) -> TRM:
+        """A change of mode (an epoch's start, an evaluation) drops the sequences in flight."""
+        self.carry = None
+        return super().train(mode)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Two named groups: the conditioning (embedding table or encoder) and the TRM itself."""
@@ -324,67 +330,109 @@ def cosine_across_puzzles(vector: torch.Tensor, puzzle: torch.Tensor) -> torch.T
     return (similar * other).sum() / other.sum().clamp(min=1)
 
 
-def trm_metrics(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Deep supervision over one batch; ``total_loss`` is the sum of every step's loss.
+class Carry(NamedTuple):
+    """The sequences in flight between training steps, one per batch slot, all detached."""
 
-    Each step scores the sequences still running: cross-entropy over the output's cells
-    (padding ignored) plus a binary loss of the Q logit against "the whole answer is right".
-    In training a sequence halts when its Q logit is above 0 (after its exploration minimum)
-    or at ``halt_max_steps``; in evaluation every sequence runs all steps, as in TRM, and
-    ``steps`` is where its Q head would have halted. The metrics are each sequence's values
-    at the step where it halted.
-    """
-    cfg = model.cfg
-    x, cond = model.embed_inputs(batch)
-    y, z = model.initial_state(x)
-    labels = batch["labels"]
+    rows: dict[str, torch.Tensor]  # each slot's query: inputs, labels, puzzle, query_demo
+    y: torch.Tensor  # (B, S, H)
+    z: torch.Tensor  # (B, S, H)
+    steps: torch.Tensor  # (B,) supervision steps it has run
+    minimum: torch.Tensor  # (B,) steps it must run before it may halt (exploration)
+    halted: torch.Tensor  # (B,) done: the next batch's query takes the slot
+
+
+def scored(logits: torch.Tensor, q: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per sequence: cross-entropy over the output's cells (padding ignored), the Q logit's
+    binary loss against "the whole answer is right", cells right, whole answer right."""
     valid = labels != PAD
     n_valid = valid.sum(1).clamp(min=1)
-    b = len(labels)
-    minimum = torch.ones(b, dtype=torch.long, device=labels.device)
-    if model.training and cfg.halt_exploration > 0 and cfg.halt_max_steps > 1:
-        explore = torch.rand(b, device=labels.device) < cfg.halt_exploration
-        minimum = torch.where(explore, torch.randint_like(minimum, 2, cfg.halt_max_steps + 1), minimum)
-    halted = torch.zeros(b, dtype=torch.bool, device=labels.device)
-    would_halt = torch.full((b,), cfg.halt_max_steps, device=labels.device)
-    said_halt = torch.zeros_like(halted)
-    at_halt = {name: torch.zeros(b, device=labels.device) for name in ("lm_loss", "q_loss", "accuracy", "exact",
-                                                                      "steps", "q_right")}
-    total = x.new_zeros(())
-    for step in range(1, cfg.halt_max_steps + 1):
-        y, z, logits, q = model.step(y, z, x)
-        cells = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
-        lm_loss = (cells * valid).sum(1) / n_valid
-        right = (logits.argmax(-1) == labels) & valid
-        exact = right.sum(1) == valid.sum(1)
-        q_loss = F.binary_cross_entropy_with_logits(q, exact.float(), reduction="none")
-        running = ~halted
-        total = total + ((lm_loss + q_loss) * running).sum() / b
-        says_halt = q.detach() > 0
-        would_halt = torch.where(says_halt & ~said_halt, step, would_halt)
-        said_halt = said_halt | says_halt
-        last = step == cfg.halt_max_steps
-        stops = running & ((says_halt & (step >= minimum) & model.training) | last)
-        values = {"lm_loss": lm_loss.detach(), "q_loss": q_loss.detach(), "accuracy": right.sum(1) / n_valid,
-                  "exact": exact.float(), "steps": torch.full_like(lm_loss, step), "q_right": (says_halt == exact).float()}
-        for name, value in values.items():
-            at_halt[name] = torch.where(stops, value, at_halt[name])
-        halted = halted | stops
-        if halted.all():
-            break
-    if not model.training:
-        at_halt["steps"] = would_halt.float()
-    if cfg.conditioning == "lpn_variational":
-        total = total + cfg.kl_weight * cond.kl
+    cells = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
+    right = (logits.argmax(-1) == labels) & valid
+    exact = right.sum(1) == valid.sum(1)
+    return {"lm_loss": (cells * valid).sum(1) / n_valid,
+            "q_loss": F.binary_cross_entropy_with_logits(q, exact.float(), reduction="none"),
+            "accuracy": right.sum(1) / n_valid, "exact": exact, "says_halt": q.detach() > 0}
+
+
+def summarised(per: dict[str, torch.Tensor], steps: torch.Tensor, cond: Conditioning,
+               batch: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:
     return {
         "total_loss": total,
-        "loss": (at_halt["lm_loss"] + at_halt["q_loss"]).mean(),
-        "lm_loss": at_halt["lm_loss"].mean(),
-        "accuracy": at_halt["accuracy"].mean(),
-        "exact_accuracy": at_halt["exact"].mean(),
-        "steps": at_halt["steps"].mean(),
-        "q_halt_accuracy": at_halt["q_right"].mean(),
+        "loss": (per["lm_loss"] + per["q_loss"]).detach().mean(),
+        "lm_loss": per["lm_loss"].detach().mean(),
+        "accuracy": per["accuracy"].mean(),
+        "exact_accuracy": per["exact"].float().mean(),
+        "steps": steps.float().mean(),
+        "q_halt_accuracy": (per["says_halt"] == per["exact"]).float().mean(),
         "kl": cond.kl.detach(),
         "cond_norm": cond.vector.detach().norm(dim=-1).mean(),
         "cond_cosine": cosine_across_puzzles(cond.vector.detach(), batch["puzzle"]),
     }
+
+
+def trm_metrics(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Training: one supervision step of the sequences in flight (``train_step``).
+    Evaluation: every query runs all ``halt_max_steps`` steps, as in TRM, and is scored on its
+    final answer; ``steps`` is where its Q head would have halted, and ``total_loss`` sums
+    every step's loss."""
+    if model.training:
+        return train_step(model, batch)
+    cfg = model.cfg
+    x, cond = model.embed_inputs(batch)
+    y, z = model.initial_state(x)
+    b = len(batch["labels"])
+    would_halt = torch.full((b,), cfg.halt_max_steps, device=x.device)
+    said_halt = torch.zeros(b, dtype=torch.bool, device=x.device)
+    total = x.new_zeros(())
+    for step in range(1, cfg.halt_max_steps + 1):
+        y, z, logits, q = model.step(y, z, x)
+        per = scored(logits, q, batch["labels"])
+        total = total + (per["lm_loss"] + per["q_loss"]).sum() / b
+        would_halt = torch.where(per["says_halt"] & ~said_halt, step, would_halt)
+        said_halt = said_halt | per["says_halt"]
+    if cfg.conditioning == "lpn_variational":
+        total = total + cfg.kl_weight * cond.kl
+    return summarised(per, would_halt.float(), cond, batch, total)
+
+
+def train_step(model: TRM, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One optimiser step's worth of TRM training: each slot of the batch holds a sequence in
+    flight (``model.carry``); a slot whose sequence halted takes this batch's query in its
+    place, from the initial state; every slot then runs one supervision step with gradients,
+    and the loss is that step's. A sequence halts when its Q logit is above 0 (after its
+    exploration minimum: ``halt_exploration`` of new sequences draw 2 to ``halt_max_steps``)
+    or at ``halt_max_steps``. The state carried to the next step is detached, so a step's
+    activations are all a backward holds, however many steps a sequence runs; a batch's
+    queries for slots still busy are not used, as in TRM.
+
+    The carry lives on the model between calls and goes with a change of mode (``TRM.train``):
+    each epoch starts with fresh sequences, so a run resumed at an epoch continues identically.
+    Training metrics are this step's, over every slot."""
+    cfg = model.cfg
+    b = len(batch["labels"])
+    carry = model.carry
+    fresh = carry is None or len(carry.steps) != b  # the epoch's first batch, or its short last one
+    new = torch.ones(b, dtype=torch.bool, device=batch["labels"].device) if fresh else carry.halted
+    rows = batch if fresh else {k: torch.where(new.view(-1, *[1] * (v.ndim - 1)), v, carry.rows[k])
+                                for k, v in batch.items()}
+    x, cond = model.embed_inputs(rows)
+    y, z = model.initial_state(x)
+    if not fresh:
+        keep = ~new[:, None, None]
+        y, z = torch.where(keep, carry.y, y), torch.where(keep, carry.z, z)
+    steps = torch.zeros(b, dtype=torch.long, device=x.device) if fresh else torch.where(new, 0, carry.steps)
+    drawn = torch.ones(b, dtype=torch.long, device=x.device)
+    if cfg.halt_exploration > 0 and cfg.halt_max_steps > 1:
+        explore = torch.rand(b, device=x.device) < cfg.halt_exploration
+        drawn = torch.where(explore, torch.randint_like(drawn, 2, cfg.halt_max_steps + 1), drawn)
+    minimum = drawn if fresh else torch.where(new, drawn, carry.minimum)
+
+    y, z, logits, q = model.step(y, z, x)
+    steps = steps + 1
+    per = scored(logits, q, rows["labels"])
+    total = (per["lm_loss"] + per["q_loss"]).mean()
+    if cfg.conditioning == "lpn_variational":
+        total = total + cfg.kl_weight * cond.kl
+    halted = (steps >= cfg.halt_max_steps) | (per["says_halt"] & (steps >= minimum))
+    model.carry = Carry(rows, y, z, steps, minimum, halted)
+    return summarised(per, steps, cond, rows, total)

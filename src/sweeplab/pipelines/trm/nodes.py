@@ -16,7 +16,7 @@ from sweeplab.families import Training
 from sweeplab.figures import no_weights, run_title
 from sweeplab.pipelines.arc.data import PAD, detokenise
 from sweeplab.pipelines.trm.model import TRM, TRMModelConfig, trm_metrics
-from sweeplab.training import TrainerConfig
+from sweeplab.training import TrainerConfig, evaluate
 
 ROWS = ("inputs", "labels", "puzzle", "query_demo")  # what a batch holds per query
 
@@ -32,6 +32,11 @@ def trm_training(cfg: TRMConfig, trm_inputs: dict[str, Any]) -> Training:
     demos = trm_inputs["demos"]
     train_data, val_data = ({k: trm_inputs[split][k] for k in ROWS} for split in ("train", "eval"))
     own_lr = {"conditioning": cfg.model.puzzle_emb_lr} if cfg.model.conditioning == "puzzle_embedding" else {}
+    # the original puzzles' demonstrations (the identity copies, whose test pairs are the
+    # evaluation): trained on, so what they score says whether the model memorised the puzzles
+    originals = np.isin(train_data["puzzle"], np.unique(val_data["puzzle"]))
+    memorised = functools.partial(training_pair_metrics, train_data={k: v[originals] for k, v in train_data.items()},
+                                  batch_size=cfg.trainer.eval_batch_size)
     return Training(
         build_model=functools.partial(TRM, cfg.model, length=train_data["inputs"].shape[1],
                                       n_puzzles=len(demos["mask"]), demos=demos["tokens"], demo_mask=demos["mask"]),
@@ -40,7 +45,17 @@ def trm_training(cfg: TRMConfig, trm_inputs: dict[str, Any]) -> Training:
         val_data=val_data,
         parameter_groups=TRM.parameter_groups,
         group_lr=own_lr,
+        split_metrics=memorised,
     )
+
+
+def training_pair_metrics(model: TRM, _val: dict[str, torch.Tensor], *, train_data: dict[str, Any],
+                          batch_size: int) -> dict[str, float]:
+    """Pairs the model trained on, evaluated as the test pairs are (every step, the final
+    answer): whether it memorised what it saw, the group's question before any
+    generalisation. Logged beside the test pairs' metrics as ``train_pairs_<metric>``."""
+    found = evaluate(model, trm_metrics, train_data, batch_size=batch_size)
+    return {f"train_pairs_{k}": found[k] for k in ("accuracy", "exact_accuracy")}
 
 
 # ----------------------------------------------------------------------------------------------
