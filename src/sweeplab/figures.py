@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from sweeplab.run_records import THROUGHPUT
+
 DECADE = 10  # values spanning more than this factor are drawn on a log axis
 MAX_LEGEND_ENTRIES = 40  # one legend entry per condition is read up to about this many
 
@@ -68,7 +70,7 @@ def _grid(n: int, size: float = 3.2) -> tuple[Figure, list]:
 
 
 def metric_columns(history: pd.DataFrame) -> list[str]:
-    return [c for c in history.columns if c not in ("epoch", "split")]
+    return [c for c in history.columns if c not in ("epoch", "split", *THROUGHPUT)]
 
 
 def _scale_x(ax, values) -> None:

@@ -41,6 +41,9 @@ SCALAR_KEYS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # one num
 CODE_KEYS = ("code_identity", "code_version", "torch_version", "device", "precision")
 SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, *CODE_KEYS, "monitor", "threads", "best", "final")
 CODE_KEPT = "code_kept"  # a restored record of other code than the run's, kept on request
+# per epoch in a history's train rows: how fast and in how much memory it ran. Timings, not
+# results: kept out of the summary's metrics, the curves and the tables
+THROUGHPUT = ("samples_per_s", "peak_memory_mb")
 KEEP, RETRAIN = "keep", "retrain"  # <sweep>.resume.code: what a re-run does with records other code made
 # where metrics sit: summary[which][split][metric]
 METRIC_SETS = (("best", "val"), ("final", "val"), ("best", "train"), ("final", "train"))

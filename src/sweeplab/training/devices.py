@@ -134,3 +134,16 @@ def set_rng_states(states: dict[str, Any], device: torch.device) -> None:
         else:
             logger.warning("the checkpoint holds no %s random state (saved on another device): the run continues "
                            "from its epoch, with fresh %s draws", device.type, device.type)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    """The most memory tensors took on the device since the last reset (CUDA), in MiB; None
+    where torch keeps no such count (the CPU; MPS reports only what it holds now)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return None

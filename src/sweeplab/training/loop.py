@@ -37,19 +37,21 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sweeplab.datasets.torch_weights import is_state_dict
-from sweeplab.run_records import COMPLETED, FAILED, make_summary
+from sweeplab.run_records import COMPLETED, FAILED, THROUGHPUT, make_summary
 from sweeplab.training.checkpoints import CheckpointSlot
 from sweeplab.training.devices import (
     Precision,
     configure_matmul,
+    peak_memory_mb,
     pick_device,
+    reset_peak_memory,
     rng_states,
     set_rng_states,
 )
 from sweeplab.training.optim import (
     ParameterGroups,
     build_optimiser,
-    grad_norms,
+    gradient_norms,
     lr_factor,
     set_lr,
     top_level_groups,
@@ -149,37 +151,60 @@ def _batches(data: Batch, batch_size: int, order: torch.Tensor | None):
             yield {k: v.index_select(0, idx) for k, v in data.items()}
 
 
-def _check_finite(metrics: dict[str, torch.Tensor], epoch: int, split: str) -> None:
-    values = torch.stack([m.detach().float() for m in metrics.values()])
-    if not torch.isfinite(values).all():
-        bad = next(k for k, m in metrics.items() if not torch.isfinite(m).all())
-        raise NonFiniteLoss(f"non-finite {bad} at epoch {epoch} ({split})")
+class _FiniteGuard:
+    """Whether any metric of an epoch went non-finite, kept on the device: the host asks once,
+    at the epoch's end, and the record still names the epoch and the metric."""
+
+    def __init__(self, epoch: int, split: str) -> None:
+        self.epoch, self.split = epoch, split
+        self.names: list[str] = []
+        self.bad: torch.Tensor | None = None
+
+    def add(self, metrics: Mapping[str, torch.Tensor]) -> None:
+        if list(metrics) != self.names:  # the metrics changed: settle what was seen so far
+            self.check()
+            self.names, self.bad = list(metrics), None
+        flags = ~torch.isfinite(torch.stack([m.detach().float() for m in metrics.values()]))
+        self.bad = flags if self.bad is None else self.bad | flags
+
+    def check(self) -> None:
+        if self.bad is not None and bool(self.bad.any()):
+            raise NonFiniteLoss(f"non-finite {self.names[int(self.bad.nonzero()[0])]} at epoch {self.epoch} "
+                                f"({self.split})")
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
 class _Means:
-    """Sample-weighted means of per-batch metrics over an epoch."""
+    """Sample-weighted means of per-batch metrics over an epoch, summed on the metrics' device
+    in float64 (the sums a host would make) and read by the host once, in ``result``."""
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, torch.Tensor] = {}
         self.seen = 0
 
     def add(self, metrics: Mapping[str, torch.Tensor | float], n: int) -> None:
         self.seen += n
         for k, v in metrics.items():
-            value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
-            self.sums[k] = self.sums.get(k, 0.0) + value * n
+            value = v.detach() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+            weighted = value.to(_sum_dtype(value.device)) * n
+            self.sums[k] = self.sums[k] + weighted if k in self.sums else weighted
 
     def result(self) -> dict[str, float]:
-        return {k: s / self.seen for k, s in self.sums.items()}
+        return {k: float(s) / self.seen for k, s in self.sums.items()}
 
 
 def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
                  augment: Callable[[Batch], Batch] | None, precision: Precision):
     model.train()
+    start = time.perf_counter()
+    reset_peak_memory(precision.device)
     n_rows = _n_rows(data)
     order = torch.randperm(n_rows, generator=generator).to(next(iter(data.values())).device)
     steps_per_epoch = math.ceil(n_rows / trainer.batch_size)
-    means, norms = _Means(), _Means()
+    means, norms, finite = _Means(), _Means(), _FiniteGuard(epoch, "train")
     for i, rows in enumerate(_batches(data, trainer.batch_size, order)):
         # the step is derived from the epoch, so a resumed run follows the same schedule
         factor = lr_factor((epoch - 1) * steps_per_epoch + i, trainer=trainer,
@@ -188,15 +213,21 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
         batch = augment(rows) if augment is not None else rows
         with precision.autocast():
             metrics = batch_metrics(model, batch)
-        _check_finite(metrics, epoch, "train")
+        finite.add(metrics)
         optimizer.zero_grad(set_to_none=True)
         precision.backward(metrics[OBJECTIVE], optimizer)
-        norms.add(grad_norms(optimizer), 1)
+        group_norms, total_norm = gradient_norms(model, optimizer)  # before clipping; one computation
+        norms.add(group_norms, 1)
         if trainer.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
+            nn.utils.clip_grads_with_norm_(model.parameters(), trainer.grad_clip, total_norm)
         precision.step(optimizer)
         means.add(metrics, len(next(iter(batch.values()))))
-    return means.result() | norms.result() | {"lr_factor": factor}
+    finite.check()
+    result = means.result() | norms.result() | {"lr_factor": factor}  # the host's one read of the epoch
+    result["samples_per_s"] = n_rows / (time.perf_counter() - start)
+    if (peak := peak_memory_mb(precision.device)) is not None:
+        result["peak_memory_mb"] = peak
+    return result
 
 
 @torch.no_grad()
@@ -205,13 +236,14 @@ def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None,
     """Sample-weighted means over batches, plus the split's own metrics; leaves train mode on.
     ``epoch`` None (outside training): a non-finite metric is returned rather than raised."""
     model.eval()
-    means = _Means()
+    means, finite = _Means(), _FiniteGuard(epoch or 0, "val")
     for batch in _batches(data, batch_size, None):
         with precision.autocast() if precision is not None else contextlib.nullcontext():
             metrics = batch_metrics(model, batch)
         if epoch is not None:
-            _check_finite(metrics, epoch, "val")
+            finite.add(metrics)
         means.add(metrics, len(next(iter(batch.values()))))
+    finite.check()
     result = means.result() | (split_metrics(model, data) if split_metrics is not None else {})
     model.train()
     return result
@@ -239,7 +271,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
              device: torch.device | str | None = None, precision: str | None = None) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
-        return {k: v for k, v in rows[0].items() if k not in ("epoch", "split")} if rows else {}
+        return {k: v for k, v in rows[0].items() if k not in ("epoch", "split", *THROUGHPUT)} if rows else {}
 
     last = max((r["epoch"] for r in history), default=None)
     best_val = metrics_at(best_epoch, "val")
@@ -266,6 +298,11 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "device": None if device is None else str(device),
         "precision": precision,
     })
+
+
+def reproducible(history: pd.DataFrame) -> pd.DataFrame:
+    """A history without its timings (``THROUGHPUT``): what the same config and seed give again."""
+    return history.drop(columns=[c for c in THROUGHPUT if c in history])
 
 
 def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -90,11 +90,14 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 
 
 @torch.no_grad()
-def grad_norms(optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """The gradient's L2 norm per named group (decayed and not together), before clipping."""
-    squares: dict[str, float] = {}
+def gradient_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each parameter's gradient norm, computed once, on its device (no host sync): their norm
+    per named group (decayed and not together), for the history, and their norm over the
+    model's parameters in order, which is the total ``clip_grad_norm_`` would compute."""
+    norms = {id(p): torch.linalg.vector_norm(p.grad) for p in model.parameters() if p.grad is not None}
+    total = torch.linalg.vector_norm(torch.stack(list(norms.values()))) if norms else torch.zeros(())
+    by_group: dict[str, list[torch.Tensor]] = {}
     for group in optimizer.param_groups:
-        grads = [p.grad for p in group["params"] if p.grad is not None]
-        total = float(sum(torch.sum(g.float() ** 2) for g in grads)) if grads else 0.0
-        squares[group["name"]] = squares.get(group["name"], 0.0) + total
-    return {f"grad_norm/{name}": math.sqrt(value) for name, value in squares.items()}
+        by_group.setdefault(group["name"], []).extend(norms[id(p)] for p in group["params"] if id(p) in norms)
+    return ({f"grad_norm/{name}": torch.linalg.vector_norm(torch.stack(found)) if found else total.new_zeros(())
+             for name, found in by_group.items()}, total)

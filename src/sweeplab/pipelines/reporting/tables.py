@@ -27,6 +27,7 @@ from sweeplab.run_records import (
     MISSING,
     NO_RESULT,
     SCALAR_KEYS,
+    THROUGHPUT,
     is_metric_column,
     metric_column,
     missing_record,
@@ -378,7 +379,7 @@ def aggregate_curves(spec: dict[str, Any], *, sweep: Plan, **histories: pd.DataF
     for values, runs in by_condition.items():
         grid = dict(zip(plan.labels, values, strict=True))
         stacked = pd.concat(runs, keys=range(len(runs)), names=["run", None])
-        metrics = [c for c in stacked.columns if c not in ("epoch", "split")]
+        metrics = [c for c in stacked.columns if c not in ("epoch", "split", *THROUGHPUT)]
         for (split, epoch), at in stacked.groupby(["split", "epoch"], sort=True):
             for metric in metrics:
                 if at[metric].isna().all():  # a train-only diagnostic (gradient norms) on val
