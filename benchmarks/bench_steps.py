@@ -45,10 +45,27 @@ def prepared(project: Path, families: list[str]) -> Path:
     return project
 
 
-def steps_per_second(family, params: dict, inputs: dict, epochs: int) -> float:
+def tiny_inputs(project: Path) -> tuple[dict, dict, dict]:
+    """Every discovered family, the ``--env=tiny`` parameters and each family's model inputs,
+    prepared in ``project`` once."""
+    families = discover()
+    project = prepared(project.resolve(), sorted(families))
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="tiny") as session:
+        context = session.load_context()
+        params = dict(context.config_loader["parameters"])
+        inputs = {name: context.catalog.load(family.inputs) for name, family in families.items()}
+    return families, params, inputs
+
+
+def first_variant(family, params: dict) -> dict:
+    """The resolved config of the first variant of the family's first sweep."""
     sweep = next(n for n, spec in sorted(find_sweeps(params).items()) if spec["family"] == family.name)
-    variant = expand(sweep, params[sweep])[0]
-    config = resolve_variant_config(params[family.name], family=family, variant=variant)
+    return resolve_variant_config(params[family.name], family=family, variant=expand(sweep, params[sweep])[0])
+
+
+def steps_per_second(family, params: dict, inputs: dict, epochs: int) -> float:
+    config = first_variant(family, params)
     cfg, setup = family.setup(config, inputs)
     trainer = dataclasses.replace(cfg.trainer, epochs=epochs, threads=1, patience=None)
     n_train = len(next(iter(setup.train_data.values())))
@@ -66,13 +83,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    families = discover()
-    project = prepared(args.project.resolve(), sorted(families))
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="tiny") as session:
-        context = session.load_context()
-        params = dict(context.config_loader["parameters"])
-        inputs = {name: context.catalog.load(family.inputs) for name, family in families.items()}
+    families, params, inputs = tiny_inputs(args.project)
     torch.set_num_threads(1)
     results = {}
     for name, family in sorted(families.items()):
