@@ -151,49 +151,53 @@ def _batches(data: Batch, batch_size: int, order: torch.Tensor | None):
             yield {k: v.index_select(0, idx) for k, v in data.items()}
 
 
-class _FiniteGuard:
-    """Whether any metric of an epoch went non-finite, kept on the device: the host asks once,
-    at the epoch's end, and the record still names the epoch and the metric."""
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
-    def __init__(self, epoch: int, split: str) -> None:
+
+class _EpochMetrics:
+    """An epoch's per-batch metrics, kept on their device as one vector: the sample-weighted
+    sums in float64 (the very sums a host would make) and, when ``epoch`` is given, which ones
+    went non-finite. The host reads them once, at the epoch's end (``result``); a non-finite
+    metric still fails the run naming the epoch and the metric."""
+
+    def __init__(self, epoch: int | None = None, split: str = "train") -> None:
         self.epoch, self.split = epoch, split
         self.names: list[str] = []
+        self.sums: torch.Tensor | None = None
         self.bad: torch.Tensor | None = None
+        self.settled: dict[str, float] = {}  # sums of earlier metric sets, were a batch to change them
+        self.seen = 0
 
-    def add(self, metrics: Mapping[str, torch.Tensor]) -> None:
-        if list(metrics) != self.names:  # the metrics changed: settle what was seen so far
-            self.check()
-            self.names, self.bad = list(metrics), None
-        flags = ~torch.isfinite(torch.stack([m.detach().float() for m in metrics.values()]))
-        self.bad = flags if self.bad is None else self.bad | flags
+    def add(self, metrics: Mapping[str, torch.Tensor | float], n: int) -> None:
+        if list(metrics) != self.names:
+            self._settle()
+            self.names = list(metrics)
+        device = next((v.device for v in metrics.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+        dtype = _sum_dtype(device)
+        values = torch.stack([v.detach().to(dtype) if isinstance(v, torch.Tensor)
+                              else torch.tensor(float(v), dtype=dtype, device=device) for v in metrics.values()])
+        self.seen += n
+        if self.epoch is not None:
+            flags = ~torch.isfinite(values)
+            self.bad = flags if self.bad is None else self.bad | flags
+        self.sums = values * n if self.sums is None else self.sums + values * n
 
     def check(self) -> None:
         if self.bad is not None and bool(self.bad.any()):
             raise NonFiniteLoss(f"non-finite {self.names[int(self.bad.nonzero()[0])]} at epoch {self.epoch} "
                                 f"({self.split})")
 
-
-def _sum_dtype(device: torch.device) -> torch.dtype:
-    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-
-
-class _Means:
-    """Sample-weighted means of per-batch metrics over an epoch, summed on the metrics' device
-    in float64 (the sums a host would make) and read by the host once, in ``result``."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.seen = 0
-
-    def add(self, metrics: Mapping[str, torch.Tensor | float], n: int) -> None:
-        self.seen += n
-        for k, v in metrics.items():
-            value = v.detach() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-            weighted = value.to(_sum_dtype(value.device)) * n
-            self.sums[k] = self.sums[k] + weighted if k in self.sums else weighted
+    def _settle(self) -> None:
+        self.check()
+        if self.sums is not None:
+            for name, total in zip(self.names, self.sums.tolist(), strict=True):
+                self.settled[name] = self.settled.get(name, 0.0) + total
+        self.sums = self.bad = None
 
     def result(self) -> dict[str, float]:
-        return {k: float(s) / self.seen for k, s in self.sums.items()}
+        self._settle()
+        return {k: s / self.seen for k, s in self.settled.items()}
 
 
 def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
@@ -204,7 +208,7 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
     n_rows = _n_rows(data)
     order = torch.randperm(n_rows, generator=generator).to(next(iter(data.values())).device)
     steps_per_epoch = math.ceil(n_rows / trainer.batch_size)
-    means, norms, finite = _Means(), _Means(), _FiniteGuard(epoch, "train")
+    means, norms = _EpochMetrics(epoch, "train"), _EpochMetrics()
     for i, rows in enumerate(_batches(data, trainer.batch_size, order)):
         # the step is derived from the epoch, so a resumed run follows the same schedule
         factor = lr_factor((epoch - 1) * steps_per_epoch + i, trainer=trainer,
@@ -213,7 +217,6 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
         batch = augment(rows) if augment is not None else rows
         with precision.autocast():
             metrics = batch_metrics(model, batch)
-        finite.add(metrics)
         optimizer.zero_grad(set_to_none=True)
         precision.backward(metrics[OBJECTIVE], optimizer)
         group_norms, total_norm = gradient_norms(model, optimizer)  # before clipping; one computation
@@ -222,7 +225,6 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
             nn.utils.clip_grads_with_norm_(model.parameters(), trainer.grad_clip, total_norm)
         precision.step(optimizer)
         means.add(metrics, len(next(iter(batch.values()))))
-    finite.check()
     result = means.result() | norms.result() | {"lr_factor": factor}  # the host's one read of the epoch
     result["samples_per_s"] = n_rows / (time.perf_counter() - start)
     if (peak := peak_memory_mb(precision.device)) is not None:
@@ -236,14 +238,11 @@ def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None,
     """Sample-weighted means over batches, plus the split's own metrics; leaves train mode on.
     ``epoch`` None (outside training): a non-finite metric is returned rather than raised."""
     model.eval()
-    means, finite = _Means(), _FiniteGuard(epoch or 0, "val")
+    means = _EpochMetrics(epoch, "val")
     for batch in _batches(data, batch_size, None):
         with precision.autocast() if precision is not None else contextlib.nullcontext():
             metrics = batch_metrics(model, batch)
-        if epoch is not None:
-            finite.add(metrics)
         means.add(metrics, len(next(iter(batch.values()))))
-    finite.check()
     result = means.result() | (split_metrics(model, data) if split_metrics is not None else {})
     model.train()
     return result
