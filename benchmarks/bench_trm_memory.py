@@ -75,8 +75,8 @@ def main() -> None:
                 "puzzle": torch.arange(batch) % 4, "query_demo": torch.full((batch,), -1)}
         for call in range(1, args.calls + 1):
             held, seconds = saved_bytes(model, rows, args.precision)
-            steps = int(getattr(model, "carry", None).steps.max()) if getattr(model, "carry", None) is not None \
-                else cfg.halt_max_steps  # code without a carry runs every step in one call
+            carry = getattr(model, "carry", None)  # code without a carry runs every step in one call
+            steps = int(carry.steps.max()) if carry is not None else cfg.halt_max_steps
             per_sequence = held / batch
             results.append({"batch": batch, "call": call, "steps_run": steps, "held_bytes": held,
                             "per_sequence_mb": per_sequence / 2**20,

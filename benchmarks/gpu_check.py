@@ -32,11 +32,12 @@ from typing import Any
 
 import torch
 from bench_steps import first_variant, tiny_inputs
+from bench_trm_memory import full_model_config
 from kedro.config import OmegaConfigLoader
 
 from sweeplab.integration.session import CONFIG_LOADER_ARGS
 from sweeplab.pipelines.arc.data import VOCAB_SIZE
-from sweeplab.pipelines.trm.model import TRM, TRMModelConfig, trm_metrics
+from sweeplab.pipelines.trm.model import TRM, trm_metrics
 from sweeplab.training import evaluate, train
 from sweeplab.training.devices import Precision
 
@@ -94,12 +95,11 @@ def full_size_throughput(family, config: dict, full: dict, inputs: dict, cuda: b
     return found
 
 
-def trm_batches(full: dict, cuda: bool, deadline: float) -> dict[str, Any]:
+def trm_batches(cuda: bool, deadline: float) -> dict[str, Any]:
     if not cuda:
         return {"skipped": "no CUDA device"}
-    base = OmegaConfigLoader(conf_source=str(REPO / "conf"), **CONFIG_LOADER_ARGS)["parameters"]["trm"]["model"]
-    cfg = TRMModelConfig(**(dict(base) | dict(full["trm"]["model"])))
-    length = full["arc"]["max_size"] ** 2
+    cfg, max_size = full_model_config()
+    length = max_size**2
     model = TRM(cfg, length=length, n_puzzles=4, demos=torch.zeros(4, 1, 2, length, dtype=torch.long),
                 demo_mask=torch.ones(4, 1, dtype=torch.bool)).cuda().train()
     found: dict[str, Any] = {}
@@ -148,7 +148,7 @@ def main() -> None:
         summary["families"][name] = {"agreement": device_agreement(family, config, inputs[name], cuda),
                                      "full_size": full_size_throughput(family, config, full, inputs[name], cuda)}
         print(f"{name}: {json.dumps(summary['families'][name], default=str)[:300]}", flush=True)  # noqa: T201
-    summary["trm_full_batches"] = trm_batches(full, cuda, started + BUDGET_S - 60)
+    summary["trm_full_batches"] = trm_batches(cuda, started + BUDGET_S - 60)
     summary["wall_s"] = time.perf_counter() - started
     args.out.write_text(json.dumps(summary, indent=2, default=str))
     print(f"gpu check: {summary['device']}, {summary['wall_s']:.0f} s, written to {args.out}", flush=True)  # noqa: T201
