@@ -84,6 +84,51 @@ def test_ema_moves_codes_towards_the_vectors_assigned_to_them():
     assert torch.equal(vq.codebook, before), "evaluation never moves the codebook"
 
 
+@pytest.mark.parametrize("ema", [True, False])
+def test_padding_changes_nothing_the_quantiser_computes(ema):
+    """Padding slots are weighted out, not selected away: the losses, code counts, EMA
+    statistics and real tokens' outputs are those of the real tokens quantised alone."""
+    torch.manual_seed(0)
+    padded, alone = VectorQuantizer(8, 16, ema=ema), VectorQuantizer(8, 16, ema=ema)
+    alone.load_state_dict(padded.state_dict())
+    for vq in (padded, alone):
+        vq.initialised.fill_(True)
+    mask = batch()["mask"]
+    z = torch.randn(*mask.shape, 8) + 1e3 * (~mask)[..., None]  # padding far from every code
+    out, losses = padded(z, mask)
+    out_alone, losses_alone = alone(z[mask].unsqueeze(0), torch.ones(1, int(mask.sum()), dtype=torch.bool))
+    assert torch.allclose(out[mask], out_alone[0]) and not out[~mask].any(), "real tokens quantised; padding zero"
+    for got, expected in zip(losses, losses_alone, strict=True):
+        assert torch.allclose(got, expected)
+    assert torch.allclose(padded.codebook, alone.codebook)
+    if ema:
+        assert torch.allclose(padded.cluster_size, alone.cluster_size)
+
+
+def step(model, state, seed):
+    """A model given ``state``, one training step on a seeded batch: its codebook after."""
+    model.load_state_dict(state)
+    torch.manual_seed(seed)
+    metrics(model, batch(seed=seed))
+    return model.quantizer.codebook.clone()
+
+
+def test_a_loaded_codebook_continues_and_an_unset_one_is_drawn_again():
+    """Whether the codebook still waits for its first batch is read from the loaded state,
+    whatever the model did before the load."""
+    torch.manual_seed(0)
+    trained = EventAutoencoder(config())
+    metrics(trained, batch(seed=0))  # the codebook drawn from this batch
+    state, unset = trained.state_dict(), {**trained.state_dict(), "quantizer.initialised": torch.tensor(False)}
+    stepped = EventAutoencoder(config())
+    metrics(stepped, batch(seed=1))  # a model that has drawn its own codebook
+    continued = step(stepped, state, seed=2)
+    assert torch.equal(continued, step(EventAutoencoder(config()), state, seed=2)), "an EMA step from the state"
+    drawn = step(stepped, unset, seed=2)
+    assert torch.equal(drawn, step(EventAutoencoder(config()), unset, seed=2)), "drawn again from the batch"
+    assert not torch.allclose(drawn, continued)
+
+
 def test_padding_is_excluded_from_the_token_loss():
     torch.manual_seed(0)
     model = EventAutoencoder(config("linear"))

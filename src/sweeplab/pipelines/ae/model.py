@@ -8,7 +8,7 @@ inputs, D hidden, L latent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -117,25 +117,46 @@ class VectorQuantizer(nn.Module):
         with torch.autocast(z.device.type, enabled=False):
             return self._quantise(z.float(), mask)
 
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_initialised = False  # read the loaded flag once, at the next training step
+
+    def _needs_init(self) -> bool:
+        """Whether the codebook still waits for its first batch. The flag is read from the
+        device until it is seen set, then never again: not a host read per step."""
+        if not getattr(self, "_known_initialised", False):
+            self._known_initialised = bool(self.initialised)
+        return not self._known_initialised
+
     def _quantise(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, VQLosses]:
-        flat = z[mask]  # (M, L): real tokens only
-        if self.training and not bool(self.initialised) and len(flat) > 0:
-            self._init_from(flat.detach())
+        # Every slot is quantised and padding is weighted out, rather than the real tokens
+        # selected: selecting by a mask (and bincount) waits for the device at every step.
+        if self.training and self._needs_init() and bool(mask.any()):
+            self._init_from(z[mask].detach())  # once per run: the real tokens of the first batch
+        weight = mask.reshape(-1, 1).to(z.dtype)  # (B*N, 1): 1 for a real token, 0 for padding
+        n_real = weight.sum()
+        flat = z.reshape(-1, z.shape[-1])  # (B*N, L)
         distances = (
             flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.T + self.codebook.pow(2).sum(1)
-        )  # (M, K)
-        codes = distances.argmin(1)  # (M,)
-        q = self.codebook[codes]  # (M, L)
-        commit = F.mse_loss(flat, q.detach())
-        codebook = F.mse_loss(q, flat.detach())
-        counts = torch.bincount(codes, minlength=len(self.codebook)).to(z.dtype)
+        )  # (B*N, K)
+        codes = distances.argmin(1)  # (B*N,)
+        q = self.codebook[codes]  # (B*N, L)
+
+        def real_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # over real tokens' entries
+            return ((a - b).pow(2) * weight).sum() / (n_real * flat.shape[1])
+
+        commit, codebook = real_mse(flat, q.detach()), real_mse(q, flat.detach())
+        # (B*N, K): a real token's row is one-hot at its code, a padding row zero (F.one_hot
+        # would check the codes' range on the host)
+        assigned = flat.new_zeros(len(flat), len(self.codebook)).scatter_(1, codes.unsqueeze(1), weight)
+        counts = assigned.sum(0)  # (K,)
         probs = counts / counts.sum().clamp_min(1.0)
         perplexity = torch.exp(-(probs * torch.log(probs.clamp_min(1e-12))).sum())
         if self.training and self.ema:
-            self._ema_update(flat.detach(), F.one_hot(codes, len(self.codebook)).to(z.dtype))
-        quantised = torch.zeros_like(z)
-        quantised[mask] = flat + (q - flat).detach()  # straight-through: gradient skips argmin
-        return quantised, VQLosses(commit, codebook, perplexity, (counts > 0).sum().to(z.dtype))
+            self._ema_update(flat.detach(), assigned)
+        # straight-through (the gradient skips argmin); padding slots stay zero
+        quantised = (flat + (q - flat).detach()) * weight
+        return quantised.reshape(z.shape), VQLosses(commit, codebook, perplexity, (counts > 0).sum().to(z.dtype))
 
 
 @dataclass(frozen=True)
@@ -203,7 +224,11 @@ def autoencoder_metrics(
     """
     mask = batch["mask"]
     out = model(batch["features"], batch["transverse"], batch["types"], mask)
-    rec_tokens = F.mse_loss(out.features[mask], batch["features"][mask])
+    # a mean over real tokens' features, in fp32 as mse_loss is under autocast; weighting
+    # padding out, rather than selecting real tokens, does not wait for the device
+    weight = mask.unsqueeze(-1).float()
+    error = (out.features.float() - batch["features"]).pow(2)
+    rec_tokens = (error * weight).sum() / (weight.sum() * error.shape[-1])
     cos_error = out.met_direction[:, 0] * torch.cos(batch["met_phi"]) + out.met_direction[:, 1] * torch.sin(batch["met_phi"])
     rec_globals = F.mse_loss(out.met, batch["met"]) + (1 - cos_error).mean()
     total = rec_tokens + globals_beta * rec_globals

@@ -135,8 +135,8 @@ def token_metrics(predicted: torch.Tensor, target: torch.Tensor, parts: torch.Te
     commands = real & (tgt_parts[..., 0] == COMMAND)
     with_letter = real & ((tgt_parts[..., 0] == PARAMETER) | (tgt_parts[..., 0] == NUMERIC))
 
-    def mean(hit: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        return hit[where].float().mean() if where.any() else torch.zeros((), device=hit.device)
+    def mean(hit: torch.Tensor, where: torch.Tensor) -> torch.Tensor:  # 0 where there is none
+        return (hit & where).sum() / where.sum().clamp_min(1)  # not selecting: no wait for the device
 
     return {
         "token_acc": mean(predicted == target, real),
@@ -155,8 +155,9 @@ def head_losses(logits: dict[str, torch.Tensor], target: torch.Tensor, composer:
     losses = {}
     for name, parts in composer.targets(target).items():
         flat = parts.flatten()
-        # a batch may hold no target for a head (no values, say): that loss is then zero
-        losses[f"{name}_ce"] = (F.cross_entropy(logits[name].flatten(0, 1), flat, ignore_index=-1)
-                                if (flat >= 0).any() else logits[name].sum() * 0.0)
+        # the mean over the head's targets; a batch may hold none (no values, say), and the loss
+        # is then zero. A sum over a count, so that no step waits for the device to ask which.
+        total = F.cross_entropy(logits[name].flatten(0, 1), flat, ignore_index=-1, reduction="sum")
+        losses[f"{name}_ce"] = total / (flat >= 0).sum().clamp_min(1)
     losses["total_loss"] = sum(weights[name] * losses[f"{name}_ce"] for name in HEADS)
     return losses

@@ -171,10 +171,8 @@ class PuzzleEmbedding(nn.Module):
 def visible_demos(demo_mask: torch.Tensor, puzzle: torch.Tensor, query_demo: torch.Tensor) -> torch.Tensor:
     """(B, D): the demonstrations an encoder may see for each query: its puzzle's, less the
     query itself when it is one (else the encoder could copy the answer)."""
-    seen = demo_mask[puzzle].clone()
-    is_demo = query_demo >= 0
-    seen[is_demo.nonzero().squeeze(1), query_demo[is_demo]] = False
-    return seen
+    slots = torch.arange(demo_mask.shape[1], device=demo_mask.device)
+    return demo_mask[puzzle] & (slots != query_demo.unsqueeze(1))  # a query that is no demo (-1) hides none
 
 
 class DemoEncoder(nn.Module):
@@ -223,10 +221,13 @@ class DemoEncoder(nn.Module):
         return pool(self.pair(x, mask=keep), keep, self.token_pool)
 
     def forward(self, puzzle: torch.Tensor, query_demo: torch.Tensor) -> Conditioning:
+        # Only the batch's distinct puzzles' real demonstrations are encoded: ARC's puzzles hold
+        # 2 to 10, so padding slots would be most of the encoder's work. Finding them is the one
+        # place a training step waits for the device (the two lines below), by design.
         puzzles, row = torch.unique(puzzle, return_inverse=True)
-        exists = self.demo_mask[puzzles]  # (U, D)
-        encoded = self.demos.new_zeros((*exists.shape, self.cfg.hidden), dtype=torch.float32)
-        encoded[exists] = self.encode_pairs(self.demos[puzzles][exists])
+        real = self.demo_mask[puzzles].nonzero(as_tuple=True)  # (puzzle, slot) of each real pair
+        encoded = self.demos.new_zeros((len(puzzles), self.demo_mask.shape[1], self.cfg.hidden), dtype=torch.float32)
+        encoded[real] = self.encode_pairs(self.demos[puzzles][real])  # (U, D, H)
         per_query, seen = encoded[row], visible_demos(self.demo_mask, puzzle, query_demo)  # (B, D, H), (B, D)
         kl = per_query.new_zeros(())
         if self.variational is not None:

@@ -293,7 +293,7 @@ def vae_metrics(
         "total_loss": rec + beta * kl_objective,
         "rec_loss": rec,
         "kl": kl,
-        "beta": torch.tensor(float(beta), device=x.device),
+        "beta": x.new_full((), beta),  # filled on the device: no copy from the host per step
     }
     length = x.shape[1]
     for name, s in groups.items():
