@@ -12,7 +12,9 @@ For every discovered family, on its ``--env=tiny`` data:
 
 and the TRM at its ``--env=full`` size on 30x30 grids: one training step at batch 8, 16,
 32, ... until memory runs out, fp32 and bf16 (``benchmarks/bench_trm_memory.py`` measures the
-same on CPU without a GPU).
+same on CPU without a GPU); and the splat fit at its ``--env=full`` size (G, patch side,
+steps) on one batch of patches, on the CPU and on CUDA: the time of each and their PSNRs
+(within ``SPLAT_PSNR_TOLERANCE_DB``).
 
 It writes a JSON summary (``--out``) and prints one line per check; a check that needs CUDA
 on a machine without it is recorded as skipped. It must finish in under 8 minutes on an
@@ -37,6 +39,7 @@ from kedro.config import OmegaConfigLoader
 
 from sweeplab.integration.session import CONFIG_LOADER_ARGS
 from sweeplab.pipelines.arc.data import VOCAB_SIZE
+from sweeplab.pipelines.splats import render
 from sweeplab.pipelines.trm.model import TRM, trm_metrics
 from sweeplab.training import evaluate, train
 from sweeplab.training.devices import Precision
@@ -44,6 +47,7 @@ from sweeplab.training.devices import Precision
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = (0.05, 1e-3)  # relative, absolute: CPU and CUDA training after 2 epochs
 EVAL_TOLERANCE = (1e-3, 1e-5)  # the same weights evaluated on both devices
+SPLAT_PSNR_TOLERANCE_DB = 0.5  # the same start fitted on both devices: float rounding only
 BUDGET_S = 8 * 60
 
 
@@ -131,6 +135,24 @@ def trm_batches(cuda: bool, deadline: float) -> dict[str, Any]:
     return found
 
 
+def splat_fit(full: dict, cuda: bool, n_patches: int = 16) -> dict[str, Any]:
+    """One batch of the full-size fit on each device: seconds and PSNR (the CPU's always)."""
+    fit = dict(full["splats"]["synthetic"], n_patches=n_patches, batch_size=n_patches)
+    patches = render.load_patches(images=tuple(fit["images"]), n_patches=n_patches, size=fit["patch_size"],
+                                  seed=fit["seed"], downscale=fit["downscale"])
+    found: dict[str, Any] = {"n_patches": n_patches, "n_gaussians": fit["n_gaussians"], "steps": fit["steps"]}
+    for device in ("cpu", "cuda") if cuda else ("cpu",):
+        start = time.perf_counter()
+        _, diagnostics = render.fit_splats(patches, n_gaussians=fit["n_gaussians"], steps=fit["steps"], lr=fit["lr"],
+                                           seed=fit["seed"], batch_size=n_patches, device=device)
+        found[device] = {"fit_s": time.perf_counter() - start, "psnr": diagnostics["psnr_final"]}
+    if cuda:
+        found["agree"] = abs(found["cpu"]["psnr"] - found["cuda"]["psnr"]) <= SPLAT_PSNR_TOLERANCE_DB
+    else:
+        found["cuda"] = "skipped: no CUDA device"
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, required=True)
@@ -148,6 +170,8 @@ def main() -> None:
         summary["families"][name] = {"agreement": device_agreement(family, config, inputs[name], cuda),
                                      "full_size": full_size_throughput(family, config, full, inputs[name], cuda)}
         print(f"{name}: {json.dumps(summary['families'][name], default=str)[:300]}", flush=True)  # noqa: T201
+    summary["splat_fit"] = splat_fit(full, cuda)
+    print(f"splat fit: {json.dumps(summary['splat_fit'], default=str)}", flush=True)  # noqa: T201
     summary["trm_full_batches"] = trm_batches(cuda, started + BUDGET_S - 60)
     summary["wall_s"] = time.perf_counter() - started
     args.out.write_text(json.dumps(summary, indent=2, default=str))

@@ -458,14 +458,19 @@ def test_bad_input(kedro_project, tmp_path, monkeypatch, case):
 
 
 @pytest.mark.slow
-def test_a_device_this_machine_lacks_stops_the_run_before_anything_is_written(kedro_project, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("pipeline", "parameter", "named"), [
+    ("ae_sweep", "ae.trainer.device", "ae.trainer.device (variant ae_sweep."),  # a trained variant's
+    ("vae_configs", "splats.synthetic.device", "splats.synthetic.device: got"),  # a data prep node's
+])
+def test_a_device_this_machine_lacks_stops_the_run_before_anything_is_written(kedro_project, tmp_path, monkeypatch,
+                                                                                pipeline, parameter, named):
     missing = next((d for d in devices.DEVICES if d not in devices.available()), None)
     if missing is None:
         pytest.skip("this machine has every kind of device")
     output = check(kedro_project, tmp_path, monkeypatch, Case(
         "missing-device", f"got '{missing}', which this machine does not have; available: {devices.available()}",
-        args=(f"--params=ae.trainer.device={missing}",)))
-    assert "Error: ae.trainer.device (variant ae_sweep." in output, "it names the parameter and a variant"
+        pipeline=pipeline, args=(f"--params={parameter}={missing}",)))
+    assert f"Error: {named}" in output, "it names the parameter"
 
 
 def check(kedro_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case) -> str:

@@ -31,3 +31,4 @@ def test_the_gpu_check_runs_its_cpu_half_and_skips_the_rest_without_cuda(tmp_pat
         assert found["agreement"]["cuda"] == "skipped: no CUDA device"
         assert found["full_size"] == {"skipped": "no CUDA device"}
     assert summary["trm_full_batches"] == {"skipped": "no CUDA device"}
+    assert summary["splat_fit"]["cpu"]["psnr"] > 10 and summary["splat_fit"]["cuda"] == "skipped: no CUDA device"

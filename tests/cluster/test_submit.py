@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from kedro.io import Version
 
 from sweeplab.cluster.cli import cluster
+from sweeplab.cluster.schedulers import JOB_KEYS
 from sweeplab.cluster.state import open_sweep
 from sweeplab.datasets.run_records import RunSummaryDataset
 
@@ -62,7 +63,8 @@ def only_folder(project: Path) -> Path:
 def test_dry_run_writes_readable_scripts_and_submits_nothing(project, tmp_path):
     code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--dry-run", "--max-parallel=2",
                          "--partition=gpu", "--time=01:00:00", "--mem=4G", "--cpus-per-task=2",
-                         "--gpus-per-task=1", "--account=lab", "--sbatch=--qos=long")
+                         "--gpus-per-task=1", "--account=lab", "--sbatch=--qos=long",
+                         "--prep=time=04:00:00, gpus-per-task=1,mem=16G")
     assert code == 0, out
     assert "4 variants, 0 completed, 4 to run" in out and "Dry run: nothing submitted." in out
     assert sbatch_calls(tmp_path) == []
@@ -80,7 +82,15 @@ def test_dry_run_writes_readable_scripts_and_submits_nothing(project, tmp_path):
     assert shlex.split(run_line)[:3] == [sys.executable, "-m", "sweeplab"]
     assert "--pipelines=ae_sweep_train" in run_line and '--namespaces=ae_sweep."$variant"' in run_line
     assert shlex.split(run_line)[-1] == f"--params={PARAMS}", "the run options reach the job unsplit"
-    assert "--gpus-per-task" not in (folder / "prep.sh").read_text(), "GPUs are for the variants only"
+    prep, report = ((folder / f"{job}.sh").read_text() for job in ("prep", "report"))
+    directives = {job: [line for line in text.splitlines() if line.startswith("#SBATCH --") and "=" in line
+                        and line.split("=")[0] in {f"#SBATCH --{k}" for k in JOB_KEYS}]
+                  for job, text in (("prep", prep), ("report", report))}
+    assert directives == {"prep": ["#SBATCH --time=04:00:00", "#SBATCH --mem=16G", "#SBATCH --gpus-per-task=1"],
+                          "report": []}, "each asks for its own, else the cluster's defaults"
+    assert "#SBATCH --account=lab" in prep and "#SBATCH --qos=long" in report, "who pays, and site rules: every job"
+    assert manifest["resources"]["prep"] == {"time": "04:00:00", "mem": "16G", "gpus_per_task": 1, "account": "lab",
+                                             "extra": ["--qos=long"]}
     assert "--pipelines=ae_prep" in (folder / "prep.sh").read_text()
     assert "--pipelines=ae_sweep_report" in (folder / "report.sh").read_text()
     for job in ("prep", "train", "report"):
@@ -110,6 +120,15 @@ def test_submit_chains_prep_array_and_report(project, tmp_path):
     assert report == ["--parsable", "--dependency=afterany:102", str(folder / "report.sh")]
     assert json.loads((folder / "manifest.json").read_text())["jobs"] == {"prep": "101", "train": "102", "report": "103"}
     assert "Submitted: prep 101; variants 102 (4 tasks, after prep succeeds); report 103" in out
+
+
+@pytest.mark.parametrize(("spec", "named"), [
+    ("time", "'time'; expected key=value"), ("gpus=1", "'gpus=1'; expected key=value with a key among partition"),
+    ("cpus-per-task=0", "cpus-per-task=0; expected a whole number"), ("mem=", "'mem='; expected key=value")])
+def test_a_bad_job_resource_is_one_line_before_anything_is_written(project, tmp_path, spec, named):
+    with pytest.raises(Exception, match=rf"^--report: {named}"):
+        sweeplab("submit", "ae_sweep", f"--params={PARAMS}", f"--report={spec}")
+    assert not (project / "data/09_jobs").exists() and sbatch_calls(tmp_path) == []
 
 
 def test_a_refused_submission_is_one_line(project, monkeypatch):

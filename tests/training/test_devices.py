@@ -141,7 +141,7 @@ def test_auto_prefers_cuda_then_mps_then_cpu_and_says_so_once(monkeypatch):
     with logged(logging.INFO) as lines:
         assert pick_device("auto") == torch.device(devices.available()[0])
         pick_device("auto")
-    assert sum("trainer.device auto: training on" in line for line in lines) == 1, lines
+    assert sum("trainer.device auto: running on" in line for line in lines) == 1, lines
 
 
 def test_a_device_this_machine_lacks_is_an_error_not_a_fallback(monkeypatch):

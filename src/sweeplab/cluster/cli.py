@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sweeplab.cluster.schedulers import SCHEDULERS, Resources
+from sweeplab.cluster.schedulers import JOB_KEYS, SCHEDULERS, Resources, job_resources
 from sweeplab.errors import explained
 from sweeplab.integration.overrides import FORMS, parse_overrides
 
@@ -50,26 +50,38 @@ def cluster() -> None:
 @_session_options
 @_jobs_dir
 @click.option("--scheduler", type=click.Choice(sorted(SCHEDULERS)), default="slurm", show_default=True)
-@click.option("--partition", default=None)
-@click.option("--time", "time_limit", default=None, help="Per job, e.g. 02:00:00.")
-@click.option("--mem", default=None, help="Per job, e.g. 8G.")
-@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None)
+@click.option("--partition", default=None, help="For the variants' tasks.")
+@click.option("--time", "time_limit", default=None, help="Per variant's task, e.g. 02:00:00.")
+@click.option("--mem", default=None, help="Per variant's task, e.g. 8G.")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="For the variants' tasks.")
 @click.option("--gpus-per-task", type=click.IntRange(min=0), default=None, help="For the variants' tasks.")
-@click.option("--account", default=None)
+@click.option("--prep", "prep_spec", default="", metavar="KEY=VALUE,...",
+              help=f"The data-prep job's own resources ({', '.join(JOB_KEYS)}), e.g. "
+                   "--prep=time=04:00:00,gpus-per-task=1; unset keys: the cluster's defaults.")
+@click.option("--report", "report_spec", default="", metavar="KEY=VALUE,...",
+              help="The report job's own resources, as for --prep.")
+@click.option("--account", default=None, help="For every job.")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None, help="At most this many variants at once.")
-@click.option("--sbatch", "extra", multiple=True, help="An extra directive line, e.g. --sbatch=--qos=long (repeatable).")
+@click.option("--sbatch", "extra", multiple=True,
+              help="An extra directive line for every job, e.g. --sbatch=--qos=long (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Write and print the job scripts; submit nothing.")
 def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str, scheduler: str,
            partition: str | None, time_limit: str | None, mem: str | None, cpus_per_task: int | None,
-           gpus_per_task: int | None, account: str | None, max_parallel: int | None, extra: tuple[str, ...],
-           dry_run: bool) -> None:
-    """Submit SWEEP: data prep, one array task per variant without a completed record, the report."""
+           gpus_per_task: int | None, prep_spec: str, report_spec: str, account: str | None,
+           max_parallel: int | None, extra: tuple[str, ...], dry_run: bool) -> None:
+    """Submit SWEEP: data prep, one array task per variant without a completed record, the report.
+
+    The resource options size the variants' tasks; the prep and report jobs ask for what
+    --prep and --report say, else the cluster's defaults (a GPU partition's time limit or GPUs
+    are not theirs to take)."""
     from sweeplab.cluster import submission as sub  # noqa: PLC0415
 
+    res = {"train": Resources(partition, time_limit, mem, cpus_per_task, gpus_per_task, account, extra),
+           **{job: job_resources(spec, account=account, extra=extra, where=f"--{job}")
+              for job, spec in (("prep", prep_spec), ("report", report_spec))}}
     opened = _open(sweep, env, conf_source, params)
     where = Path(jobs_dir) / sweep
     states = opened.states(where)
-    res = Resources(partition, time_limit, mem, cpus_per_task, gpus_per_task, account, extra)
     chosen = SCHEDULERS[scheduler]
     prepared = sub.prepare(opened, states, scheduler=chosen, res=res, jobs_dir=Path(jobs_dir),
                            options=sub.run_options(env, conf_source, params), max_parallel=max_parallel,

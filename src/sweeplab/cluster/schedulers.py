@@ -28,15 +28,34 @@ class ClusterError(ExplainedError):
 
 @dataclass(frozen=True)
 class Resources:
-    """What every job of a submission asks the scheduler for; None: the cluster's default."""
+    """What one job asks the scheduler for; None: the cluster's default."""
 
     partition: str | None = None
     time: str | None = None  # e.g. "02:00:00"
     mem: str | None = None  # e.g. "8G"
     cpus_per_task: int | None = None
-    gpus_per_task: int | None = None  # the variants' tasks only
+    gpus_per_task: int | None = None
     account: str | None = None
     extra: tuple[str, ...] = field(default_factory=tuple)  # verbatim lines, e.g. "--qos=long"
+
+
+# what ``--prep`` and ``--report`` may set, as ``key=value,...``, and how each value is read
+JOB_KEYS = {"partition": str, "time": str, "mem": str, "cpus-per-task": int, "gpus-per-task": int}
+
+
+def job_resources(spec: str, *, account: str | None, extra: tuple[str, ...], where: str) -> Resources:
+    """``"time=04:00:00,gpus-per-task=1"`` -> that job's resources, with the submission's
+    account and extra lines (who pays, and site rules, hold for every job)."""
+    values: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in JOB_KEYS or not value:
+            raise ClusterError(f"{where}: {item!r}; expected key=value with a key among {', '.join(JOB_KEYS)}")
+        if JOB_KEYS[key] is int and not (value.isdigit() and (int(value) > 0 or key == "gpus-per-task")):
+            raise ClusterError(f"{where}: {key}={value}; expected a whole number")
+        values[key.replace("-", "_")] = JOB_KEYS[key](value)
+    return Resources(**values, account=account, extra=extra)
 
 
 def render(template: str, values: dict[str, str], where: str) -> str:
@@ -56,8 +75,8 @@ class Scheduler(ABC):
         return (resources.files(__package__) / "templates" / self.name / f"{job}.sh").read_text()
 
     @abstractmethod
-    def resource_lines(self, job: str, res: Resources) -> list[str]:
-        """The directive lines asking for ``res``, for one kind of job."""
+    def resource_lines(self, res: Resources) -> list[str]:
+        """The directive lines asking for ``res``."""
 
     @abstractmethod
     def max_parallel(self, limit: int | None) -> str:
@@ -82,10 +101,9 @@ class Slurm(Scheduler):
     name = "slurm"
     submit_command = "sbatch"
 
-    def resource_lines(self, job: str, res: Resources) -> list[str]:
+    def resource_lines(self, res: Resources) -> list[str]:
         options = {"partition": res.partition, "time": res.time, "mem": res.mem,
-                   "cpus-per-task": res.cpus_per_task, "account": res.account,
-                   "gpus-per-task": res.gpus_per_task if job == "train" else None}
+                   "cpus-per-task": res.cpus_per_task, "account": res.account, "gpus-per-task": res.gpus_per_task}
         lines = [f"#SBATCH --{key}={value}" for key, value in options.items() if value is not None]
         return lines + [f"#SBATCH {line.strip()}" for line in res.extra]
 

@@ -21,7 +21,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -57,9 +57,10 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: Resources,
+def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: dict[str, Resources],
             jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool) -> Submission:
-    """Write the submission folder for every variant without a completed record."""
+    """Write the submission folder for every variant without a completed record; ``res``
+    holds each job's resources (``prep``, ``train``, ``report``)."""
     to_run = [s.variant for s in states if s.state != COMPLETED]
     completed = [s.variant for s in states if s.state == COMPLETED]
     folder = Path(jobs_dir).resolve() / opened.name / generate_timestamp()
@@ -82,7 +83,7 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
     for job in JOBS:
         script = folder / f"{job}.sh"
         text = render(scheduler.template(job),
-                      {**values, "resources": "\n".join(scheduler.resource_lines(job, res))},
+                      {**values, "resources": "\n".join(scheduler.resource_lines(res[job]))},
                       where=f"{scheduler.name}/{job}.sh")
         script.write_text(text)
         script.chmod(0o755)
@@ -99,6 +100,7 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         "command": sys.argv,
         "run_options": options,
         "max_parallel": max_parallel,
+        "resources": {job: {k: v for k, v in asdict(res[job]).items() if v not in (None, ())} for job in JOBS},
         "variants": to_run,
         "config_hashes": {v: opened.config_hash(by_name[v]) for v in to_run},
         "already_completed": completed,

@@ -122,13 +122,42 @@ def trained_configs(pipeline: Any) -> Iterator[tuple[str, Family, list[dict[str,
             variants=[v for v in sweeps.expand(sweep, specs[sweep]) if v.name in planned[sweep]])
 
 
+def devices_read(pipeline: Any) -> Iterator[tuple[str, str]]:
+    """``(parameter, device)`` for each ``device`` key in the parameters the pipeline's nodes
+    read (``params:`` inputs), a family's own excepted: its variants' devices are their
+    resolved configs' (a sweep may override the family's default)."""
+    params, families = session.parameters(), discover()
+
+    def walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                yield from walk(child, f"{path}.{key}")
+        elif path.endswith(".device") and isinstance(value, str):
+            yield path, value
+
+    seen: set[str] = set()
+    for name in sorted(pipeline.inputs()):
+        path = name.removeprefix("params:")
+        if name == path or path.split(".")[0] in families or any(path.startswith(f"{s}.") for s in seen):
+            continue
+        seen.add(path)
+        value: Any = params
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        yield from walk(value, path)
+
+
 class DevicesHook:
-    """Before a run, every trained variant's ``trainer.device`` must exist on this machine:
-    a missing GPU is one line naming the parameter, not a fallback to CPU nor a failure per
-    variant after the data prep. (A cluster's login node plans without this check.)"""
+    """Before a run, every device it asks for must exist on this machine: each trained
+    variant's ``trainer.device`` and any other ``device`` parameter a node reads (the splat
+    fit's, say). A missing GPU is one line naming the parameter, not a fallback to CPU nor a
+    failure after the data prep. (A cluster's login node plans without this check.)"""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        for parameter, device in devices_read(pipeline):
+            if (why := devices.unavailable(device)) is not None:
+                raise devices.DeviceError(f"{parameter}: {why}")
         for _, family, configs in trained_configs(pipeline):
             for config in configs:
                 if (why := devices.unavailable(config["config"]["trainer"]["device"])) is not None:

@@ -45,8 +45,8 @@ def unavailable(name: str) -> str | None:
 
 
 @functools.cache
-def _log_auto_choice(choice: str) -> None:
-    logger.info("trainer.device auto: training on %s (available here: %s)", choice, ", ".join(available()))
+def _log_auto_choice(where: str, choice: str) -> None:
+    logger.info("%s auto: running on %s (available here: %s)", where, choice, ", ".join(available()))
 
 
 def pick_device(name: str, where: str = "trainer.device") -> torch.device:
@@ -54,7 +54,7 @@ def pick_device(name: str, where: str = "trainer.device") -> torch.device:
     absent is an error, never a silent fallback."""
     if name == "auto":
         choice = available()[0]
-        _log_auto_choice(choice)
+        _log_auto_choice(where, choice)
         return torch.device(choice)
     if (why := unavailable(name)) is not None:
         raise DeviceError(f"{where}: {why}")

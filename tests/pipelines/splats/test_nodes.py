@@ -8,6 +8,7 @@ import pytest
 
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.datasets.results_cache import ResultsCache
+from sweeplab.training import devices
 from sweeplab.errors import DataFileError
 from sweeplab.pipelines.splats import nodes, render
 from tests.conftest import write_h5
@@ -29,6 +30,7 @@ def test_the_fit_is_cached_on_its_parameters(tmp_path, monkeypatch):
     first, report = nodes.fit_photo_splats(TINY_FIT, cache)
     assert first["splats"].shape == (4, 16, 8) and first["images"].shape == (4, 16, 16, 3)
     assert report["cached"] is False and report["mse_final"] < report["mse_initial"]
+    assert report["device"] == devices.pick_device("auto").type, "where the fit was made"
 
     def refit(*args, **kwargs):
         raise AssertionError("refitted although the parameters did not change")
@@ -39,6 +41,16 @@ def test_the_fit_is_cached_on_its_parameters(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again["splats"], first["splats"])
     with pytest.raises(AssertionError, match="refitted"):
         nodes.fit_photo_splats({**TINY_FIT, "steps": 6}, cache)
+    _, report = nodes.fit_photo_splats({**TINY_FIT, "device": "cpu"}, cache)
+    assert report["cached"] is True, "a fit made on one device serves a run on another"
+
+
+def test_a_fit_on_a_named_device_is_the_fit_of_auto_there(tmp_path):
+    auto, _ = nodes.fit_photo_splats(TINY_FIT, ResultsCache(tmp_path / "a"))
+    named, report = nodes.fit_photo_splats({**TINY_FIT, "device": devices.pick_device("auto").type},
+                                           ResultsCache(tmp_path / "b"))
+    assert report["cached"] is False
+    np.testing.assert_array_equal(named["splats"], auto["splats"])
 
 
 def test_an_unsplit_file_is_split_ordered_and_standardised(tmp_path):

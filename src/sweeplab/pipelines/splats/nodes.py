@@ -30,7 +30,7 @@ from sweeplab.datasets.hdf5 import H5File
 from sweeplab.datasets.results_cache import ResultsCache
 from sweeplab.errors import DataFileError, InputError
 from sweeplab.pipelines.splats import render
-from sweeplab.training import fingerprint
+from sweeplab.training import devices, fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class SplatFitConfig:
     lr: PositiveFloat = 0.1
     batch_size: PositiveInt = 128
     seed: NonNegativeInt = 0
+    # where the fit runs (auto: CUDA, else MPS, else CPU). Not part of the cache key: a fit
+    # made on a GPU serves a CPU run too; its report says where it was made.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     def __post_init__(self) -> None:
         try:
@@ -87,20 +90,22 @@ def fit_photo_splats(params: dict[str, Any], cache: ResultsCache) -> tuple[dict[
 
     cfg = from_dict(SplatFitConfig, params, where="splats.synthetic")
     code = code_identity.of_modules((render.__name__,)).digest
-    key = config_hash({"fit": asdict(cfg), "code": code, "skimage": skimage.__version__})
+    fit = {k: v for k, v in asdict(cfg).items() if k != "device"}
+    key = config_hash({"fit": fit, "code": code, "skimage": skimage.__version__})
     cached = cache.get(key)
     if cached is not None:
         logger.info("Splat fit %s: read from %s (no refit)", key[:12], cache.root)
         return {"splats": cached["splats"], "images": cached["images"]}, dict(cached["report"], cached=True)
+    device = devices.pick_device(cfg.device, where="splats.synthetic.device")
     start = time.perf_counter()
     patches = render.load_patches(images=cfg.images, n_patches=cfg.n_patches, size=cfg.patch_size, seed=cfg.seed,
                                   downscale=cfg.downscale)
     splats, diagnostics = render.fit_splats(patches, n_gaussians=cfg.n_gaussians, steps=cfg.steps, lr=cfg.lr,
-                                            seed=cfg.seed, batch_size=cfg.batch_size)
+                                            seed=cfg.seed, batch_size=cfg.batch_size, device=device)
     report = {**diagnostics, "key": key, "n_patches": len(patches), "n_gaussians": cfg.n_gaussians,
-              "patch_size": cfg.patch_size, "fit_s": round(time.perf_counter() - start, 2)}
-    logger.info("Fitted %d Gaussians to %d patches in %.0f s: PSNR %.1f dB", cfg.n_gaussians, len(patches),
-                report["fit_s"], report["psnr_final"])
+              "patch_size": cfg.patch_size, "device": device.type, "fit_s": round(time.perf_counter() - start, 2)}
+    logger.info("Fitted %d Gaussians to %d patches on %s in %.0f s: PSNR %.1f dB", cfg.n_gaussians, len(patches),
+                device.type, report["fit_s"], report["psnr_final"])
     result = {"splats": splats.astype(np.float32), "images": patches.astype(np.float32)}
     cache.put(key, {**result, "report": report})
     return result, dict(report, cached=False)

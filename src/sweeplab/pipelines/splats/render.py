@@ -291,7 +291,7 @@ def _fit_batch(initial: torch.Tensor, target: torch.Tensor, *, steps: int, lr: f
 
 
 def fit_splats(patches: np.ndarray, *, n_gaussians: int, steps: int, lr: float, seed: int,
-               batch_size: int = 128) -> tuple[np.ndarray, dict]:
+               batch_size: int = 128, device: torch.device | str = "cpu") -> tuple[np.ndarray, dict]:
     """Fit ``n_gaussians`` splats to every patch ``(N, H, W, 3)`` by Adam on the mean squared
     rendering error, ``batch_size`` patches at a time.
 
@@ -299,7 +299,8 @@ def fit_splats(patches: np.ndarray, *, n_gaussians: int, steps: int, lr: float, 
     [1/3 pixel, 1 patch side], the angle freely (wrapped to [0, pi) at the end), colours as
     they are. The learning rate decays from ``lr`` to ``lr / 10`` along a cosine. The start is
     drawn from ``np.random.default_rng(seed)`` for all patches at once and patches do not
-    interact, so on CPU the result depends on the seed only.
+    interact, so on CPU the result depends on the seed only. On another ``device`` the same
+    start is fitted; the result differs from the CPU's by float rounding.
 
     Returns the splats ``(N, G, 8)`` float32 in the :data:`COLUMNS` format and
     ``{"mse_initial", "mse_final", "psnr_final"}``, means over patches (PSNR per patch with
@@ -324,10 +325,10 @@ def fit_splats(patches: np.ndarray, *, n_gaussians: int, steps: int, lr: float, 
     starts = range(0, n, batch_size)
     for start in tqdm(starts, desc="fit splats", unit="batch", leave=False, disable=None):
         batch = slice(start, start + batch_size)
-        splats, before, after = _fit_batch(torch.from_numpy(initial[batch]),
-                                           torch.from_numpy(patches[batch]),
+        splats, before, after = _fit_batch(torch.from_numpy(initial[batch]).to(device),
+                                           torch.from_numpy(patches[batch]).to(device),
                                            steps=steps, lr=lr, log_scale_range=log_scale_range)
-        fitted[batch], mse_initial[batch], mse_final[batch] = splats.numpy(), before.numpy(), after.numpy()
+        fitted[batch], mse_initial[batch], mse_final[batch] = (t.cpu().numpy() for t in (splats, before, after))
     fitted[..., 4] = wrap_angle(fitted[..., 4])
     psnr = 10 * np.log10(1 / np.maximum(mse_final, 1e-12))
     diagnostics = {"mse_initial": float(mse_initial.mean()), "mse_final": float(mse_final.mean()),
