@@ -6,7 +6,7 @@ A summary (``sweeplab.training.loop``)::
 
     {"sweep", "variant", "condition", "seed", "status", "reason",
      "best_epoch", "epochs_run", "best_val_loss", "wall_s", "monitor", "threads", "config_hash",
-     "code_identity", "code_version", "torch_version", "device", "precision",
+     "code_identity", "code_version", "torch_version", "device", "precision", "world_size",
      "best":  {"val": {metric: value}, "train": {...}},     # at the best epoch
      "final": {"val": {...}, "train": {...}}}              # at the last epoch
 
@@ -38,7 +38,7 @@ IDENTITY_KEYS = ("sweep", "variant", "condition", "seed", "config_hash")
 OUTCOME_KEYS = ("status", "reason")
 SCALAR_KEYS = ("best_val_loss", "best_epoch", "epochs_run", "wall_s")  # one number each, tabulated as they are
 # which code made the numbers (``sweeplab.code_identity``), its git commit, torch, the device chosen
-CODE_KEYS = ("code_identity", "code_version", "torch_version", "device", "precision")
+CODE_KEYS = ("code_identity", "code_version", "torch_version", "device", "precision", "world_size")
 SUMMARY_KEYS = (*IDENTITY_KEYS, *OUTCOME_KEYS, *SCALAR_KEYS, *CODE_KEYS, "monitor", "threads", "best", "final")
 CODE_KEPT = "code_kept"  # a restored record of other code than the run's, kept on request
 # per epoch in a history's train rows: how fast and in how much memory it ran. Timings, not

@@ -93,6 +93,18 @@ def test_every_family_runs_as_jobs(slurm, kedro_project, family):
     assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()
 
 
+def test_a_variant_trains_on_two_ranks_in_one_task(slurm, kedro_project):
+    """The job script a GPU task runs, with CPU ranks and gloo: one task, two processes."""
+    params = "ae.trainer.distributed.world_size=2,ae.trainer.threads=1,ae_sweep.grid.model.latent_space=vq"
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", params, "--env=tiny", "--cpus-per-task=2")
+    assert set(states.values()) == {"COMPLETED"}, states
+    for variant in manifest["variants"]:
+        summary = json.loads(latest(kedro_project, f"data/07_model_output/ae_sweep/{variant}/summary.json").read_text())
+        assert (summary["status"], summary["world_size"]) == ("completed", 2), summary["reason"]
+    log = next((sorted((kedro_project / "data/09_jobs/ae_sweep").iterdir())[-1] / "logs").glob("train-*_0.log"))
+    assert "training on 2 ranks (cpu, gloo)" in log.read_text()
+
+
 def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
     """Pre-emption: Slurm kills a running task and queues it again; it resumes, not restarts."""
     params = ("events.synthetic.n_events=20000,ae.trainer.epochs=8,ae_sweep.grid.model.latent_space=vq,"

@@ -75,7 +75,7 @@ def test_dry_run_writes_readable_scripts_and_submits_nothing(project, tmp_path):
     assert len(set(manifest["config_hashes"].values())) == 4
     train = (folder / "train.sh").read_text()
     for line in ("#SBATCH --array=0-3%2", "#SBATCH --partition=gpu", "#SBATCH --time=01:00:00", "#SBATCH --mem=4G",
-                 "#SBATCH --cpus-per-task=2", "#SBATCH --gpus-per-task=1", "#SBATCH --account=lab",
+                 "#SBATCH --cpus-per-task=2", "#SBATCH --ntasks=1", "#SBATCH --gpus-per-task=1", "#SBATCH --account=lab",
                  "#SBATCH --qos=long", "#SBATCH --requeue", f"#SBATCH --output={folder}/logs/train-%A_%a.log"):
         assert line in train.splitlines(), line
     run_line = train.splitlines()[-1]
@@ -128,6 +128,17 @@ def test_submit_chains_prep_array_and_report(project, tmp_path):
 def test_a_bad_job_resource_is_one_line_before_anything_is_written(project, tmp_path, spec, named):
     with pytest.raises(Exception, match=rf"^--report: {named}"):
         sweeplab("submit", "ae_sweep", f"--params={PARAMS}", f"--report={spec}")
+    assert not (project / "data/09_jobs").exists() and sbatch_calls(tmp_path) == []
+
+
+@pytest.mark.parametrize(("world", "gpus", "named"), [
+    (4, "--gpus-per-task=2", "world_size is 4 but --gpus-per-task=2; set it to auto or 2, or ask for 4 GPUs"),
+    (2, "--mem=1G", "world_size is 2 on cuda, but no GPUs are asked for; add --gpus-per-task=2")])
+def test_ranks_that_do_not_fit_the_gpus_asked_for_are_refused_before_anything_is_written(project, tmp_path, world,
+                                                                                          gpus, named):
+    params = f"{PARAMS},ae.trainer.distributed.world_size={world},ae.trainer.device=cuda"
+    with pytest.raises(Exception, match=rf"^ae_sweep\.none_beta1_lr0p001_s0: ae\.trainer\.distributed\.{named}$"):
+        sweeplab("submit", "ae_sweep", f"--params={params}", gpus)
     assert not (project / "data/09_jobs").exists() and sbatch_calls(tmp_path) == []
 
 

@@ -103,6 +103,8 @@ class Slurm(Scheduler):
 
     def resource_lines(self, res: Resources) -> list[str]:
         options = {"partition": res.partition, "time": res.time, "mem": res.mem,
+                   # Slurm 23.11 and later refuse --gpus-per-task without a task count
+                   "ntasks": 1 if res.gpus_per_task is not None else None,
                    "cpus-per-task": res.cpus_per_task, "account": res.account, "gpus-per-task": res.gpus_per_task}
         lines = [f"#SBATCH --{key}={value}" for key, value in options.items() if value is not None]
         return lines + [f"#SBATCH {line.strip()}" for line in res.extra]

@@ -57,8 +57,12 @@ class OpenSweep:
     def variants(self) -> list[Variant]:
         return self.plan.variants
 
+    def config(self, variant: Variant) -> dict[str, Any]:
+        """The variant's resolved config (``<sweep>.<variant>.config``)."""
+        return resolve_variant_config(self.params[self.family.name], family=self.family, variant=variant)
+
     def config_hash(self, variant: Variant) -> str:
-        return resolve_variant_config(self.params[self.family.name], family=self.family, variant=variant)["config_hash"]
+        return self.config(variant)["config_hash"]
 
     def states(self, submissions: Path | None = None) -> list[VariantState]:
         latest = latest_submission(submissions) if submissions else None

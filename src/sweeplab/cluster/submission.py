@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kedro.io.core import generate_timestamp
 
-from sweeplab.cluster.schedulers import JOBS, Resources, Scheduler, render
+from sweeplab.cluster.schedulers import JOBS, ClusterError, Resources, Scheduler, render
 from sweeplab.cluster.state import OpenSweep, VariantState
 from sweeplab.datasets._files import atomic_path
 from sweeplab.run_records import COMPLETED
@@ -57,6 +57,20 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def check_ranks(opened: OpenSweep, variants: list[str], gpus: int | None) -> None:
+    """Each variant's ranks fit the GPUs its task asks for: ``world_size: auto`` takes them
+    all; a number must match them, and ranks on CUDA need GPUs asked for."""
+    by_name = {v.name: v for v in opened.variants}
+    for name in variants:
+        trainer = opened.config(by_name[name])["config"]["trainer"]
+        world = trainer["distributed"]["world_size"]
+        where = f"{opened.name}.{name}: {opened.family.name}.trainer.distributed.world_size is {world}"
+        if gpus and world not in ("auto", gpus):
+            raise ClusterError(f"{where} but --gpus-per-task={gpus}; set it to auto or {gpus}, or ask for {world} GPUs")
+        if not gpus and world != "auto" and world > 1 and trainer["device"] == "cuda":
+            raise ClusterError(f"{where} on cuda, but no GPUs are asked for; add --gpus-per-task={world}")
+
+
 def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: dict[str, Resources],
             jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool) -> Submission:
     """Write the submission folder for every variant without a completed record; ``res``
@@ -67,6 +81,7 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
     submission = Submission(folder, to_run, completed)
     if not to_run:
         return submission
+    check_ranks(opened, to_run, res["train"].gpus_per_task)
     (folder / "logs").mkdir(parents=True)
     (folder / "variants.txt").write_text("".join(f"{v}\n" for v in to_run))
     (folder / "logging.yml").write_text((resources.files(__package__) / "templates" / "logging.yml").read_text())

@@ -84,9 +84,13 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=DTYPES[self.name])
 
-    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Backward, and the gradients unscaled in place: norms and clipping see true values."""
+    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                 reduce: Callable[[], None] | None = None) -> None:
+        """Backward, then ``reduce`` (the ranks' gradients summed, while still scaled), and the
+        gradients unscaled in place: norms and clipping see true values."""
         self.scaler.scale(loss).backward()
+        if reduce is not None:
+            reduce()
         if self.scaler.is_enabled():
             self.scaler.unscale_(optimizer)
 

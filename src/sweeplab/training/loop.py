@@ -21,6 +21,7 @@ one optimised, every entry is logged per epoch for train and val. Optional extra
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -38,8 +39,10 @@ from tqdm.auto import tqdm
 
 from sweeplab.datasets.torch_weights import is_state_dict
 from sweeplab.run_records import COMPLETED, FAILED, THROUGHPUT, make_summary
+from sweeplab.training import distributed
 from sweeplab.training.checkpoints import CheckpointSlot
 from sweeplab.training.devices import (
+    DeviceError,
     Precision,
     configure_matmul,
     peak_memory_mb,
@@ -48,6 +51,7 @@ from sweeplab.training.devices import (
     rng_states,
     set_rng_states,
 )
+from sweeplab.training.distributed import Ranks
 from sweeplab.training.optim import (
     ParameterGroups,
     build_optimiser,
@@ -141,14 +145,17 @@ def _n_rows(data: Batch) -> int:
     return sizes.pop()
 
 
-def _batches(data: Batch, batch_size: int, order: torch.Tensor | None):
+def _batches(data: Batch, batch_size: int, order: torch.Tensor | None, ranks: Ranks):
+    """``(rows, global rows)`` per batch: this rank's share of each batch of ``batch_size``
+    rows (all of it in one process) and how many rows the whole batch has."""
     n = _n_rows(data)
     for start in range(0, n, batch_size):
-        if order is None:
-            yield {k: v[start : start + batch_size] for k, v in data.items()}
-        else:
-            idx = order[start : start + batch_size]
-            yield {k: v.index_select(0, idx) for k, v in data.items()}
+        if order is None and not ranks.distributed:
+            yield {k: v[start : start + batch_size] for k, v in data.items()}, min(batch_size, n - start)
+            continue
+        idx = (order if order is not None else torch.arange(n, device=next(iter(data.values())).device))
+        idx = idx[start : start + batch_size]
+        yield {k: v.index_select(0, ranks.share(idx)) for k, v in data.items()}, len(idx)
 
 
 def _sum_dtype(device: torch.device) -> torch.dtype:
@@ -161,19 +168,21 @@ class _EpochMetrics:
     went non-finite. The host reads them once, at the epoch's end (``result``); a non-finite
     metric still fails the run naming the epoch and the metric."""
 
-    def __init__(self, epoch: int | None = None, split: str = "train") -> None:
-        self.epoch, self.split = epoch, split
+    def __init__(self, epoch: int | None = None, split: str = "train", ranks: Ranks = Ranks()) -> None:
+        self.epoch, self.split, self.ranks = epoch, split, ranks  # ranks: whose sums to add up
         self.names: list[str] = []
         self.sums: torch.Tensor | None = None
         self.bad: torch.Tensor | None = None
         self.settled: dict[str, float] = {}  # sums of earlier metric sets, were a batch to change them
         self.seen = 0
+        self.device = torch.device("cpu")
 
     def add(self, metrics: Mapping[str, torch.Tensor | float], n: int) -> None:
         if list(metrics) != self.names:
             self._settle()
             self.names = list(metrics)
-        device = next((v.device for v in metrics.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+        device = self.device = next((v.device for v in metrics.values() if isinstance(v, torch.Tensor)),
+                                    torch.device("cpu"))
         dtype = _sum_dtype(device)
         values = torch.stack([v.detach().to(dtype) if isinstance(v, torch.Tensor)
                               else torch.tensor(float(v), dtype=dtype, device=device) for v in metrics.values()])
@@ -189,6 +198,10 @@ class _EpochMetrics:
                                 f"({self.split})")
 
     def _settle(self) -> None:
+        if self.sums is not None and self.ranks.distributed:  # every rank's sums and flags, added up
+            flags = self.bad.to(self.sums.dtype) if self.bad is not None else torch.zeros_like(self.sums)
+            both = self.ranks.sum_(torch.cat([self.sums, flags]))
+            self.sums, self.bad = both[: len(self.names)], None if self.bad is None else both[len(self.names) :] > 0
         self.check()
         if self.sums is not None:
             for name, total in zip(self.names, self.sums.tolist(), strict=True):
@@ -197,34 +210,47 @@ class _EpochMetrics:
 
     def result(self) -> dict[str, float]:
         self._settle()
-        return {k: s / self.seen for k, s in self.settled.items()}
+        seen = self.seen
+        if self.ranks.distributed:
+            seen = int(self.ranks.sum_(torch.tensor([seen], dtype=_sum_dtype(self.device), device=self.device)).item())
+        return {k: s / seen for k, s in self.settled.items()}
 
 
 def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimizer, generator, epoch: int,
-                 augment: Callable[[Batch], Batch] | None, precision: Precision):
+                 augment: Callable[[Batch], Batch] | None, precision: Precision, ranks: Ranks = Ranks()):
     model.train()
     start = time.perf_counter()
     reset_peak_memory(precision.device)
     n_rows = _n_rows(data)
     order = torch.randperm(n_rows, generator=generator).to(next(iter(data.values())).device)
     steps_per_epoch = math.ceil(n_rows / trainer.batch_size)
-    means, norms = _EpochMetrics(epoch, "train"), _EpochMetrics()
-    for i, rows in enumerate(_batches(data, trainer.batch_size, order)):
+    means, norms = _EpochMetrics(epoch, "train", ranks), _EpochMetrics()  # norms: the same on every rank
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    reduce = functools.partial(ranks.reduce_gradients, parameters) if ranks.distributed else None
+    for i, (share, n_global) in enumerate(_batches(data, trainer.batch_size, order, ranks)):
         # the step is derived from the epoch, so a resumed run follows the same schedule
         factor = lr_factor((epoch - 1) * steps_per_epoch + i, trainer=trainer,
                            total_steps=trainer.epochs * steps_per_epoch)
         set_lr(optimizer, factor)
+        n = len(next(iter(share.values())))
+        # a last batch smaller than the world leaves a rank without rows: it computes on one,
+        # weighted zero, so that it takes part in every collective
+        rows = share if n else {k: v[:1] for k, v in data.items()}
         batch = augment(rows) if augment is not None else rows
         with precision.autocast():
             metrics = batch_metrics(model, batch)
         optimizer.zero_grad(set_to_none=True)
-        precision.backward(metrics[OBJECTIVE], optimizer)
+        loss = metrics[OBJECTIVE]
+        if ranks.distributed:  # this rank's share of the batch mean; the ranks' gradients are summed
+            loss = loss * (n / n_global)
+        precision.backward(loss, optimizer, reduce=reduce)
         group_norms, total_norm = gradient_norms(model, optimizer)  # before clipping; one computation
         norms.add(group_norms, 1)
         if trainer.grad_clip is not None:
             nn.utils.clip_grads_with_norm_(model.parameters(), trainer.grad_clip, total_norm)
         precision.step(optimizer)
-        means.add(metrics, len(next(iter(batch.values()))))
+        if n:
+            means.add(metrics, n)
     result = means.result() | norms.result() | {"lr_factor": factor}  # the host's one read of the epoch
     result["samples_per_s"] = n_rows / (time.perf_counter() - start)
     if (peak := peak_memory_mb(precision.device)) is not None:
@@ -234,16 +260,21 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
 
 @torch.no_grad()
 def _evaluate(model, batch_metrics, data, *, batch_size: int, epoch: int | None, split_metrics: SplitMetrics | None,
-              precision: Precision | None = None):
+              precision: Precision | None = None, ranks: Ranks = Ranks()):
     """Sample-weighted means over batches, plus the split's own metrics; leaves train mode on.
-    ``epoch`` None (outside training): a non-finite metric is returned rather than raised."""
+    ``epoch`` None (outside training): a non-finite metric is returned rather than raised.
+    Over several ranks each evaluates its share of every batch, and rank 0 the split's own
+    metrics (of the whole split), which every rank then receives."""
     model.eval()
-    means = _EpochMetrics(epoch, "val")
-    for batch in _batches(data, batch_size, None):
-        with precision.autocast() if precision is not None else contextlib.nullcontext():
-            metrics = batch_metrics(model, batch)
-        means.add(metrics, len(next(iter(batch.values()))))
-    result = means.result() | (split_metrics(model, data) if split_metrics is not None else {})
+    means = _EpochMetrics(epoch, "val", ranks)
+    for batch, _ in _batches(data, batch_size, None, ranks):
+        if n := len(next(iter(batch.values()))):
+            with precision.autocast() if precision is not None else contextlib.nullcontext():
+                metrics = batch_metrics(model, batch)
+            means.add(metrics, n)
+    result = means.result()
+    if split_metrics is not None:
+        result |= ranks.from_rank0(split_metrics(model, data) if ranks.rank == 0 else None)
     model.train()
     return result
 
@@ -267,7 +298,8 @@ def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dict], best_epoch: int | None,
              *, wall_s: float, monitor: str = OBJECTIVE, threads: int | None = None,
-             device: torch.device | str | None = None, precision: str | None = None) -> dict[str, Any]:
+             device: torch.device | str | None = None, precision: str | None = None,
+             world_size: int | str | None = None) -> dict[str, Any]:
     def metrics_at(epoch: int | None, split: str) -> dict[str, float]:
         rows = [r for r in history if r["epoch"] == epoch and r["split"] == split]
         return {k: v for k, v in rows[0].items() if k not in ("epoch", "split", *THROUGHPUT)} if rows else {}
@@ -296,6 +328,7 @@ def _summary(run: Mapping[str, Any], status: str, reason: str, history: list[dic
         "torch_version": str(torch.__version__),  # a str subclass that weights_only loading refuses
         "device": None if device is None else str(device),
         "precision": precision,
+        "world_size": world_size,
     })
 
 
@@ -332,15 +365,19 @@ class _Progress:
 
 
 def _save_checkpoint(slot: CheckpointSlot, progress: _Progress, model, optimizer, generator,
-                     precision: Precision) -> None:
-    slot.save_epoch({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
-        "rng": rng_states(precision.device), "generator": generator.get_state(),
-        **{f.name: getattr(progress, f.name) for f in fields(progress)},
-    })
+                     precision: Precision, ranks: Ranks = Ranks()) -> None:
+    """Rank 0 writes; over several ranks the checkpoint holds every rank's random streams."""
+    streams = ranks.gather(rng_states(precision.device))
+    if ranks.rank == 0:
+        slot.save_epoch({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
+            "rng": streams if ranks.distributed else streams[0], "generator": generator.get_state(),
+            **{f.name: getattr(progress, f.name) for f in fields(progress)},
+        })
 
 
-def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator, precision: Precision) -> _Progress:
+def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator, precision: Precision,
+                        ranks: Ranks = Ranks()) -> _Progress:
     """Model, optimiser, gradient scale and every random stream (torch's CPU one, the
     device's, the shuffling generator) as they were: the run goes on identically.
     Raises ``ValueError`` (or torch's own error) when the state does not fit this run."""
@@ -350,42 +387,51 @@ def _restore_checkpoint(state: dict[str, Any], model, optimizer, generator, prec
             and (progress.best_epoch is None or isinstance(progress.best_epoch, int))
             and is_state_dict(progress.best_weights)):
         raise ValueError("progress fields of the wrong types")
+    streams = state["rng"]
+    if isinstance(streams, list) != ranks.distributed or (ranks.distributed and len(streams) != ranks.world):
+        raise ValueError("random streams of another world size")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     precision.load_state_dict(state["scaler"])
-    set_rng_states(state["rng"], precision.device)
+    set_rng_states(streams[ranks.rank] if ranks.distributed else streams, precision.device)
     generator.set_state(state["generator"])
     return progress
 
 
 def _fresh_start(build_model: Callable[[], nn.Module], trainer: TrainerConfig, seed: int, device: torch.device,
-                 groups: ParameterGroups, group_lr: Mapping[str, float]):
-    """Seeded model, optimiser and shuffling generator: the same seed, the same numbers on CPU."""
+                 groups: ParameterGroups, group_lr: Mapping[str, float], ranks: Ranks = Ranks()):
+    """Seeded model, optimiser and shuffling generator: the same seed, the same numbers on CPU.
+    Every rank builds the same model and draws the same permutations; their other draws
+    (augmentation, sampling, dropout) differ, each rank seeded from the seed and its rank."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)  # for any third-party code that still draws from numpy
     generator = torch.Generator().manual_seed(seed)
     model = build_model().to(device)
     optimizer = build_optimiser(model, trainer, groups(model), group_lr)
+    if ranks.rank > 0:
+        torch.manual_seed(hash((seed, ranks.rank)) % 2**63)
     return model, optimizer, generator
 
 
 def _start(setup: Training, trainer: TrainerConfig, seed: int, device: torch.device,
-           checkpoint: CheckpointSlot | None, name: str):
+           checkpoint: CheckpointSlot | None, name: str, ranks: Ranks = Ranks()):
     """A fresh seeded start, or the slot's last epoch when it holds one this run can continue;
     a checkpoint that does not fit (other code, another run) is set aside."""
-    model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups,
-                                               setup.group_lr)
-    precision = Precision(trainer.precision, device)
+    def fresh():
+        return (*_fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups, setup.group_lr,
+                              ranks), Precision(trainer.precision, device))
+
+    model, optimizer, generator, precision = fresh()
     if checkpoint is None or (state := checkpoint.latest()) is None:
         return model, optimizer, generator, precision, _Progress()
     try:
-        progress = _restore_checkpoint(state, model, optimizer, generator, precision)
+        progress = _restore_checkpoint(state, model, optimizer, generator, precision, ranks)
     except (KeyError, TypeError, ValueError, RuntimeError):  # written by other code or another run
-        checkpoint.set_aside(checkpoint.folder / "last.pt")
-        model, optimizer, generator = _fresh_start(setup.build_model, trainer, seed, device, setup.parameter_groups,
-                                                   setup.group_lr)
-        return model, optimizer, generator, Precision(trainer.precision, device), _Progress()
-    logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
+        if ranks.rank == 0:
+            checkpoint.set_aside(checkpoint.folder / "last.pt")
+        return (*fresh(), _Progress())
+    if ranks.rank == 0:
+        logger.info("%s: continuing from the checkpoint of epoch %d", name, progress.epoch)
     return model, optimizer, generator, precision, progress
 
 
@@ -404,39 +450,92 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
     ``run`` carries the resolved config's identity: sweep, variant, condition, seed and
     config_hash. Any exception or non-finite metric ends the run as ``failed`` with the
     reason; the last good epoch stays checkpointed so that running again continues from it.
+    With ``trainer.distributed`` above one rank the ranks are started here and rank 0's
+    record returned (``sweeplab.training.distributed``); a rank that fails fails the run.
     """
     start_time = time.perf_counter()
     name = f"{run.get('sweep')}.{run.get('variant')}"
     if checkpoint is not None and (done := restored(checkpoint, name)) is not None:
         return done
+    threads = trainer.threads or default_threads()
+    try:
+        device = pick_device(trainer.device)
+        world = distributed.world_size(trainer.distributed, device)
+        if world > 1 and trainer.batch_size < world:
+            raise distributed.DistributedError(f"trainer.batch_size: got {trainer.batch_size}; expected at least "
+                                               f"one row per rank (world size {world})")
+        backend = distributed.backend(trainer.distributed, device) if world > 1 else None
+    except (DeviceError, distributed.DistributedError) as exc:
+        return _failed(run, trainer, exc, _Progress(), start_time, threads, trainer.device,
+                       trainer.distributed.world_size)
+    if world == 1:
+        return _train(setup, trainer=trainer, run=run, checkpoint=checkpoint, device=device, threads=threads,
+                      start_time=start_time)
+    rank_threads = trainer.threads or max(1, default_threads() // world)
+    work = functools.partial(_train_rank, setup, trainer, run, checkpoint, device, rank_threads)
+    logger.info("%s: training on %d ranks (%s, %s)", name, world, device.type, backend)
+    try:
+        return distributed.launch(work, world=world, backend_name=backend, timeout_s=trainer.distributed.timeout_s,
+                                  folder=checkpoint.folder if checkpoint is not None else None)
+    except distributed.RankFailed as exc:
+        state = checkpoint.latest() if checkpoint is not None else None
+        progress = _Progress(**{f.name: state[f.name] for f in fields(_Progress)}) if state else _Progress()
+        return _failed(run, trainer, exc, progress, start_time, rank_threads, device, world)
 
+
+def _train_rank(setup: Training, trainer: TrainerConfig, run: Mapping[str, Any], checkpoint: CheckpointSlot | None,
+                device: torch.device, threads: int, ranks: Ranks) -> RunRecord:
+    """One rank of a distributed run (in its own process): its device, and the loop."""
+    device = distributed.rank_device(device, ranks.rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if ranks.rank == 0:  # a spawned process has no logging set up: rank 0 reports, as one process would
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    return _train(setup, trainer=trainer, run=run, checkpoint=checkpoint, device=device, threads=threads,
+                  start_time=time.perf_counter(), ranks=ranks)
+
+
+def _failed(run: Mapping[str, Any], trainer: TrainerConfig, exc: BaseException, progress: _Progress,
+            start_time: float, threads: int, device: torch.device | str, world: int | str) -> RunRecord:
+    summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
+                       wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
+                       device=device, precision=trainer.precision, world_size=world)
+    return RunRecord(progress.best_weights, history_frame(progress.history), summary)
+
+
+def _train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any], checkpoint: CheckpointSlot | None,
+           device: torch.device, threads: int, start_time: float, ranks: Ranks = Ranks()) -> RunRecord:
+    """The loop itself, in one process or as one rank of several."""
+    name = f"{run.get('sweep')}.{run.get('variant')}"
     progress = _Progress()
     status, reason = COMPLETED, "finished all epochs"
-    threads = trainer.threads or default_threads()
     torch.set_num_threads(threads)
-    device = trainer.device
+    talk = ranks.rank == 0
     try:
-        seed, device = int(run["seed"]), pick_device(trainer.device)
+        seed = int(run["seed"])
         configure_matmul(device, tf32=trainer.tf32)
-        model, optimizer, generator, precision, progress = _start(setup, trainer, seed, device, checkpoint, name)
+        model, optimizer, generator, precision, progress = _start(setup, trainer, seed, device, checkpoint, name,
+                                                                  ranks)
         train_t, val_t = _to_tensors(setup.train_data, device), _to_tensors(setup.val_data, device)
 
-        bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False, disable=None)
+        bar = tqdm(total=trainer.epochs, initial=progress.epoch, desc=name, unit="epoch", leave=False,
+                   disable=None if talk else True)
         for epoch in range(progress.epoch + 1, trainer.epochs + 1):
             if setup.on_epoch is not None:
                 setup.on_epoch(epoch)
             train_m = _train_epoch(model, setup.batch_metrics, train_t, trainer=trainer, optimizer=optimizer,
-                                   generator=generator, epoch=epoch, augment=setup.augment, precision=precision)
+                                   generator=generator, epoch=epoch, augment=setup.augment, precision=precision,
+                                   ranks=ranks)
             val_m = _evaluate(model, setup.batch_metrics, val_t, batch_size=trainer.eval_batch_size, epoch=epoch,
-                              split_metrics=setup.split_metrics, precision=precision)
+                              split_metrics=setup.split_metrics, precision=precision, ranks=ranks)
             progress.record(epoch, train_m, val_m, trainer.monitor, model)
             bar.update(1)
             bar.set_postfix({trainer.monitor: f"{val_m[trainer.monitor]:.4g}"})
-            if bar.disable:  # no terminal (a batch job's log): a line per epoch instead of the bar
+            if bar.disable and talk:  # no terminal (a batch job's log): a line per epoch instead of the bar
                 logger.info("%s: epoch %d/%d, val %s %.4g", name, epoch, trainer.epochs, trainer.monitor,
                             val_m[trainer.monitor])
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, progress, model, optimizer, generator, precision)
+                _save_checkpoint(checkpoint, progress, model, optimizer, generator, precision, ranks)
             if stop := next((r for rule in setup.stop_rules if (r := rule(progress.history))), None):
                 status, reason = stop
                 break
@@ -445,17 +544,18 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
                 break
         bar.close()
     except Exception as exc:  # isolate the variant: a failed record, never a crashed sweep
+        if ranks.distributed and not isinstance(exc, NonFiniteLoss):
+            raise  # the other ranks wait on this one: its process ends, and launch() stops them
         trace = "" if isinstance(exc, NonFiniteLoss) else "\n" + traceback.format_exc(limit=-3)
-        logger.error("%s failed: %s%s", name, exc, trace)
-        summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,
-                           wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
-                           device=device, precision=trainer.precision)
-        return RunRecord(progress.best_weights, history_frame(progress.history), summary)
+        if talk:
+            logger.error("%s failed: %s%s", name, exc, trace)
+        return _failed(run, trainer, exc, progress, start_time, threads, device, ranks.world)
 
     summary = _summary(run, status, reason, progress.history, progress.best_epoch,
                        wall_s=time.perf_counter() - start_time, monitor=trainer.monitor, threads=threads,
-                       device=device, precision=trainer.precision)
-    if checkpoint is not None:
+                       device=device, precision=trainer.precision, world_size=ranks.world)
+    if checkpoint is not None and talk:
         checkpoint.save_final({"weights": progress.best_weights, "history": progress.history, "summary": summary})
-    logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)
+    if talk:
+        logger.info("%s: %s after %d epochs (best epoch %s)", name, status, summary["epochs_run"], progress.best_epoch)
     return RunRecord(progress.best_weights, history_frame(progress.history), summary)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sweeplab.config import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from sweeplab.training.distributed import DistributedConfig
 
 OBJECTIVE = "total_loss"
 
@@ -27,4 +28,6 @@ class TrainerConfig:
     # autocast dtype of forward passes (fp16 with a gradient scaler); fp32: none
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     tf32: bool = True  # on CUDA, fp32 matrix products in TF32 (Ampere and later); false: full fp32
+    # ranks that train the variant together (sweeplab.training.distributed); numbers depend on it
+    distributed: DistributedConfig = DistributedConfig()
     threads: PositiveInt | None = None  # torch CPU threads; None: this process's share of the cores

@@ -8,9 +8,9 @@ import pytest
 
 from sweeplab.datasets.hdf5 import H5File
 from sweeplab.datasets.results_cache import ResultsCache
-from sweeplab.training import devices
 from sweeplab.errors import DataFileError
 from sweeplab.pipelines.splats import nodes, render
+from sweeplab.training import devices
 from tests.conftest import write_h5
 
 TINY_FIT = {"images": ["astronaut", "coffee"], "n_patches": 4, "patch_size": 16, "downscale": 4, "n_gaussians": 16,

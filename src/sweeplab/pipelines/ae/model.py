@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sweeplab.config import PositiveInt, Range
+from sweeplab.training.distributed import all_reduce_sum, broadcast
 
 N_TYPES = 8  # object type ids 0..7, 0 = padding
 N_TRANSVERSE = 4  # per object: cos phi, sin phi, px and py in units of a typical pT
@@ -98,6 +99,7 @@ class VectorQuantizer(nn.Module):
     def _init_from(self, flat: torch.Tensor) -> None:
         pick = torch.randint(len(flat), (len(self.codebook),), device=flat.device)
         self.codebook.data.copy_(flat[pick] + 1e-3 * torch.randn_like(flat[pick]))
+        broadcast(self.codebook.data)  # over several ranks: rank 0's draw, on every rank
         if self.ema:
             self.code_sum.copy_(self.codebook)
             self.cluster_size.fill_(1.0)
@@ -105,8 +107,10 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, onehot: torch.Tensor) -> None:
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.code_sum.mul_(self.decay).add_(onehot.T @ flat, alpha=1 - self.decay)
+        # over several ranks, the whole batch's statistics: every rank's sums, added up
+        counts, sums = all_reduce_sum(onehot.sum(0)), all_reduce_sum(onehot.T @ flat)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.code_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + len(self.codebook) * self.eps) * n
         self.codebook.copy_(self.code_sum / smoothed.unsqueeze(1))

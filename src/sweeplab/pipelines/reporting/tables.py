@@ -39,7 +39,7 @@ from sweeplab.sweeps import Plan
 logger = logging.getLogger(__name__)
 
 CODE_COLUMNS = ("code", CODE_KEPT)  # the code identity that made a run's numbers; kept from other code
-SETUP_COLUMNS = ("device", "precision")  # what a run's numbers were computed on, and in
+SETUP_COLUMNS = ("device", "precision", "world_size")  # what a run's numbers were computed on, and in
 RUN_COLUMNS = ("variant", "seed", "status", *SETUP_COLUMNS, *CODE_COLUMNS, "reason")
 
 
@@ -119,7 +119,7 @@ def mixed_code(table: pd.DataFrame) -> str | None:
 
 
 def mixed_setups(table: pd.DataFrame) -> list[str]:
-    """The setup columns (device, precision) in which the recorded runs differ, for a report's
+    """The setup columns (device, precision, world size) in which the recorded runs differ, for a report's
     title and its results table; none when every run was computed alike."""
     runs = table[table["status"] != MISSING]
     return [c for c in SETUP_COLUMNS if c in runs and runs[c].fillna("unrecorded").nunique() > 1]
@@ -131,7 +131,7 @@ def setup_note(table: pd.DataFrame) -> str | None:
     notes = []
     for column in mixed_setups(table):
         counts = runs[column].fillna("unrecorded").value_counts()
-        plural = {"device": "devices", "precision": "precisions"}[column]
+        plural = {"device": "devices", "precision": "precisions", "world_size": "world sizes"}[column]
         notes.append(f"runs on {len(counts)} {plural} ({', '.join(f'{k}: {n}' for k, n in counts.items())})")
     return "; ".join(notes) or None
 

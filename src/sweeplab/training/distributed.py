@@ -1,0 +1,190 @@
+"""One variant on several processes (``trainer.distributed``): data-parallel training that the
+loop owns, on N GPUs with NCCL or on CPU processes with gloo.
+
+The training node stays one Kedro node. For a world size above 1, ``launch`` starts the ranks
+itself (``spawn``), they meet through a file in a fresh folder (no port to race for), and the
+node gets rank 0's run record back. Every rank draws the same permutation of the training
+rows and takes its share of each global batch, so the number of steps and the learning-rate
+schedule do not depend on the world size. A rank's loss is weighted by its share of the
+batch's rows before the gradients are summed across ranks, so that for a loss that is a
+mean over samples the step equals one process's at the same global batch (up to float
+rounding). Metrics are summed across ranks once per epoch, so every rank's stop rules and
+best epoch decide on the same numbers.
+
+A family whose model keeps statistics of its own (the AE's EMA codebook) sums them with
+:func:`all_reduce_sum` and shares a rank-0 draw with :func:`broadcast`; outside a
+distributed run both do nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from sweeplab.config import PositiveInt
+from sweeplab.errors import InputError
+
+TORCHRUN_ENV = ("TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE")  # set by torchrun in every process it starts
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    world_size: PositiveInt | Literal["auto"] = 1  # auto: every visible GPU (1 on a CPU-only machine)
+    backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: NCCL on CUDA, gloo on the CPU
+    timeout_s: PositiveInt = 300  # a rank that waits longer on the others fails the variant
+
+
+class DistributedError(InputError):
+    """A distributed setting that cannot run here; the message names the parameter."""
+
+
+def world_size(cfg: DistributedConfig, device: torch.device) -> int:
+    """How many ranks ``cfg`` asks for on ``device``; refuses torchrun, which would start a
+    copy of the whole Kedro run per process."""
+    if any(name in os.environ for name in TORCHRUN_ENV) and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise DistributedError(
+            "trainer.distributed: this run was started by torchrun, which would run the whole pipeline once per "
+            "process; run `kedro run` once, with --params <family>.trainer.distributed.world_size=N (or auto), "
+            "and Sweeplab starts the ranks of each variant itself")
+    if cfg.world_size == "auto":
+        return max(1, torch.cuda.device_count()) if device.type == "cuda" else 1
+    if device.type == "cuda" and cfg.world_size > torch.cuda.device_count():
+        raise DistributedError(f"trainer.distributed.world_size: got {cfg.world_size}, but this process sees "
+                               f"{torch.cuda.device_count()} GPU(s); ask the scheduler for as many")
+    if device.type == "mps" and cfg.world_size > 1:
+        raise DistributedError("trainer.distributed.world_size: MPS is one device; expected 1 on a Mac")
+    return cfg.world_size
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a run: rank ``rank`` of ``world`` (1: a plain run)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def share(self, rows: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a global batch (every world-th, from its rank on): shares differ
+        by at most one row."""
+        return rows[self.rank :: self.world] if self.distributed else rows
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over ranks, in place."""
+        if self.distributed:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def reduce_gradients(self, parameters: list[torch.nn.Parameter]) -> None:
+        """Every parameter's gradient summed over ranks, in one collective. A gradient that no
+        rank has stays None, so the optimiser skips it as one process would."""
+        if not self.distributed:
+            return
+        reference = parameters[0]
+        present = torch.tensor([p.grad is not None for p in parameters], dtype=reference.dtype,
+                               device=reference.device)
+        flat = torch.cat([present, *[(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                                     for p in parameters]])
+        dist.all_reduce(flat)
+        offset = len(parameters)
+        for p, seen in zip(parameters, flat[: len(parameters)].tolist(), strict=True):
+            n = p.numel()
+            p.grad = flat[offset : offset + n].view_as(p).clone() if seen else None
+            offset += n
+
+    def gather(self, obj: Any) -> list[Any]:
+        """``obj`` from every rank, in rank order (random states for a checkpoint)."""
+        if not self.distributed:
+            return [obj]
+        found: list[Any] = [None] * self.world
+        dist.all_gather_object(found, obj)
+        return found
+
+    def from_rank0(self, obj: Any) -> Any:
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """For a model's own statistics: ``tensor`` summed over ranks in place (no-op in one process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def broadcast(tensor: torch.Tensor) -> torch.Tensor:
+    """For a model's own draws: rank 0's ``tensor`` on every rank, in place (no-op in one process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def rank_device(device: torch.device, rank: int) -> torch.device:
+    return torch.device("cuda", rank) if device.type == "cuda" else device
+
+
+def backend(cfg: DistributedConfig, device: torch.device) -> str:
+    if cfg.backend == "auto":
+        return "nccl" if device.type == "cuda" else "gloo"
+    if cfg.backend == "nccl" and device.type != "cuda":
+        raise DistributedError(f"trainer.distributed.backend: nccl needs CUDA; this variant trains on {device.type}")
+    return cfg.backend
+
+
+class RankFailed(RuntimeError):
+    """A rank ended with an error; the message names the rank and the error."""
+
+
+def _rank_main(rank: int, world: int, folder: str, backend_name: str, timeout_s: int,
+               work: Callable[[Ranks], Any]) -> None:
+    """One rank: join the group, run ``work``, and leave its result (rank 0) or its error."""
+    out = Path(folder)
+    try:
+        dist.init_process_group(backend_name, init_method=f"file://{out / 'rendezvous'}", rank=rank,
+                                world_size=world, timeout=datetime.timedelta(seconds=timeout_s))
+        result = work(Ranks(rank, world))
+        if rank == 0:
+            torch.save(result, out / "result.pt")
+    except BaseException as exc:
+        (out / f"error-{rank}.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}")
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(work: Callable[[Ranks], Any], *, world: int, backend_name: str, timeout_s: int,
+           folder: Path | None = None) -> Any:
+    """Run ``work(ranks)`` on ``world`` spawned processes and return rank 0's result. When a
+    rank fails the others are stopped, and ``RankFailed`` names the first rank that failed."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ranks-", dir=folder) as tmp:
+        try:
+            mp.start_processes(_rank_main, args=(world, tmp, backend_name, timeout_s, work), nprocs=world,
+                               join=True, start_method="spawn")
+        except Exception as exc:  # ProcessRaisedException / ProcessExitedException: a rank died
+            # the rank that failed first wrote first; the others then lost their peer
+            errors = sorted(Path(tmp).glob("error-*.txt"), key=lambda path: path.stat().st_mtime_ns)
+            if errors:
+                first = errors[0]
+                raise RankFailed(f"rank {first.stem.removeprefix('error-')}: "
+                                 f"{first.read_text().splitlines()[0]}") from None
+            raise RankFailed(f"a rank ended without a result: {' '.join(str(exc).split())[:300]}") from None
+        return torch.load(Path(tmp) / "result.pt", weights_only=False)
