@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import time
 
 import pandas as pd
 import pytest
@@ -30,12 +32,21 @@ def model() -> nn.Module:
     return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
 
 
+STEPS = {"n": 0}  # training steps this process has taken
+
+
 def regression(model: nn.Module, batch: dict[str, torch.Tensor], *, fail_on_rank: int | None = None,
-               nan_on_rank: int | None = None) -> dict[str, torch.Tensor]:
-    """Means over the batch's samples; optionally a failure on one rank only."""
+               nan_on_rank: int | None = None, kill_rank_at_step: tuple[int, int] | None = None
+               ) -> dict[str, torch.Tensor]:
+    """Means over the batch's samples; optionally a failure on one rank only: an exception, a
+    NaN, or its process killed at a training step."""
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     if rank == fail_on_rank and model.training:
         raise RuntimeError("out of memory, say")
+    if model.training:
+        STEPS["n"] += 1
+        if kill_rank_at_step is not None and (rank, STEPS["n"]) == kill_rank_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
     pred = model(batch["x"]).squeeze(-1)
     mse = nn.functional.mse_loss(pred, batch["y"])
     if rank == nan_on_rank:
@@ -74,7 +85,8 @@ def test_a_rank_that_fails_fails_the_run_naming_it():
 def test_a_non_finite_loss_on_one_rank_stops_every_rank():
     record = fit(2, metrics=functools.partial(regression, nan_on_rank=1))
     assert record.summary["status"] == "failed"
-    assert record.summary["reason"] == "NonFiniteLoss: non-finite total_loss at epoch 1 (train)"
+    # rank 1's NaN gradients, summed into every rank's, make rank 0's loss NaN from the next step
+    assert record.summary["reason"] == "NonFiniteLoss: non-finite total_loss at epoch 1 (train) on rank 0, 1"
 
 
 def test_a_distributed_run_resumes_identically(tmp_path, one_process):
@@ -87,6 +99,17 @@ def test_a_distributed_run_resumes_identically(tmp_path, one_process):
     uninterrupted = fit(2)
     pd.testing.assert_frame_equal(reproducible(resumed.history), reproducible(uninterrupted.history))
     assert not list(slot.folder.glob("ranks-*")), "the rendezvous folder is removed"
+
+
+def test_a_killed_rank_fails_the_run_in_time_and_a_rerun_resumes_identically(tmp_path):
+    slot = CheckpointStore(tmp_path).slot("t", "v", "abc", "data", "code")
+    start = time.perf_counter()
+    killed = fit(2, epochs=3, checkpoint=slot, metrics=functools.partial(regression, kill_rank_at_step=(1, 10)))
+    assert time.perf_counter() - start < 30, "the others are stopped, not left waiting"
+    assert killed.summary["status"] == "failed" and killed.summary["epochs_run"] == 1, killed.summary
+    assert killed.summary["reason"] == "RankFailed: rank 1: its process was killed by SIGKILL"
+    resumed = fit(2, epochs=3, checkpoint=slot)
+    pd.testing.assert_frame_equal(reproducible(resumed.history), reproducible(fit(2, epochs=3).history))
 
 
 def test_world_size_is_checked():

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 
 from sweeplab.config import PositiveInt
 from sweeplab.errors import InputError
@@ -151,6 +152,20 @@ class RankFailed(RuntimeError):
     """A rank ended with an error; the message names the rank and the error."""
 
 
+def _first_failure(exc: ProcessException, folder: Path) -> str:
+    """Which rank failed first, and how. A rank that raised left its error in ``folder``; one
+    killed (out of memory, a signal) left none, and the others then lose their peer."""
+    errors = {int(path.stem.removeprefix("error-")): path for path in folder.glob("error-*.txt")}
+    rank = exc.error_index
+    if isinstance(exc, mp.ProcessExitedException) and rank not in errors:
+        how = f"killed by {exc.signal_name}" if exc.signal_name else f"exited with status {exc.exit_code}"
+        return f"rank {rank}: its process was {how}"
+    if errors:  # the first to fail wrote first; the others wrote when they lost it
+        rank = min(errors, key=lambda r: errors[r].stat().st_mtime_ns)
+        return f"rank {rank}: {errors[rank].read_text().splitlines()[0]}"
+    return f"rank {rank}: {' '.join(str(exc).split())[:300]}"
+
+
 def _rank_main(rank: int, world: int, folder: str, backend_name: str, timeout_s: int,
                work: Callable[[Ranks], Any]) -> None:
     """One rank: join the group, run ``work``, and leave its result (rank 0) or its error."""
@@ -179,12 +194,6 @@ def launch(work: Callable[[Ranks], Any], *, world: int, backend_name: str, timeo
         try:
             mp.start_processes(_rank_main, args=(world, tmp, backend_name, timeout_s, work), nprocs=world,
                                join=True, start_method="spawn")
-        except Exception as exc:  # ProcessRaisedException / ProcessExitedException: a rank died
-            # the rank that failed first wrote first; the others then lost their peer
-            errors = sorted(Path(tmp).glob("error-*.txt"), key=lambda path: path.stat().st_mtime_ns)
-            if errors:
-                first = errors[0]
-                raise RankFailed(f"rank {first.stem.removeprefix('error-')}: "
-                                 f"{first.read_text().splitlines()[0]}") from None
-            raise RankFailed(f"a rank ended without a result: {' '.join(str(exc).split())[:300]}") from None
+        except ProcessException as exc:  # a rank raised, or its process died
+            raise RankFailed(_first_failure(exc, Path(tmp))) from None
         return torch.load(Path(tmp) / "result.pt", weights_only=False)

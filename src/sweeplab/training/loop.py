@@ -194,14 +194,19 @@ class _EpochMetrics:
 
     def check(self) -> None:
         if self.bad is not None and bool(self.bad.any()):
+            where = ""
+            if self.ranks.distributed:  # bit r of a flag: rank r saw it
+                bits = int(self.bad[self.bad > 0][0])
+                where = " on rank " + ", ".join(str(r) for r in range(self.ranks.world) if bits >> r & 1)
             raise NonFiniteLoss(f"non-finite {self.names[int(self.bad.nonzero()[0])]} at epoch {self.epoch} "
-                                f"({self.split})")
+                                f"({self.split}){where}")
 
     def _settle(self) -> None:
         if self.sums is not None and self.ranks.distributed:  # every rank's sums and flags, added up
-            flags = self.bad.to(self.sums.dtype) if self.bad is not None else torch.zeros_like(self.sums)
+            flags = (self.bad.to(self.sums.dtype) * 2**self.ranks.rank if self.bad is not None
+                     else torch.zeros_like(self.sums))
             both = self.ranks.sum_(torch.cat([self.sums, flags]))
-            self.sums, self.bad = both[: len(self.names)], None if self.bad is None else both[len(self.names) :] > 0
+            self.sums, self.bad = both[: len(self.names)], None if self.bad is None else both[len(self.names) :]
         self.check()
         if self.sums is not None:
             for name, total in zip(self.names, self.sums.tolist(), strict=True):
