@@ -18,11 +18,12 @@ distributed run both do nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +177,7 @@ def _rank_main(rank: int, world: int, folder: str, backend_name: str, timeout_s:
         result = work(Ranks(rank, world))
         if rank == 0:
             torch.save(result, out / "result.pt")
+        dist.barrier()  # no rank tears its connections down while another still uses them
     except BaseException as exc:
         (out / f"error-{rank}.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}")
         raise
@@ -184,13 +186,45 @@ def _rank_main(rank: int, world: int, folder: str, backend_name: str, timeout_s:
             dist.destroy_process_group()
 
 
+# A spawned rank imports the parent's entry point (Kedro's CLI), which sets logging up from
+# KEDRO_LOGGING_CONFIG; the project's file would have every rank announce it and write to the
+# run's log file. Ranks log to the terminal instead: this package's INFO lines (rank 0 is the
+# only one that reports progress) and everyone's warnings.
+RANKS_LOGGING = """\
+version: 1
+disable_existing_loggers: False
+formatters:
+  plain: {format: "%(asctime)s %(levelname)s %(message)s", datefmt: "%H:%M:%S"}
+handlers:
+  console: {class: logging.StreamHandler, stream: ext://sys.stderr, formatter: plain}
+loggers:
+  sweeplab: {level: INFO}
+root: {level: WARNING, handlers: [console]}
+"""
+
+
+@contextlib.contextmanager
+def _ranks_logging(folder: Path) -> Iterator[None]:
+    path = folder / "logging.yml"
+    path.write_text(RANKS_LOGGING)
+    before = os.environ.get("KEDRO_LOGGING_CONFIG")
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("KEDRO_LOGGING_CONFIG", None)
+        else:
+            os.environ["KEDRO_LOGGING_CONFIG"] = before
+
+
 def launch(work: Callable[[Ranks], Any], *, world: int, backend_name: str, timeout_s: int,
            folder: Path | None = None) -> Any:
     """Run ``work(ranks)`` on ``world`` spawned processes and return rank 0's result. When a
     rank fails the others are stopped, and ``RankFailed`` names the first rank that failed."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ranks-", dir=folder) as tmp:
+    with tempfile.TemporaryDirectory(prefix="ranks-", dir=folder) as tmp, _ranks_logging(Path(tmp)):
         try:
             mp.start_processes(_rank_main, args=(world, tmp, backend_name, timeout_s, work), nprocs=world,
                                join=True, start_method="spawn")

@@ -494,8 +494,6 @@ def _train_rank(setup: Training, trainer: TrainerConfig, run: Mapping[str, Any],
     device = distributed.rank_device(device, ranks.rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if ranks.rank == 0:  # a spawned process has no logging set up: rank 0 reports, as one process would
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     return _train(setup, trainer=trainer, run=run, checkpoint=checkpoint, device=device, threads=threads,
                   start_time=time.perf_counter(), ranks=ranks)
 

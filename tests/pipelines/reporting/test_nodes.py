@@ -1,6 +1,7 @@
 """Report nodes on hand-made run records: completed, failed, missing and non-finite runs."""
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -61,6 +62,21 @@ def test_results_table_lists_every_planned_run(table):
     missing = table[table["status"] == "missing"]
     assert missing["variant"].tolist() == ["a2_x_s2"] and np.isnan(missing["loss"].item())
     assert table.set_index("variant").loc["a1_x_s1", "loss"] == 1.2
+
+
+def test_runs_that_did_not_complete_are_logged_under_the_sweeps_name():
+    summaries = {f"a{a}_{m}_s{seed}": summary(a, m, seed, loss)
+                 for (a, m), runs in PLAN.items() for seed, loss in runs.items()}
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    tables.logger.addHandler(handler)  # Kedro's logging setup may leave caplog without records
+    try:
+        nodes.results_table(SPEC, **summaries, sweep=SWEEP)
+    finally:
+        tables.logger.removeHandler(handler)
+    assert said == ["sweep: 5 of 12 planned runs did not complete: a1_y_s2 (failed), a2_x_s2 (missing), "
+                    "a2_y_s0 (failed), a2_y_s1 (failed), a2_y_s2 (failed)"]
 
 
 def test_statistics_per_condition_match_scipy(table):

@@ -88,7 +88,7 @@ def results_table(spec: dict[str, Any], *, sweep: Plan, **summaries: dict[str, A
     table = table[front + [c for c in table.columns if c not in front + back] + back]
     not_done = table[table["status"].isin(NO_RESULT)]
     if len(not_done):
-        logger.warning("%s: %d of %d planned runs did not complete: %s", sweep, len(not_done), len(table),
+        logger.warning("%s: %d of %d planned runs did not complete: %s", sweep.name, len(not_done), len(table),
                        ", ".join(f"{r.variant} ({r.status})" for r in not_done.itertuples()))
     return table
 
