@@ -473,6 +473,16 @@ def test_a_device_this_machine_lacks_stops_the_run_before_anything_is_written(ke
     assert f"Error: {named}" in output, "it names the parameter"
 
 
+@pytest.mark.slow
+def test_a_run_under_torchrun_stops_before_anything_is_written(kedro_project, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    output = check(kedro_project, tmp_path, monkeypatch, Case(
+        "torchrun", "ae.trainer.distributed: this run was started by torchrun, which would run the whole pipeline "
+                    "once per process"))
+    assert "(variant ae_sweep." in output
+
+
 def check(kedro_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case) -> str:
     """Run the case's command; a stopped run says why in one line and writes nothing."""
     prepare(kedro_project, case, tmp_path)

@@ -17,7 +17,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 
 from sweeplab import provenance, sweeps
-from sweeplab.config import ConfigError
+from sweeplab.config import ConfigError, from_dict
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
 from sweeplab.families import (
@@ -30,7 +30,7 @@ from sweeplab.families import (
 )
 from sweeplab.integration import session, upstream
 from sweeplab.run_records import FAILED
-from sweeplab.training import devices
+from sweeplab.training import devices, distributed
 
 REGISTRY = f"{__name__.split('.')[0]}.pipeline_registry"
 REPORT = "_report.report"  # the report folder of a sweep (catalog.yml: "{sweep}_report.report")
@@ -160,9 +160,14 @@ class DevicesHook:
                 raise devices.DeviceError(f"{parameter}: {why}")
         for _, family, configs in trained_configs(pipeline):
             for config in configs:
-                if (why := devices.unavailable(config["config"]["trainer"]["device"])) is not None:
-                    raise devices.DeviceError(f"{family.name}.trainer.device (variant {config['sweep']}."
-                                              f"{config['variant']}): {why}")
+                trainer, variant = config["config"]["trainer"], f"variant {config['sweep']}.{config['variant']}"
+                if (why := devices.unavailable(trainer["device"])) is not None:
+                    raise devices.DeviceError(f"{family.name}.trainer.device ({variant}): {why}")
+                try:  # as many GPUs as ranks, and not started by torchrun
+                    distributed.world_size(from_dict(distributed.DistributedConfig, trainer["distributed"]),
+                                           devices.pick_device(trainer["device"]))
+                except distributed.DistributedError as exc:
+                    raise distributed.DistributedError(f"{family.name}.{exc} ({variant})") from None
 
 
 class CodeChangeHook:
