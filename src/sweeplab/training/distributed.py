@@ -91,21 +91,20 @@ class Ranks:
         return tensor
 
     def reduce_gradients(self, parameters: list[torch.nn.Parameter]) -> None:
-        """Every parameter's gradient summed over ranks, in one collective. A gradient that no
-        rank has stays None, so the optimiser skips it as one process would."""
+        """Every gradient summed over ranks, in one collective and without reading anything on
+        the host. Every rank runs the same code on the same model, so the same parameters have
+        a gradient on each (a rank without rows computes on one, weighted zero, for this)."""
         if not self.distributed:
             return
-        reference = parameters[0]
-        present = torch.tensor([p.grad is not None for p in parameters], dtype=reference.dtype,
-                               device=reference.device)
-        flat = torch.cat([present, *[(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                                     for p in parameters]])
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
-        offset = len(parameters)
-        for p, seen in zip(parameters, flat[: len(parameters)].tolist(), strict=True):
-            n = p.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone() if seen else None
-            offset += n
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     def gather(self, obj: Any) -> list[Any]:
         """``obj`` from every rank, in rank order (random states for a checkpoint)."""

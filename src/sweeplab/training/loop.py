@@ -255,7 +255,7 @@ def _train_epoch(model, batch_metrics, data, *, trainer: TrainerConfig, optimize
             nn.utils.clip_grads_with_norm_(model.parameters(), trainer.grad_clip, total_norm)
         precision.step(optimizer)
         if n:
-            means.add(metrics, n)
+            means.add(metrics, len(next(iter(batch.values()))))
     result = means.result() | norms.result() | {"lr_factor": factor}  # the host's one read of the epoch
     result["samples_per_s"] = n_rows / (time.perf_counter() - start)
     if (peak := peak_memory_mb(precision.device)) is not None:
