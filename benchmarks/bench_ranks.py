@@ -14,16 +14,14 @@ not all means over samples differ by more than rounding (README, "Beyond one pro
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import statistics
 import time
 from pathlib import Path
 
-from bench_steps import first_variant, tiny_inputs
+from bench_steps import rows, tiny_inputs
 
-from sweeplab.sweeps import set_dotted
 from sweeplab.training import train
 from sweeplab.training.distributed import DistributedConfig
 
@@ -58,15 +56,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     families, params, inputs = tiny_inputs(args.project)
-    rows = [(name, name, first_variant(family, params)) for name, family in sorted(families.items())]
-    for extra in args.also:
-        name, _, override = extra.partition(":")
-        key, _, value = override.partition("=")
-        config = copy.deepcopy(first_variant(families[name], params))
-        set_dotted(config["config"], key, json.loads(value), where=extra)
-        rows.append((f"{name} ({override})", name, config))
     results = {}
-    for label, name, config in rows:
+    for label, name, config in rows(families, params, args.also):
         one, call_one, epoch_one = run(families[name], config, inputs[name], 1, args.epochs)
         two, call_two, epoch_two = run(families[name], config, inputs[name], 2, args.epochs)
         diffs = differences(one, two)
