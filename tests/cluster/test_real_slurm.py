@@ -53,11 +53,14 @@ def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str, *opt
     slurm.wait_idle(timeout=400)
     states = slurm.job_states()
     jobs = manifest["jobs"]
+    tasks = {manifest["variants"][array["first"] + i]: f"{job}_{i}"
+             for job, array in zip(jobs["train"], manifest["arrays"], strict=True) for i in range(array["tasks"])}
+    assert list(tasks) == manifest["variants"], "every variant in one array task"
     ours = {"prep": states.get(jobs["prep"]), "report": states.get(jobs["report"]),
-            **{v: states.get(f"{jobs['train']}_{i}") for i, v in enumerate(manifest["variants"])}}
+            **{v: states.get(task) for v, task in tasks.items()}}
     for job in ("prep", "report"):
         assert (folder / "logs" / f"{job}-{jobs[job]}.log").exists(), "one log file per job"
-    assert len(list((folder / "logs").glob(f"train-{jobs['train']}_*.log"))) == len(manifest["variants"])
+    assert sorted(p.name for p in (folder / "logs").glob("train-*.log")) == sorted(f"train-{t}.log" for t in tasks.values())
     return manifest, ours
 
 
@@ -93,6 +96,15 @@ def test_every_family_runs_as_jobs(slurm, kedro_project, family):
     assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()
 
 
+def test_a_sweep_larger_than_the_array_limit_runs_as_several_arrays(slurm, kedro_project):
+    """The cluster's MaxArraySize is 5 (slurm.py): 7 variants are two arrays, every one runs."""
+    params = "ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none,ae_sweep.seeds=[0,1,2,3,4,5,6]"
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", params, "--env=tiny")
+    assert [a["tasks"] for a in manifest["arrays"]] == [5, 2] and manifest["array_limit"] == {"MaxArraySize": 5}
+    assert set(states.values()) == {"COMPLETED"} and len(states) == 9, states
+    assert "7 completed, 0 failed" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+
+
 def test_a_variant_trains_on_two_ranks_in_one_task(slurm, kedro_project):
     """The job script a GPU task runs, with CPU ranks and gloo: one task, two processes."""
     params = "ae.trainer.distributed.world_size=2,ae.trainer.threads=1,ae_sweep.grid.model.latent_space=vq"
@@ -112,7 +124,7 @@ def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
     done = sweeplab(slurm, kedro_project, "submit", "ae_sweep", f"--params={params}")
     assert done.returncode == 0, done.stderr[-3000:]
     folder = sorted((kedro_project / "data/09_jobs/ae_sweep").iterdir())[-1]
-    task = f"{json.loads((folder / 'manifest.json').read_text())['jobs']['train']}_0"
+    task = f"{json.loads((folder / 'manifest.json').read_text())['jobs']['train'][0]}_0"
     slot = kedro_project / "data/06_models/checkpoints/ae_sweep/vq_beta1_s0"
     deadline = time.monotonic() + 300
     while not list(slot.glob("*/last.pt")):

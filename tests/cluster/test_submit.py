@@ -25,11 +25,20 @@ PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model
 VARIANTS = ["none_beta1_lr0p001_s0", "none_beta1_lr1e30_s0", "vq_beta1_lr0p001_s0", "vq_beta1_lr1e30_s0"]
 
 FAKE_SBATCH = """#!/bin/sh
-# records its arguments, one call per line, and answers with the next job id
+# records its arguments, one call per line, and answers with the next job id; FAIL_SBATCH=K
+# refuses the K-th call
 echo "$@" >> {log}
 n=$(wc -l < {log})
-[ -n "$FAIL_SBATCH" ] && {{ echo "sbatch: error: Batch job submission failed: Invalid account" >&2; exit 1; }}
+[ "$FAIL_SBATCH" = "$n" ] && {{ echo "sbatch: error: Batch job submission failed: Invalid account" >&2; exit 1; }}
 echo "$((100 + n));cluster"
+"""
+FAKE_SCONTROL = """#!/bin/sh
+# what `scontrol show config` says of job arrays: Slurm's default unless FAKE_MAX_ARRAY is set
+echo "Configuration data as of 2026-12-05T00:00:00"
+echo "MaxArraySize            = ${FAKE_MAX_ARRAY:-1001}"
+"""
+FAKE_SCANCEL = """#!/bin/sh
+echo "$@" >> {log}
 """
 
 
@@ -37,9 +46,10 @@ echo "$((100 + n));cluster"
 def project(kedro_project, tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    sbatch = bin_dir / "sbatch"
-    sbatch.write_text(FAKE_SBATCH.format(log=tmp_path / "sbatch.log"))
-    sbatch.chmod(0o755)
+    for name, text in (("sbatch", FAKE_SBATCH.format(log=tmp_path / "sbatch.log")), ("scontrol", FAKE_SCONTROL),
+                       ("scancel", FAKE_SCANCEL.format(log=tmp_path / "scancel.log"))):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(kedro_project)
     return kedro_project
@@ -118,8 +128,44 @@ def test_submit_chains_prep_array_and_report(project, tmp_path):
     assert prep == ["--parsable", str(folder / "prep.sh")]
     assert train == ["--parsable", "--dependency=afterok:101", "--kill-on-invalid-dep=yes", str(folder / "train.sh")]
     assert report == ["--parsable", "--dependency=afterany:102", str(folder / "report.sh")]
-    assert json.loads((folder / "manifest.json").read_text())["jobs"] == {"prep": "101", "train": "102", "report": "103"}
+    assert json.loads((folder / "manifest.json").read_text())["jobs"] == {"prep": "101", "train": ["102"], "report": "103"}
     assert "Submitted: prep 101; variants 102 (4 tasks, after prep succeeds); report 103" in out
+
+
+def test_a_sweep_larger_than_the_array_limit_is_several_arrays(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MAX_ARRAY", "3")
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    folder = only_folder(project)
+    prep, first, second, report = sbatch_calls(tmp_path)
+    assert (first[-1], second[-1]) == (str(folder / "train-1.sh"), str(folder / "train-2.sh"))
+    assert first[1:3] == second[1:3] == ["--dependency=afterok:101", "--kill-on-invalid-dep=yes"]
+    assert report == ["--parsable", "--dependency=afterany:102:103", str(folder / "report.sh")]
+    assert "#SBATCH --array=0-2" in (folder / "train-1.sh").read_text()
+    assert "#SBATCH --array=0-0" in (folder / "train-2.sh").read_text()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["arrays"] == [{"script": "train-1.sh", "first": 0, "tasks": 3},
+                                  {"script": "train-2.sh", "first": 3, "tasks": 1}]
+    assert manifest["array_limit"] == {"MaxArraySize": 3} and manifest["jobs"]["train"] == ["102", "103"]
+    assert "variants 102, 103 (4 tasks in 2 arrays: this cluster's MaxArraySize is 3" in out
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    planned = status_rows(out)
+    assert planned[VARIANTS[2]][1].endswith("job 102_2") and planned[VARIANTS[3]][1].endswith("job 103_0"), planned
+    (folder / "prep_versions.txt").write_text("ae_inputs:v\n")
+    for script, task, variant in (("train-1.sh", 2, VARIANTS[2]), ("train-2.sh", 0, VARIANTS[3])):
+        body = [line for line in (folder / script).read_text().splitlines() if line.startswith("variant=")]
+        shown = subprocess.run(["bash", "-c", "\n".join([*body, 'echo "$variant"'])], capture_output=True, text=True,
+                               env={**os.environ, "SLURM_ARRAY_TASK_ID": str(task)}, check=True)
+        assert shown.stdout.strip() == variant, script
+
+
+def test_a_submission_refused_part_way_takes_back_what_it_queued(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MAX_ARRAY", "3")
+    monkeypatch.setenv("FAIL_SBATCH", "3")  # the second array is refused
+    with pytest.raises(Exception, match=r"Invalid account; cancelled the 2 job\(s\) it had queued \(101, 102\)$"):
+        sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert (tmp_path / "scancel.log").read_text().split() == ["101", "102"]
+    assert not list((project / "data/09_jobs/ae_sweep").iterdir()), "no manifest claims jobs that will not run"
 
 
 @pytest.mark.parametrize(("spec", "named"), [

@@ -100,7 +100,10 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
     sub.submit(prepared, chosen)
     jobs = prepared.jobs
     cap = f", at most {max_parallel} at once" if max_parallel else ""
-    click.echo(f"Submitted: prep {jobs['prep']}; variants {jobs['train']} ({len(prepared.to_run)} tasks{cap}, "
+    arrays = ", ".join(jobs["train"])
+    split = (f" in {len(jobs['train'])} arrays: this cluster's {prepared.limit[0]} is {prepared.limit[1]}"
+             if len(jobs["train"]) > 1 and prepared.limit else "")
+    click.echo(f"Submitted: prep {jobs['prep']}; variants {arrays} ({len(prepared.to_run)} tasks{split}{cap}, "
                f"after prep succeeds); report {jobs['report']} (after every task ends).")
     click.echo(f"Follow it with: sweeplab status {sweep}" + (f" --jobs-dir={jobs_dir}" if jobs_dir != DEFAULT_JOBS_DIR else ""))
 

@@ -83,8 +83,17 @@ class Scheduler(ABC):
         """The array suffix that caps the tasks running at once ("" for none)."""
 
     @abstractmethod
-    def submit(self, script: Path, *, after_ok: str | None = None, after_any: str | None = None) -> str:
-        """Submit ``script`` after the given job succeeded / ended; its job id."""
+    def submit(self, script: Path, *, after_ok: str | None = None, after_any: list[str] | None = None) -> str:
+        """Submit ``script`` after the given job succeeded / all the given jobs ended; its job id."""
+
+    @abstractmethod
+    def array_limit(self) -> tuple[str, int] | None:
+        """The most tasks one job array may hold here, with the setting that says so; None
+        when the scheduler says nothing (or cannot be asked, as in a dry run elsewhere)."""
+
+    @abstractmethod
+    def cancel(self, jobs: list[str]) -> None:
+        """Cancel these jobs (a submission that failed part-way takes back what it queued)."""
 
     def _call(self, args: list[str]) -> str:
         if shutil.which(args[0]) is None:
@@ -112,18 +121,31 @@ class Slurm(Scheduler):
     def max_parallel(self, limit: int | None) -> str:
         return f"%{limit}" if limit else ""
 
-    def submit(self, script: Path, *, after_ok: str | None = None, after_any: str | None = None) -> str:
+    def submit(self, script: Path, *, after_ok: str | None = None, after_any: list[str] | None = None) -> str:
         args = [self.submit_command, "--parsable"]
         if after_ok:
             # without it a failed prep leaves the variants pending forever (DependencyNeverSatisfied)
             args += [f"--dependency=afterok:{after_ok}", "--kill-on-invalid-dep=yes"]
         if after_any:
-            args += [f"--dependency=afterany:{after_any}"]
+            args += [f"--dependency=afterany:{':'.join(after_any)}"]
         out = self._call([*args, str(script)])
         job_id = out.splitlines()[-1].split(";")[0] if out else ""
         if not job_id.isdigit():
             raise ClusterError(f"{self.submit_command} printed {out!r}; expected a job id")
         return job_id
+
+
+    def array_limit(self) -> tuple[str, int] | None:
+        # array indices run from 0 to MaxArraySize - 1 (Slurm's default 1001)
+        if shutil.which("scontrol") is None:
+            return None
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=False)
+        found = re.search(r"^MaxArraySize\s*=\s*(\d+)", shown.stdout, re.MULTILINE)
+        return ("MaxArraySize", int(found[1])) if shown.returncode == 0 and found else None
+
+    def cancel(self, jobs: list[str]) -> None:
+        if jobs:
+            self._call(["scancel", *jobs])
 
 
 SCHEDULERS = {s.name: s for s in (Slurm(),)}

@@ -83,7 +83,7 @@ class OpenSweep:
             return VariantState(variant.name, RUNNING, f"last checkpoint {_age(touched)} ago")
         if variant.name in planned and (saved_at is None or saved_at < latest["submitted_at_epoch"]):
             return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, "
-                                f"job {latest['jobs'].get('train', '?')}_{latest['variants'].index(variant.name)}")
+                                f"job {array_task(latest, variant.name)}")
         return recorded
 
     @staticmethod
@@ -110,6 +110,19 @@ class OpenSweep:
 def _age(timestamp: float) -> str:
     seconds = max(0, time.time() - timestamp)
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def array_task(manifest: dict[str, Any], variant: str) -> str:
+    """``<array job>_<task>`` of a variant in a submitted manifest: the array that holds it
+    (a sweep larger than the array limit is several) and its index there."""
+    index = manifest["variants"].index(variant)
+    arrays = manifest.get("arrays") or [{"first": 0, "tasks": len(manifest["variants"])}]
+    jobs = manifest["jobs"].get("train", [])
+    jobs = [jobs] if isinstance(jobs, str) else jobs  # a manifest written before arrays were split
+    for job, array in zip(jobs, arrays, strict=False):
+        if array["first"] <= index < array["first"] + array["tasks"]:
+            return f"{job}_{index - array['first']}"
+    return f"?_{index}"
 
 
 def latest_submission(folder: Path) -> dict | None:

@@ -4,8 +4,11 @@ Each submission is a folder ``<jobs dir>/<sweep>/<timestamp>/`` holding what a p
 to see what was asked for and why it ran as it did:
 
 - ``prep.sh``, ``train.sh``, ``report.sh``: plain job scripts, rendered from the scheduler's
-  templates;
-- ``variants.txt``: line N+1 names the variant of array task N;
+  templates; a sweep larger than the cluster's array limit (Slurm's ``MaxArraySize``) has
+  ``train-1.sh``, ``train-2.sh``, ... instead, one array each, all after the prep job and
+  the report after all of them;
+- ``variants.txt``: one variant per line, in the arrays' order (each script says where its
+  array starts);
 - ``manifest.json``: the sweep, the options, the variants with their config hashes, the job ids;
 - ``prep_versions.txt``: written by the prep job, the data-prep versions every variant loads,
   so a variant never reads another sweep's newer data prep from the shared folder;
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from kedro.io.core import generate_timestamp
 
@@ -38,8 +43,16 @@ class Submission:
     folder: Path
     to_run: list[str]
     completed: list[str]
-    scripts: dict[str, Path] = field(default_factory=dict)
-    jobs: dict[str, str] = field(default_factory=dict)
+    scripts: dict[str, Path] = field(default_factory=dict)  # prep, train (or train-1, train-2, ...), report
+    arrays: list[dict[str, Any]] = field(default_factory=list)  # per array: its script, first variant, tasks
+    limit: tuple[str, int] | None = None  # the scheduler's setting that caps an array's tasks, and its value
+    jobs: dict[str, Any] = field(default_factory=dict)
+
+
+def split(n: int, limit: tuple[str, int] | None) -> list[range]:
+    """The variants' indices as consecutive arrays, none holding more tasks than ``limit``."""
+    size = limit[1] if limit else max(n, 1)
+    return [range(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def run_options(env: str | None, conf_source: str | None, params: str | None) -> list[str]:
@@ -92,17 +105,24 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         "workdir": shlex.quote(str(Path.cwd())),
         "run": f"{shlex.quote(sys.executable)} -m {__name__.split('.')[0]}",
         "run_options": " ".join(shlex.quote(o) for o in options),
-        "last_index": str(len(to_run) - 1),
         "max_parallel": scheduler.max_parallel(max_parallel),
     }
-    for job in JOBS:
-        script = folder / f"{job}.sh"
+    limit = submission.limit = scheduler.array_limit()
+    parts = split(len(to_run), limit)
+    scripts = [("prep", "prep", {}),
+               *[("train" if len(parts) == 1 else f"train-{k}", "train",
+                  {"first": str(part.start), "last_index": str(len(part) - 1)}) for k, part in enumerate(parts, 1)],
+               ("report", "report", {})]
+    for name, job, own in scripts:
+        script = folder / f"{name}.sh"
         text = render(scheduler.template(job),
-                      {**values, "resources": "\n".join(scheduler.resource_lines(res[job]))},
+                      {**values, **own, "resources": "\n".join(scheduler.resource_lines(res[job]))},
                       where=f"{scheduler.name}/{job}.sh")
         script.write_text(text)
         script.chmod(0o755)
-        submission.scripts[job] = script
+        submission.scripts[name] = script
+    submission.arrays = [{"script": f"{name}.sh", "first": int(own["first"]), "tasks": int(own["last_index"]) + 1}
+                         for name, job, own in scripts if job == "train"]
     by_name = {v.name: v for v in opened.variants}
     write_json(folder / "manifest.json", {
         "sweep": opened.name,
@@ -115,6 +135,8 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         "command": sys.argv,
         "run_options": options,
         "max_parallel": max_parallel,
+        "array_limit": dict([limit]) if limit else None,
+        "arrays": submission.arrays,
         "resources": {job: {k: v for k, v in asdict(res[job]).items() if v not in (None, ())} for job in JOBS},
         "variants": to_run,
         "config_hashes": {v: opened.config_hash(by_name[v]) for v in to_run},
@@ -125,12 +147,27 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
 
 
 def submit(submission: Submission, scheduler: Scheduler) -> None:
-    """Prep, then the array after it succeeds, then the report after every task has ended."""
-    scripts = submission.scripts
-    jobs = submission.jobs
-    jobs["prep"] = scheduler.submit(scripts["prep"])
-    jobs["train"] = scheduler.submit(scripts["train"], after_ok=jobs["prep"])
-    jobs["report"] = scheduler.submit(scripts["report"], after_any=jobs["train"])
+    """Prep, then each array after it succeeds, then the report after every task has ended.
+
+    A submission the scheduler refuses part-way is taken back: the jobs it had queued are
+    cancelled and its folder removed, so no manifest claims jobs that will not run."""
+    scripts, jobs, queued = submission.scripts, submission.jobs, []
+    try:
+        jobs["prep"] = scheduler.submit(scripts["prep"])
+        queued.append(jobs["prep"])
+        jobs["train"] = []
+        for array in submission.arrays:
+            jobs["train"].append(scheduler.submit(submission.folder / array["script"], after_ok=jobs["prep"]))
+            queued.append(jobs["train"][-1])
+        jobs["report"] = scheduler.submit(scripts["report"], after_any=jobs["train"])
+    except ClusterError as exc:
+        taken_back = f"; cancelled the {len(queued)} job(s) it had queued ({', '.join(queued)})" if queued else ""
+        try:
+            scheduler.cancel(queued)
+        except ClusterError as also:
+            taken_back = f"; cancelling the jobs it had queued failed too: {also}"
+        shutil.rmtree(submission.folder, ignore_errors=True)
+        raise ClusterError(f"{exc}{taken_back}") from None
     manifest_path = submission.folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     write_json(manifest_path, {**manifest, "jobs": jobs})

@@ -1,5 +1,6 @@
 #!/bin/bash
-# {{sweep}}: one variant per array task; line N+1 of variants.txt names task N's variant.
+# {{sweep}}: one variant per array task; line {{first}} + N + 1 of variants.txt names task N's
+# variant (a sweep larger than the cluster's array limit is several arrays).
 # Written by `sweeplab submit`. A requeued task continues from the variant's last checkpoint,
 # and its log keeps every attempt.
 #SBATCH --job-name={{sweep}}-train
@@ -12,7 +13,7 @@ set -euo pipefail
 cd {{workdir}}
 export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
 export SWEEPLAB_WORKERS=1
-variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {{folder}}/variants.txt)
+variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + {{first}} + 1))p" {{folder}}/variants.txt)
 versions=$(paste -sd, {{folder}}/prep_versions.txt)
 echo "task $SLURM_ARRAY_TASK_ID: {{sweep}}.$variant, data prep $versions"
 {{run}} --pipelines={{sweep}}_train --namespaces={{sweep}}."$variant" --load-versions="$versions" {{run_options}}
