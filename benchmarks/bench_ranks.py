@@ -20,7 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench_steps import rows, tiny_inputs
+from bench_steps import row_options, rows, tiny_inputs
 
 from sweeplab.training import train
 from sweeplab.training.distributed import DistributedConfig
@@ -49,10 +49,8 @@ def differences(one: dict, two: dict) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", type=Path, required=True)
+    row_options(parser)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--also", action="append", default=[], metavar="FAMILY:KEY=VALUE",
-                        help="an extra row: the family's first variant with one override")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     families, params, inputs = tiny_inputs(args.project)

@@ -66,6 +66,13 @@ def first_variant(family, params: dict) -> dict:
     return resolve_variant_config(params[family.name], family=family, variant=expand(sweep, params[sweep])[0])
 
 
+def row_options(parser: argparse.ArgumentParser) -> None:
+    """``--project`` and ``--also``: the prepared project and the extra rows (see ``rows``)."""
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--also", action="append", default=[], metavar="FAMILY:KEY=VALUE",
+                        help="an extra row: the family's first variant with one override")
+
+
 def rows(families: dict, params: dict, also: list[str]) -> list[tuple[str, str, dict]]:
     """``(label, family, config)``: each family's first variant, then one per ``also`` entry
     ``FAMILY:KEY=VALUE`` (that family's first variant with the override, the value read as YAML)."""
@@ -92,11 +99,9 @@ def steps_per_second(family, config: dict, inputs: dict, epochs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", type=Path, required=True)
+    row_options(parser)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--also", action="append", default=[], metavar="FAMILY:KEY=VALUE",
-                        help="an extra row: the family's first variant with one override")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     families, params, inputs = tiny_inputs(args.project)

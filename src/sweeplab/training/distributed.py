@@ -219,7 +219,8 @@ def _ranks_logging(folder: Path) -> Iterator[None]:
 
 def launch(work: Callable[[Ranks], Any], *, world: int, backend_name: str, timeout_s: int,
            folder: Path | None = None) -> Any:
-    """Run ``work(ranks)`` on ``world`` spawned processes and return rank 0's result. When a
+    """Run ``work(ranks)`` on ``world`` spawned processes and return rank 0's result, which
+    must be plain data (tensors in dicts and lists, numbers, strings). When a
     rank fails the others are stopped, and ``RankFailed`` names the first rank that failed."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -229,4 +230,5 @@ def launch(work: Callable[[Ranks], Any], *, world: int, backend_name: str, timeo
                                join=True, start_method="spawn")
         except ProcessException as exc:  # a rank raised, or its process died
             raise RankFailed(_first_failure(exc, Path(tmp))) from None
-        return torch.load(Path(tmp) / "result.pt", weights_only=False)
+        # rank 0's result is plain data (tensors, dicts, lists, numbers, strings): nothing to unpickle as code
+        return torch.load(Path(tmp) / "result.pt", weights_only=True)

@@ -149,13 +149,14 @@ def _batches(data: Batch, batch_size: int, order: torch.Tensor | None, ranks: Ra
     """``(rows, global rows)`` per batch: this rank's share of each batch of ``batch_size``
     rows (all of it in one process) and how many rows the whole batch has."""
     n = _n_rows(data)
+    if order is None and ranks.distributed:  # evaluation in order, shared across ranks
+        order = torch.arange(n, device=next(iter(data.values())).device)
     for start in range(0, n, batch_size):
-        if order is None and not ranks.distributed:
+        if order is None:
             yield {k: v[start : start + batch_size] for k, v in data.items()}, min(batch_size, n - start)
-            continue
-        idx = (order if order is not None else torch.arange(n, device=next(iter(data.values())).device))
-        idx = idx[start : start + batch_size]
-        yield {k: v.index_select(0, ranks.share(idx)) for k, v in data.items()}, len(idx)
+        else:
+            idx = order[start : start + batch_size]
+            yield {k: v.index_select(0, ranks.share(idx)) for k, v in data.items()}, len(idx)
 
 
 def _sum_dtype(device: torch.device) -> torch.dtype:
@@ -480,8 +481,9 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
     work = functools.partial(_train_rank, setup, trainer, run, checkpoint, device, rank_threads)
     logger.info("%s: training on %d ranks (%s, %s)", name, world, device.type, backend)
     try:
-        return distributed.launch(work, world=world, backend_name=backend, timeout_s=trainer.distributed.timeout_s,
-                                  folder=checkpoint.folder if checkpoint is not None else None)
+        plain = distributed.launch(work, world=world, backend_name=backend, timeout_s=trainer.distributed.timeout_s,
+                                   folder=checkpoint.folder if checkpoint is not None else None)
+        return RunRecord(plain["weights"], history_frame(plain["history"]), plain["summary"])
     except distributed.RankFailed as exc:
         state = checkpoint.latest() if checkpoint is not None else None
         progress = _Progress(**{f.name: state[f.name] for f in fields(_Progress)}) if state else _Progress()
@@ -489,13 +491,15 @@ def train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any],
 
 
 def _train_rank(setup: Training, trainer: TrainerConfig, run: Mapping[str, Any], checkpoint: CheckpointSlot | None,
-                device: torch.device, threads: int, ranks: Ranks) -> RunRecord:
-    """One rank of a distributed run (in its own process): its device, and the loop."""
+                device: torch.device, threads: int, ranks: Ranks) -> dict[str, Any]:
+    """One rank of a distributed run (in its own process): its device, and the loop; its run
+    record as plain data, for the parent to read back without unpickling objects."""
     device = distributed.rank_device(device, ranks.rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    return _train(setup, trainer=trainer, run=run, checkpoint=checkpoint, device=device, threads=threads,
-                  start_time=time.perf_counter(), ranks=ranks)
+    record = _train(setup, trainer=trainer, run=run, checkpoint=checkpoint, device=device, threads=threads,
+                    start_time=time.perf_counter(), ranks=ranks)
+    return {"weights": record.weights, "history": record.history.to_dict("records"), "summary": record.summary}
 
 
 def _failed(run: Mapping[str, Any], trainer: TrainerConfig, exc: BaseException, progress: _Progress,
