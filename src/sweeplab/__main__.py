@@ -1,6 +1,6 @@
 """The ``sweeplab`` command.
 
-``sweeplab submit|status|prune <sweep>`` puts a sweep on a cluster (``sweeplab.cluster``); anything
+``sweeplab submit|status|cancel|prune <sweep>`` puts a sweep on a cluster (``sweeplab.cluster``); anything
 else runs the packaged project, as ``python -m sweeplab --conf-source=conf-sweeplab.tar.gz ...``
 always has.
 """
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CLUSTER_COMMANDS = {"submit", "status", "prune"}
+CLUSTER_COMMANDS = {"submit", "status", "cancel", "prune", "follow-up"}
 
 
 def main(*args: Any, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ import torch
 from kedro.pipeline import Node, Pipeline
 from torch import nn
 
-from sweeplab import code_identity
+from sweeplab import code_identity, fail_fast
 from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
@@ -37,6 +37,7 @@ from sweeplab.training import CheckpointSlot, CheckpointStore, evaluate, train
 from sweeplab.training.loop import (
     RunRecord,
     Training,
+    not_trained,
     restored,
 )
 
@@ -169,12 +170,16 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
                           "its data prep must set inputs['fingerprint'] = sweeplab.training.fingerprint(...)")
     cfg, setup = family.setup(config, inputs)
     code = family.code_identity()
-    slot = checkpoint_store.slot_for(config, data, code.digest)
-    record = kept_record(config, checkpoint_store, slot, data, code.digest)
-    if record is None:
-        slot.record_code(code.as_dict())
-        record = train(setup, trainer=cfg.trainer, checkpoint=slot,
-                       run={**config, "code_identity": code.digest, "code_version": code_identity.source_version()})
+    run = {**config, "code_identity": code.digest, "code_version": code_identity.source_version()}
+    if (stop := fail_fast.not_started(config)) is not None:
+        record = not_trained(run, cfg.trainer, stop)
+    else:
+        slot = checkpoint_store.slot_for(config, data, code.digest)
+        record = kept_record(config, checkpoint_store, slot, data, code.digest)
+        if record is None:
+            slot.record_code(code.as_dict())
+            record = train(setup, trainer=cfg.trainer, checkpoint=slot, run=run)
+        fail_fast.note(config, record.summary)
     record.summary.update(setup.summary)
     return record.as_outputs()
 

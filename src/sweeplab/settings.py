@@ -9,6 +9,7 @@ from sweeplab.integration.hooks import (
     CodeChangeHook,
     DevicesHook,
     FailedVariantsHook,
+    FailFastHook,
     InputFilesHook,
     ProvenanceHook,
     RunVersionsHook,
@@ -23,7 +24,7 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 # pluggy calls the last registered first: the trackers close their runs before FailedVariantsHook
 # raises for a failed variant, and a missing device stops the run before a tracker opens one
 HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
-         FailedVariantsHook(), MlflowHook(), TensorBoardHook(), DevicesHook())
+         FailedVariantsHook(), FailFastHook(), MlflowHook(), TensorBoardHook(), DevicesHook())
 
 # routine log lines at DEBUG, none that grows with the sweep (sweeplab.integration.logs)
 logs.install()

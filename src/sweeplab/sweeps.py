@@ -84,6 +84,12 @@ class SweepSpec:
     seeds: Any = field(default_factory=lambda: [0])  # integers, or "0 1 2" from --params; checked in ``expand``
     report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
     resume: ResumeSpec = field(default_factory=ResumeSpec)
+    fail_fast: int | None = None  # K: once the first K variants to finish all failed alike, start no more
+
+    def __post_init__(self) -> None:
+        if self.fail_fast is not None and (isinstance(self.fail_fast, bool) or self.fail_fast < 1):
+            raise ConfigError(f"fail_fast: got {self.fail_fast!r}; expected a whole number of variants, 1 or more "
+                              "(or null: off)")
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Variant:
     seed: int
     experiment: Experiment | None = None
     resume_code: str = RETRAIN  # the sweep's resume.code
+    fail_fast: int | None = None  # the sweep's fail_fast
 
     @property
     def condition(self) -> dict[str, Any]:
@@ -264,7 +271,8 @@ def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
             for seed in seeds:
                 name = variant_name(overrides, seed, labels, experiment)
                 variants.append(Variant(sweep=sweep, name=name, overrides=overrides, seed=seed,
-                                        experiment=experiment, resume_code=checked.resume.code))
+                                        experiment=experiment, resume_code=checked.resume.code,
+                                        fail_fast=checked.fail_fast))
     names = [v.name for v in variants]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -361,7 +369,9 @@ def _for_variant(family: FamilyConfig, variant: Variant, resolved: dict[str, Any
         "seed": variant.seed,
         "config_hash": config_hash({"family": family.name, "seed": variant.seed, "config": resolved}),
         "config": resolved,
-        "resume": {"code": variant.resume_code},  # how this run resumes; not part of what it computes
+        # how this run resumes, and when its sweep stops starting runs: not part of what it computes
+        "resume": {"code": variant.resume_code},
+        "fail_fast": variant.fail_fast,
     }
 
 

@@ -1,5 +1,6 @@
-"""``sweeplab submit`` and ``sweeplab status`` with ``sbatch`` faked: the scripts, the manifest,
-the dependency chain, resume and the states read from saved records."""
+"""``sweeplab submit``, ``status``, ``cancel`` and the retries' follow-up with Slurm's commands
+faked: the scripts, the manifest, the dependency chain, resume, and the states read from saved
+records joined with what the queue says."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from kedro.io import Version
 
 from sweeplab.cluster.cli import cluster
-from sweeplab.cluster.schedulers import JOB_KEYS
+from sweeplab.cluster.schedulers import JOB_KEYS, format_time, parse_time
 from sweeplab.cluster.state import open_sweep
 from sweeplab.datasets.run_records import RunSummaryDataset
 
@@ -40,6 +41,15 @@ echo "MaxArraySize            = ${FAKE_MAX_ARRAY:-1001}"
 FAKE_SCANCEL = """#!/bin/sh
 echo "$@" >> {log}
 """
+FAKE_SQUEUE = """#!/bin/sh
+# the queue as the test wrote it (id|STATE|reason lines); none: it knows no job, as squeue fails
+[ -s "$FAKE_QUEUE" ] || {{ echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }}
+cat "$FAKE_QUEUE"
+"""
+FAKE_SACCT = """#!/bin/sh
+echo "Slurm accounting storage is disabled" >&2
+exit 1
+"""
 
 
 @pytest.fixture
@@ -47,10 +57,12 @@ def project(kedro_project, tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("sbatch", FAKE_SBATCH.format(log=tmp_path / "sbatch.log")), ("scontrol", FAKE_SCONTROL),
-                       ("scancel", FAKE_SCANCEL.format(log=tmp_path / "scancel.log"))):
+                       ("scancel", FAKE_SCANCEL.format(log=tmp_path / "scancel.log")),
+                       ("squeue", FAKE_SQUEUE.format()), ("sacct", FAKE_SACCT)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_QUEUE", str(tmp_path / "queue.txt"))
     monkeypatch.chdir(kedro_project)
     return kedro_project
 
@@ -230,8 +242,8 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
                     VARIANTS[1]: ["failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)"],
                     VARIANTS[2]: ["running", rows[VARIANTS[2]][1]],
                     VARIANTS[3]: ["missing", "its record is of another config"]}
-    assert rows[VARIANTS[2]][1].startswith("last checkpoint ")
-    assert "ae_sweep: 4 variants: 1 completed, 0 outdated, 1 failed, 1 running, 0 planned, 1 missing" in out
+    assert rows[VARIANTS[2]][1].startswith("epoch ? of 1, last checkpoint ")
+    assert "ae_sweep: 4 variants: 1 completed, 0 outdated, 1 failed, 0 killed, 1 running, 0 pending, 0 planned, 1 missing" in out
 
     code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
     assert code == 0 and "4 variants, 1 completed, 3 to run" in out
@@ -290,3 +302,89 @@ def test_the_sweeplab_command_knows_every_cluster_command():
     from sweeplab.__main__ import CLUSTER_COMMANDS  # noqa: PLC0415
 
     assert set(cluster.commands) == CLUSTER_COMMANDS
+
+
+def queue(tmp_path: Path, *rows: str) -> None:
+    (tmp_path / "queue.txt").write_text("".join(f"{row}\n" for row in rows))
+
+
+def test_status_joins_the_records_with_what_the_queue_says(project, tmp_path):
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")  # prep 101, variants 102, report 103
+    assert code == 0, out
+    opened = open_sweep("ae_sweep", env=None, conf_source=None, params=_params())
+    slot = (project / "data/06_models/checkpoints/ae_sweep" / VARIANTS[2]
+            / f"{opened.config_hash(opened.variants[2])}-ab-{opened.family.code_identity().digest}")
+    slot.mkdir(parents=True)
+    (slot / "last.json").write_text('{"epoch": 1}')
+    queue(tmp_path, "101|COMPLETED|None", "102_0|RUNNING|None", "102_1|PENDING|Resources", "102_2|TIMEOUT|None",
+          "102_3|FAILED|NonZeroExitCode", "103|PENDING|Dependency")
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    folder = only_folder(project)
+    assert status_rows(out) == {
+        VARIANTS[0]: ["running", "job 102_0, epoch ? of 1"],
+        VARIANTS[1]: ["pending", "job 102_1 (Resources)"],
+        VARIANTS[2]: ["killed", "TIMEOUT: job 102_2 at epoch 1 of 1; submitting again continues it from its checkpoint"],
+        VARIANTS[3]: ["failed", f"FAILED: job 102_3 ended without a run record; see {folder}/logs/train-102_3.log"]}
+    assert "4 variants: 0 completed, 0 outdated, 1 failed, 1 killed, 1 running, 1 pending, 0 planned, 0 missing" in out
+
+
+def test_retries_resubmit_only_what_the_scheduler_killed_with_more_time(project, tmp_path):
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--retries=1", "--time=10",
+                         "--retry-time-factor=1.5")
+    assert code == 0 and "up to 1 time(s)" in out, out
+    folder = only_folder(project)
+    assert f"-m sweeplab follow-up {folder}" in (folder / "report.sh").read_text()
+    queue(tmp_path, "102_0|COMPLETED|None", "102_1|FAILED|NonZeroExitCode", "102_2|TIMEOUT|None",
+          "102_3|OUT_OF_MEMORY|None")
+    code, out = sweeplab("follow-up", str(folder))
+    assert code == 10 and f"resubmitted 1 task(s) the scheduler killed: {VARIANTS[2]}" in out, out
+    retry, report = sbatch_calls(tmp_path)[3:]
+    assert retry == ["--parsable", str(folder / "retry-1.sh")], "the data prep is done: no dependency"
+    assert report == ["--parsable", "--dependency=afterany:104", str(folder / "report.sh")]
+    assert (folder / "retry-1.txt").read_text().split() == [VARIANTS[2]]
+    script = (folder / "retry-1.sh").read_text().splitlines()
+    assert "#SBATCH --time=0-00:15:00" in script and "#SBATCH --array=0-0" in script
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["jobs"] == {"prep": "101", "train": ["102"], "report": "105", "reports": ["103"]}
+    assert manifest["retries"][0]["states"] == {VARIANTS[2]: "TIMEOUT"}
+
+    queue(tmp_path, "102_2|TIMEOUT|None", "104_0|PENDING|Priority")
+    code, out = sweeplab("status", "ae_sweep", f"--params={PARAMS}")
+    assert status_rows(out)[VARIANTS[2]] == ["pending", "job 104_0 (Priority); attempt 2, after TIMEOUT"]
+    queue(tmp_path, "102_2|TIMEOUT|None", "104_0|TIMEOUT|None")
+    code, out = sweeplab("follow-up", str(folder))
+    assert code == 0 and "nothing to retry" in out, "one retry allowed, one made"
+    assert len(sbatch_calls(tmp_path)) == 5
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--retry-time-factor=2"], "--retry-time-factor needs --time"),
+    (["--time=1:2:3:4"], "--time: '1:2:3:4'; expected a time such as 90"),
+    (["--time=10", "--retry-time-factor=0.5"], "--retry-time-factor: got 0.5; expected 1 or more")])
+def test_bad_retry_options_are_one_line_before_anything_is_written(project, tmp_path, options, named):
+    with pytest.raises(Exception, match=rf"^{named}"):
+        sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--retries=1", *options)
+    assert not (project / "data/09_jobs").exists() and sbatch_calls(tmp_path) == []
+
+
+@pytest.mark.parametrize(("value", "seconds", "shown"), [
+    ("90", 5400, "0-01:30:00"), ("5:30", 330, "0-00:06:00"), ("02:00:00", 7200, "0-02:00:00"),
+    ("1-12", 129600, "1-12:00:00"), ("2-0:30", 174600, "2-00:30:00"), ("1-00:00:01", 86401, "1-00:01:00")])
+def test_slurm_times_read_and_write_back(value, seconds, shown):
+    assert parse_time(value, "--time") == seconds
+    assert format_time(seconds) == shown
+
+
+def test_cancel_takes_the_queued_and_running_jobs_of_the_newest_submission(project, tmp_path):
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out
+    queue(tmp_path, "101|COMPLETED|None", "102_0|COMPLETED|None", "102_1|RUNNING|None", "102_2|PENDING|None",
+          "102_3|PENDING|None", "103|PENDING|Dependency")
+    code, out = sweeplab("cancel", "ae_sweep", f"--variant={VARIANTS[2]}")
+    assert code == 0 and (tmp_path / "scancel.log").read_text().split() == ["102_2"], out
+    code, out = sweeplab("cancel", "ae_sweep")
+    assert code == 0 and "cancelled 4 queued or running task(s)" in out, out
+    assert (tmp_path / "scancel.log").read_text().splitlines()[-1].split() == ["102", "103"]
+    code, out = sweeplab("cancel", "ae_sweep", "--variant=no_such_variant")
+    assert code != 0 and "ae_sweep.no_such_variant: not a variant of the submission" in out

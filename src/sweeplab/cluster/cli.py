@@ -1,4 +1,4 @@
-"""``sweeplab submit|status|prune <sweep>``: a sweep on a cluster, from the project folder or from a
+"""``sweeplab submit|status|cancel|prune <sweep>``: a sweep on a cluster, from the project folder or from a
 packaged project (``--conf-source``). Every other ``sweeplab ...`` is the packaged run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sweeplab.cluster.schedulers import JOB_KEYS, SCHEDULERS, Resources, job_resources
+from sweeplab.cluster.schedulers import ACTIVE, JOB_KEYS, SCHEDULERS, Resources, job_resources
 from sweeplab.errors import explained
 from sweeplab.integration.overrides import FORMS, parse_overrides
 
@@ -64,11 +64,17 @@ def cluster() -> None:
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None, help="At most this many variants at once.")
 @click.option("--sbatch", "extra", multiple=True,
               help="An extra directive line for every job, e.g. --sbatch=--qos=long (repeatable).")
+@click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Resubmit a task the scheduler killed (TIMEOUT, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE) up to "
+                   "this many times; it continues from its checkpoint. Never one that failed in Python.")
+@click.option("--retry-time-factor", type=float, default=1.0, show_default=True,
+              help="Each retry's time limit is --time times this, per retry so far (needs --time).")
 @click.option("--dry-run", is_flag=True, help="Write and print the job scripts; submit nothing.")
 def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str, scheduler: str,
            partition: str | None, time_limit: str | None, mem: str | None, cpus_per_task: int | None,
            gpus_per_task: int | None, prep_spec: str, report_spec: str, account: str | None,
-           max_parallel: int | None, extra: tuple[str, ...], dry_run: bool) -> None:
+           max_parallel: int | None, extra: tuple[str, ...], retries: int, retry_time_factor: float,
+           dry_run: bool) -> None:
     """Submit SWEEP: data prep, one array task per variant without a completed record, the report.
 
     The resource options size the variants' tasks; the prep and report jobs ask for what
@@ -85,7 +91,7 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
     chosen = SCHEDULERS[scheduler]
     prepared = sub.prepare(opened, states, scheduler=chosen, res=res, jobs_dir=Path(jobs_dir),
                            options=sub.run_options(env, conf_source, params), max_parallel=max_parallel,
-                           dry_run=dry_run)
+                           dry_run=dry_run, retries=sub.Retries(retries, retry_time_factor))
     total = len(opened.variants)
     if not prepared.to_run:
         click.echo(f"{sweep}: all {total} variants have a completed record; nothing to submit.")
@@ -103,8 +109,9 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
     arrays = ", ".join(jobs["train"])
     split = (f" in {len(jobs['train'])} arrays: this cluster's {prepared.limit[0]} is {prepared.limit[1]}"
              if len(jobs["train"]) > 1 and prepared.limit else "")
+    again = f"; tasks the scheduler kills go round again, up to {retries} time(s)" if retries else ""
     click.echo(f"Submitted: prep {jobs['prep']}; variants {arrays} ({len(prepared.to_run)} tasks{split}{cap}, "
-               f"after prep succeeds); report {jobs['report']} (after every task ends).")
+               f"after prep succeeds); report {jobs['report']} (after every task ends){again}.")
     click.echo(f"Follow it with: sweeplab status {sweep}" + (f" --jobs-dir={jobs_dir}" if jobs_dir != DEFAULT_JOBS_DIR else ""))
 
 
@@ -113,8 +120,9 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
 @_session_options
 @_jobs_dir
 def status(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str) -> None:
-    """Per variant of SWEEP: completed, outdated (finished by other code), failed (why), running,
-    planned or missing."""
+    """Per variant of SWEEP: completed, outdated (finished by other code), failed (why), killed by
+    the scheduler (TIMEOUT, OUT_OF_MEMORY, ...), running (epoch N of M), pending, planned or
+    missing: the run records joined with what the scheduler says of the newest submission."""
     from sweeplab.cluster.state import STATES  # noqa: PLC0415 - Kedro's session: not for --help
 
     opened = _open(sweep, env, conf_source, params)
@@ -124,6 +132,50 @@ def status(sweep: str, env: str | None, conf_source: str | None, params: str, jo
     width = max(len(s.variant) for s in states)
     for s in states:
         click.echo(f"  {s.variant:<{width}}  {s.state:<9}  {s.detail}")
+
+
+@cluster.command()
+@click.argument("sweep")
+@_jobs_dir
+@click.option("--variant", default=None, help="Cancel only this variant's task.")
+def cancel(sweep: str, jobs_dir: str, variant: str | None) -> None:
+    """Cancel the jobs of SWEEP's newest submission that are still queued or running (or one
+    variant's task); what they saved stays, and submitting again continues them."""
+    from sweeplab.cluster import state  # noqa: PLC0415
+
+    latest = state.latest_submission(Path(jobs_dir) / sweep)
+    if latest is None:
+        raise click.ClickException(f"{sweep}: no submission in {Path(jobs_dir) / sweep}")
+    scheduler = SCHEDULERS[latest["scheduler"]]
+    if variant is not None:
+        tasks = state.tasks_of(latest, variant)
+        if not tasks:
+            raise click.ClickException(f"{sweep}.{variant}: not a variant of the submission {latest['submitted_at']}")
+        jobs = tasks[-1:]
+    else:
+        jobs = state.submission_jobs(latest)
+    told = scheduler.task_states(jobs)
+    active = [task for task, now in told.items() if now.state in ACTIVE]
+    # an array is cancelled whole (its pending tasks may not be split out yet)
+    wanted = jobs if variant else sorted({task.split("_")[0] for task in active}, key=int)
+    if active:
+        scheduler.cancel(wanted)
+    click.echo(f"{sweep}: cancelled {len(active)} queued or running task(s) of the submission "
+               f"{latest['submitted_at']}" + (f" ({', '.join(wanted)})" if active else ""))
+
+
+@cluster.command(name="follow-up", hidden=True)
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+def follow_up(folder: str) -> None:
+    """In a submission's report job: resubmit the tasks the scheduler killed (--retries); exit
+    status 10 when it did, and the report waits for them in a new job."""
+    from sweeplab.cluster import submission as sub  # noqa: PLC0415
+
+    again = sub.follow_up(Path(folder))
+    if again:
+        click.echo(f"resubmitted {len(again)} task(s) the scheduler killed: {', '.join(again)}")
+        sys.exit(10)
+    click.echo("nothing to retry: the report goes ahead")
 
 
 @cluster.command()

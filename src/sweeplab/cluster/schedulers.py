@@ -21,6 +21,15 @@ from sweeplab.errors import ExplainedError
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 JOBS = ("prep", "train", "report")  # in dependency order
 
+# a task's states, in the scheduler's own names (Slurm's; another scheduler maps to them)
+WAITING = ("PENDING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED")
+ACTIVE = (*WAITING, "RUNNING", "COMPLETING", "STOPPED", "SIGNALING", "STAGE_OUT")
+# ended by the scheduler, not by the task's own code
+KILLED = ("TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "CANCELLED")
+# what ``--retries`` resubmits: the same request may well succeed next time (out of memory would
+# fail again, and a cancelled task was stopped on purpose)
+RETRIED = ("TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+
 
 class ClusterError(ExplainedError):
     """A submission that cannot go ahead; the message says why and what to do."""
@@ -41,6 +50,42 @@ class Resources:
 
 # what ``--prep`` and ``--report`` may set, as ``key=value,...``, and how each value is read
 JOB_KEYS = {"partition": str, "time": str, "mem": str, "cpus-per-task": int, "gpus-per-task": int}
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What the scheduler says of one task (``123`` or, in an array, ``123_4``)."""
+
+    state: str  # e.g. PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT (see WAITING, ACTIVE, KILLED)
+    reason: str = ""  # why it waits, or how it ended, where the scheduler says
+
+    @property
+    def killed(self) -> bool:
+        return self.state in KILLED
+
+
+TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+
+
+def parse_time(value: str, where: str) -> int:
+    """A Slurm time limit in seconds: ``minutes``, ``minutes:seconds``, ``hours:minutes:seconds``,
+    ``days-hours``, ``days-hours:minutes`` or ``days-hours:minutes:seconds``."""
+    found = TIME.match(value.strip())
+    if not found:
+        raise ClusterError(f"{where}: {value!r}; expected a time such as 90, 02:00:00 or 1-12:00:00")
+    days, first, second, third = (int(g) if g else None for g in found.groups())
+    if days is not None:  # days-hours[:minutes[:seconds]]
+        return ((days * 24 + first) * 60 + (second or 0)) * 60 + (third or 0)
+    if third is not None:
+        return (first * 60 + second) * 60 + third
+    return first * 60 + (second or 0)
+
+
+def format_time(seconds: float) -> str:
+    """Seconds as ``days-hours:minutes:seconds``, rounded up to a whole minute (Slurm's unit)."""
+    minutes = -(-int(seconds) // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    return f"{days}-{minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
 def job_resources(spec: str, *, account: str | None, extra: tuple[str, ...], where: str) -> Resources:
@@ -92,8 +137,15 @@ class Scheduler(ABC):
         when the scheduler says nothing (or cannot be asked, as in a dry run elsewhere)."""
 
     @abstractmethod
-    def cancel(self, jobs: list[str]) -> None:
-        """Cancel these jobs (a submission that failed part-way takes back what it queued)."""
+    def cancel(self, jobs: list[str], *, pending_only: bool = False) -> None:
+        """Cancel these jobs or tasks (a submission that failed part-way takes back what it
+        queued; ``sweeplab cancel``); ``pending_only``: leave the running ones be."""
+
+    @abstractmethod
+    def task_states(self, jobs: list[str]) -> dict[str, TaskState]:
+        """What the scheduler knows of these jobs, by task (``123_4`` for an array's task):
+        the queue for what waits or runs, its records for what ended. A task it no longer
+        knows is absent."""
 
     def _call(self, args: list[str]) -> str:
         if shutil.which(args[0]) is None:
@@ -134,18 +186,73 @@ class Slurm(Scheduler):
             raise ClusterError(f"{self.submit_command} printed {out!r}; expected a job id")
         return job_id
 
-
     def array_limit(self) -> tuple[str, int] | None:
         # array indices run from 0 to MaxArraySize - 1 (Slurm's default 1001)
-        if shutil.which("scontrol") is None:
-            return None
-        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=False)
-        found = re.search(r"^MaxArraySize\s*=\s*(\d+)", shown.stdout, re.MULTILINE)
-        return ("MaxArraySize", int(found[1])) if shown.returncode == 0 and found else None
+        value = self._config().get("MaxArraySize", "")
+        return ("MaxArraySize", int(value)) if value.isdigit() else None
 
-    def cancel(self, jobs: list[str]) -> None:
+    def cancel(self, jobs: list[str], *, pending_only: bool = False) -> None:
         if jobs:
-            self._call(["scancel", *jobs])
+            self._call(["scancel", *(["--state=PENDING"] if pending_only else []), *jobs])
+
+    def task_states(self, jobs: list[str]) -> dict[str, TaskState]:
+        if not jobs or shutil.which("squeue") is None:
+            return {}
+        ended = self._accounting(jobs) or self._completion_record(jobs)
+        return {**ended, **self._queue(jobs)}  # the queue is the newest word (a requeued task)
+
+    @staticmethod
+    def _rows(args: list[str]) -> list[list[str]]:
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        # squeue fails when it knows none of the jobs; sacct, when accounting is off
+        return [line.split("|") for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+
+    def _queue(self, jobs: list[str]) -> dict[str, TaskState]:
+        # --states=all: what ended within MinJobAge too; -r: one row per array task
+        rows = self._rows(["squeue", "-h", "-r", "--states=all", f"--jobs={','.join(jobs)}", "--format=%i|%T|%r"])
+        return {row[0]: TaskState(row[1], _reason(row[2])) for row in rows if len(row) == 3 and "[" not in row[0]}
+
+    def _accounting(self, jobs: list[str]) -> dict[str, TaskState]:
+        if shutil.which("sacct") is None:
+            return {}
+        rows = self._rows(["sacct", "-n", "-P", "-X", f"--jobs={','.join(jobs)}", "--format=JobID,State,Reason"])
+        # "CANCELLED by 1000": the state's name is its first word
+        return {row[0]: TaskState(row[1].split()[0], _reason(row[2])) for row in rows
+                if len(row) == 3 and row[1].strip() and "[" not in row[0]}
+
+    def _completion_record(self, jobs: list[str]) -> dict[str, TaskState]:
+        """Slurm's job-completion file (``JobCompType=jobcomp/filetxt``), where it is readable:
+        a cluster without accounting still keeps one line per ended job there."""
+        config = self._config()
+        path = Path(config.get("JobCompLoc", ""))
+        if config.get("JobCompType") != "jobcomp/filetxt" or not path.is_file():
+            return {}
+        wanted, found = set(jobs), {}
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            array, task = fields.get("ArrayJobId", "0"), fields.get("ArrayTaskId", "")
+            if array not in ("", "0") and task.isdigit() and array in wanted:
+                found[f"{array}_{task}"] = TaskState(fields.get("JobState", "?"))
+            elif fields.get("JobId") in wanted:
+                found[fields["JobId"]] = TaskState(fields.get("JobState", "?"))
+        return found
+
+    @staticmethod
+    def _config() -> dict[str, str]:
+        """``scontrol show config`` as name -> value; empty where it cannot be asked."""
+        if shutil.which("scontrol") is None:
+            return {}
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=False)
+        pairs = (re.match(r"^(\w+)\s*=\s*(.*?)\s*$", line) for line in shown.stdout.splitlines())
+        return {m[1]: m[2] for m in pairs if m} if shown.returncode == 0 else {}
+
+
+def _reason(text: str) -> str:
+    return "" if text.strip() in ("None", "") else text.strip()
 
 
 SCHEDULERS = {s.name: s for s in (Slurm(),)}

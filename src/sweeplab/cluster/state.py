@@ -1,5 +1,5 @@
-"""Where each variant of a sweep stands, read from what the runs saved: their run records and
-the checkpoint store, never the scheduler's accounting (many clusters switch it off).
+"""Where each variant of a sweep stands: what the runs saved (their run records and the
+checkpoint store) joined with what the scheduler says of the newest submission's tasks.
 
 A variant is
 - ``completed``: its newest summary says so, for the config it has now (same config hash) and
@@ -7,10 +7,19 @@ A variant is
   for other code;
 - ``outdated``: its newest summary says completed for this config, but other code trained
   it; the next run retrains it, so ``submit`` puts it into the next array;
-- ``running``: its checkpoint slot for that config and code was written after its newest summary;
-- ``planned``: the newest submission holds it and nothing of it was saved since;
-- ``failed``: its newest summary says so (with the reason);
+- ``pending``: its task waits in the queue (with the scheduler's reason);
+- ``running``: its task runs (epoch N of M, from its checkpoint); where the scheduler cannot
+  be asked, its checkpoint slot was written after its newest summary;
+- ``killed``: the scheduler ended its task (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED, ...:
+  the state's name); submitting again, or ``--retries``, continues it from its checkpoint;
+- ``planned``: the newest submission holds it, nothing of it was saved since, and the
+  scheduler says nothing of its task;
+- ``failed``: its newest summary says so (with the reason), or its task failed before it
+  saved one;
 - ``missing``: none of these (never run, or run with another config).
+
+The scheduler is asked once per ``status``, for every job of the newest submission: its queue,
+then its accounting where that exists, else the job-completion file where readable.
 """
 
 from __future__ import annotations
@@ -24,13 +33,16 @@ from typing import Any
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
+from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState
 from sweeplab.families import CHECKPOINT_STORE, Family
 from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING
 from sweeplab.sweeps import Plan, Variant, resolve_variant_config
+from sweeplab.training.checkpoints import CheckpointSlot
 
 PACKAGE = __name__.split(".")[0]
-RUNNING, PLANNED, OUTDATED = "running", "planned", "outdated"  # a cluster's own states, beside the run record's
-STATES = (COMPLETED, OUTDATED, FAILED, RUNNING, PLANNED, MISSING)
+# a cluster's own states, beside the run record's
+RUNNING, PENDING, PLANNED, OUTDATED, KILLED = "running", "pending", "planned", "outdated", "killed"
+STATES = (COMPLETED, OUTDATED, FAILED, KILLED, RUNNING, PENDING, PLANNED, MISSING)
 
 
 @dataclass(frozen=True)
@@ -64,26 +76,55 @@ class OpenSweep:
     def config_hash(self, variant: Variant) -> str:
         return self.config(variant)["config_hash"]
 
-    def states(self, submissions: Path | None = None) -> list[VariantState]:
+    def states(self, submissions: Path | None = None, *, ask_scheduler: bool = True) -> list[VariantState]:
+        """Every variant's state; with ``ask_scheduler``, joined with what the scheduler of
+        the newest submission says of its tasks."""
         latest = latest_submission(submissions) if submissions else None
-        planned = set(latest["variants"]) if latest else set()
+        scheduler = SCHEDULERS.get(latest["scheduler"]) if latest and ask_scheduler else None
+        told = scheduler.task_states(submission_jobs(latest)) if scheduler else {}
         store = self.catalog.load(CHECKPOINT_STORE)
-        return [self._state(v, store.root, planned, latest) for v in self.variants]
+        return [self._state(v, store.root, latest, told) for v in self.variants]
 
-    def _state(self, variant: Variant, store: Path, planned: set[str], latest: dict | None) -> VariantState:
+    def _state(self, variant: Variant, store: Path, latest: dict | None, told: dict[str, TaskState]) -> VariantState:
         name = f"{variant.namespace}.summary"
         saved_at = self.catalog.get(name).saved_at()
-        config_hash, code = self.config_hash(variant), self.family.code_identity().digest
+        resolved = self.config(variant)
+        config_hash, code = resolved["config_hash"], self.family.code_identity().digest
         recorded = self._recorded(variant, self.catalog.load(name), config_hash, code)
         if recorded.state == COMPLETED:
             return recorded
-        slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*-{code}/last.pt"))
-        touched = max((p.stat().st_mtime for p in slots), default=None)
+        slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*-{code}"),
+                       key=lambda p: (p / "last.pt").stat().st_mtime if (p / "last.pt").exists() else 0)
+        done = CheckpointSlot(slots[-1]).epochs_done() if slots else None
+        progress = f"epoch {'?' if done is None else done} of {resolved['config']['trainer']['epochs']}"
+        tasks = tasks_of(latest, variant.name) if latest else []
+        since = saved_at is None or latest is None or saved_at < latest["submitted_at_epoch"]
+        if tasks and tasks[-1] in told:
+            return self._told(variant.name, tasks, told, progress, since, recorded, latest)
+        touched = max(((p / "last.pt").stat().st_mtime for p in slots if (p / "last.pt").exists()), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
-            return VariantState(variant.name, RUNNING, f"last checkpoint {_age(touched)} ago")
-        if variant.name in planned and (saved_at is None or saved_at < latest["submitted_at_epoch"]):
-            return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, "
-                                f"job {array_task(latest, variant.name)}")
+            return VariantState(variant.name, RUNNING, f"{progress}, last checkpoint {_age(touched)} ago")
+        if tasks and since:
+            return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, job {tasks[-1]}")
+        return recorded
+
+    @staticmethod
+    def _told(name: str, tasks: list[str], told: dict[str, TaskState], progress: str, since: bool,
+              recorded: VariantState, latest: dict) -> VariantState:
+        """A variant's state where the scheduler knows its newest task."""
+        task, now = tasks[-1], told[tasks[-1]]
+        earlier = [told[t].state for t in tasks[:-1] if t in told]
+        attempt = f"; attempt {len(tasks)}, after {', '.join(earlier)}" if len(tasks) > 1 else ""
+        if now.state in WAITING:
+            return VariantState(name, PENDING, f"job {task}" + (f" ({now.reason})" if now.reason else "") + attempt)
+        if now.state in ACTIVE:
+            return VariantState(name, RUNNING, f"job {task}, {progress}{attempt}")
+        if now.killed:
+            return VariantState(name, KILLED, f"{now.state}: job {task} at {progress}{attempt}; "
+                                "submitting again continues it from its checkpoint")
+        if now.state != "COMPLETED" and since:  # it ended before it could save its record
+            log = Path(latest["folder"]) / "logs" / f"train-{task}.log"
+            return VariantState(name, FAILED, f"{now.state}: job {task} ended without a run record; see {log}")
         return recorded
 
     @staticmethod
@@ -112,25 +153,44 @@ def _age(timestamp: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-def array_task(manifest: dict[str, Any], variant: str) -> str:
-    """``<array job>_<task>`` of a variant in a submitted manifest: the array that holds it
-    (a sweep larger than the array limit is several) and its index there."""
-    index = manifest["variants"].index(variant)
-    arrays = manifest.get("arrays") or [{"first": 0, "tasks": len(manifest["variants"])}]
-    jobs = manifest["jobs"].get("train", [])
-    jobs = [jobs] if isinstance(jobs, str) else jobs  # a manifest written before arrays were split
-    for job, array in zip(jobs, arrays, strict=False):
+def array_task(variants: list[str], arrays: list[dict[str, Any]], jobs: list[str], variant: str) -> str | None:
+    """``<array job>_<task>`` of a variant among ``variants``, split into ``arrays`` (a sweep
+    larger than the array limit is several) submitted as ``jobs``; None if it is not there."""
+    if variant not in variants:
+        return None
+    index = variants.index(variant)
+    for job, array in zip(jobs, arrays or [{"first": 0, "tasks": len(variants)}], strict=False):
         if array["first"] <= index < array["first"] + array["tasks"]:
             return f"{job}_{index - array['first']}"
     return f"?_{index}"
 
 
+def tasks_of(manifest: dict[str, Any], variant: str) -> list[str]:
+    """Every task a submission ran a variant in: its array task, then its retries'."""
+    train = manifest["jobs"].get("train", [])
+    train = [train] if isinstance(train, str) else train  # a manifest written before arrays were split
+    rounds = [(manifest["variants"], manifest.get("arrays"), train)]
+    rounds += [(r["variants"], r["arrays"], r["jobs"]) for r in manifest.get("retries", [])]
+    return [task for names, arrays, jobs in rounds if (task := array_task(names, arrays, jobs, variant))]
+
+
+def submission_jobs(manifest: dict[str, Any]) -> list[str]:
+    """Every job a submission queued: prep, the arrays, their retries, the reports."""
+    jobs = manifest["jobs"]
+    train = jobs.get("train", [])
+    retried = [job for r in manifest.get("retries", []) for job in r["jobs"]]
+    ids = [jobs.get("prep"), *([train] if isinstance(train, str) else train), *retried,
+           *jobs.get("reports", []), jobs.get("report")]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
 def latest_submission(folder: Path) -> dict | None:
-    """The newest submitted manifest (not a dry run) under a sweep's jobs folder, or None."""
+    """The newest submitted manifest (not a dry run) under a sweep's jobs folder, with its
+    ``folder``, or None."""
     for path in sorted(Path(folder).glob("*/manifest.json"), reverse=True):
         manifest = json.loads(path.read_text())
         if not manifest.get("dry_run"):
-            return manifest
+            return {**manifest, "folder": str(path.parent.resolve())}
     return None
 
 

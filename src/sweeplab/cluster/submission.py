@@ -9,6 +9,9 @@ to see what was asked for and why it ran as it did:
   the report after all of them;
 - ``variants.txt``: one variant per line, in the arrays' order (each script says where its
   array starts);
+- with ``--retries N``: the report job first resubmits the tasks the scheduler killed
+  (``retry-1.txt``, ``retry-1.sh``, ...; they continue from their checkpoints, with the time
+  limit times ``--retry-time-factor``) and a report job after them, at most N times;
 - ``manifest.json``: the sweep, the options, the variants with their config hashes, the job ids;
 - ``prep_versions.txt``: written by the prep job, the data-prep versions every variant loads,
   so a variant never reads another sweep's newer data prep from the shared folder;
@@ -32,8 +35,18 @@ from typing import Any
 
 from kedro.io.core import generate_timestamp
 
-from sweeplab.cluster.schedulers import JOBS, ClusterError, Resources, Scheduler, render
-from sweeplab.cluster.state import OpenSweep, VariantState
+from sweeplab.cluster.schedulers import (
+    JOBS,
+    RETRIED,
+    SCHEDULERS,
+    ClusterError,
+    Resources,
+    Scheduler,
+    format_time,
+    parse_time,
+    render,
+)
+from sweeplab.cluster.state import OpenSweep, VariantState, tasks_of
 from sweeplab.datasets._files import atomic_path
 from sweeplab.run_records import COMPLETED
 
@@ -47,6 +60,29 @@ class Submission:
     arrays: list[dict[str, Any]] = field(default_factory=list)  # per array: its script, first variant, tasks
     limit: tuple[str, int] | None = None  # the scheduler's setting that caps an array's tasks, and its value
     jobs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """``--retries`` and ``--retry-time-factor``: how often a task the scheduler killed is
+    resubmitted, and how its time limit grows each time."""
+
+    times: int = 0
+    time_factor: float = 1.0
+
+    def check(self, train: Resources) -> None:
+        if self.time_factor < 1:
+            raise ClusterError(f"--retry-time-factor: got {self.time_factor}; expected 1 or more")
+        if self.time_factor != 1 and train.time is None:
+            raise ClusterError("--retry-time-factor needs --time: a cluster's default time limit is not known here")
+        if train.time is not None:
+            parse_time(train.time, "--time")
+
+    def time(self, base: str | None, attempt: int) -> str | None:
+        """The time limit of the ``attempt``-th retry."""
+        if base is None or self.time_factor == 1:
+            return base
+        return format_time(parse_time(base, "--time") * self.time_factor ** attempt)
 
 
 def split(n: int, limit: tuple[str, int] | None) -> list[range]:
@@ -84,10 +120,37 @@ def check_ranks(opened: OpenSweep, variants: list[str], gpus: int | None) -> Non
             raise ClusterError(f"{where} on cuda, but no GPUs are asked for; add --gpus-per-task={world}")
 
 
+def write_script(folder: Path, name: str, scheduler: Scheduler, job: str, values: dict[str, str],
+                 res: Resources) -> Path:
+    script = folder / f"{name}.sh"
+    script.write_text(render(scheduler.template(job), {**values, "resources": "\n".join(scheduler.resource_lines(res))},
+                             where=f"{scheduler.name}/{job}.sh"))
+    script.chmod(0o755)
+    return script
+
+
+def write_arrays(folder: Path, names: tuple[str, str], variants: list[str], scheduler: Scheduler,
+                 values: dict[str, str], res: Resources, limit: tuple[str, int] | None) -> list[dict[str, Any]]:
+    """For ``names = (listing, script)``: ``<listing>.txt`` naming the variants, and one array
+    script per part of at most the cluster's limit (``<script>.sh``, or ``<script>-1.sh``, ...)."""
+    listing, name = names
+    (folder / f"{listing}.txt").write_text("".join(f"{v}\n" for v in variants))
+    parts = split(len(variants), limit)
+    arrays = []
+    for k, part in enumerate(parts, 1):
+        script = name if len(parts) == 1 else f"{name}-{k}"
+        own = {"variants": f"{listing}.txt", "first": str(part.start), "last_index": str(len(part) - 1)}
+        write_script(folder, script, scheduler, "train", {**values, **own}, res)
+        arrays.append({"script": f"{script}.sh", "first": part.start, "tasks": len(part)})
+    return arrays
+
+
 def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: dict[str, Resources],
-            jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool) -> Submission:
+            jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool,
+            retries: Retries = Retries()) -> Submission:
     """Write the submission folder for every variant without a completed record; ``res``
     holds each job's resources (``prep``, ``train``, ``report``)."""
+    retries.check(res["train"])
     to_run = [s.variant for s in states if s.state != COMPLETED]
     completed = [s.variant for s in states if s.state == COMPLETED]
     folder = Path(jobs_dir).resolve() / opened.name / generate_timestamp()
@@ -96,7 +159,6 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         return submission
     check_ranks(opened, to_run, res["train"].gpus_per_task)
     (folder / "logs").mkdir(parents=True)
-    (folder / "variants.txt").write_text("".join(f"{v}\n" for v in to_run))
     (folder / "logging.yml").write_text((resources.files(__package__) / "templates" / "logging.yml").read_text())
     values = {
         "sweep": opened.name,
@@ -106,23 +168,15 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         "run": f"{shlex.quote(sys.executable)} -m {__name__.split('.')[0]}",
         "run_options": " ".join(shlex.quote(o) for o in options),
         "max_parallel": scheduler.max_parallel(max_parallel),
+        "follow_up": (f"{shlex.quote(sys.executable)} -m {__name__.split('.')[0]} follow-up {shlex.quote(str(folder))}"
+                      if retries.times else "true"),
     }
     limit = submission.limit = scheduler.array_limit()
-    parts = split(len(to_run), limit)
-    scripts = [("prep", "prep", {}),
-               *[("train" if len(parts) == 1 else f"train-{k}", "train",
-                  {"first": str(part.start), "last_index": str(len(part) - 1)}) for k, part in enumerate(parts, 1)],
-               ("report", "report", {})]
-    for name, job, own in scripts:
-        script = folder / f"{name}.sh"
-        text = render(scheduler.template(job),
-                      {**values, **own, "resources": "\n".join(scheduler.resource_lines(res[job]))},
-                      where=f"{scheduler.name}/{job}.sh")
-        script.write_text(text)
-        script.chmod(0o755)
-        submission.scripts[name] = script
-    submission.arrays = [{"script": f"{name}.sh", "first": int(own["first"]), "tasks": int(own["last_index"]) + 1}
-                         for name, job, own in scripts if job == "train"]
+    submission.scripts["prep"] = write_script(folder, "prep", scheduler, "prep", values, res["prep"])
+    submission.arrays = write_arrays(folder, ("variants", "train"), to_run, scheduler, values, res["train"], limit)
+    for array in submission.arrays:
+        submission.scripts[array["script"].removesuffix(".sh")] = folder / array["script"]
+    submission.scripts["report"] = write_script(folder, "report", scheduler, "report", values, res["report"])
     by_name = {v.name: v for v in opened.variants}
     write_json(folder / "manifest.json", {
         "sweep": opened.name,
@@ -138,6 +192,8 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
         "array_limit": dict([limit]) if limit else None,
         "arrays": submission.arrays,
         "resources": {job: {k: v for k, v in asdict(res[job]).items() if v not in (None, ())} for job in JOBS},
+        "retries_allowed": asdict(retries),
+        "template_values": values,
         "variants": to_run,
         "config_hashes": {v: opened.config_hash(by_name[v]) for v in to_run},
         "already_completed": completed,
@@ -171,3 +227,44 @@ def submit(submission: Submission, scheduler: Scheduler) -> None:
     manifest_path = submission.folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     write_json(manifest_path, {**manifest, "jobs": jobs})
+
+
+def follow_up(folder: Path) -> list[str]:
+    """In the report job of a submission made with ``--retries``: resubmit the variants whose
+    newest task the scheduler killed (TIMEOUT, NODE_FAIL, ...; not one that failed in Python,
+    ran out of memory or was cancelled) while retries are left, with a report job after them.
+    Returns the variants resubmitted; none: the report goes ahead."""
+    path = Path(folder) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    scheduler, done = SCHEDULERS[manifest["scheduler"]], manifest.get("retries", [])
+    allowed = Retries(**manifest["retries_allowed"])
+    if len(done) >= allowed.times:
+        return []
+    told = scheduler.task_states([job for job in manifest["jobs"]["train"]] + [j for r in done for j in r["jobs"]])
+    killed = [v for v in manifest["variants"]
+              if (tasks := tasks_of(manifest, v)) and tasks[-1] in told and told[tasks[-1]].state in RETRIED]
+    if not killed:
+        return []
+    attempt = len(done) + 1
+    train = manifest["resources"]["train"]
+    res = Resources(**{**train, "extra": tuple(train.get("extra", ())), "time": allowed.time(train.get("time"), attempt)})
+    limit = tuple(next(iter(manifest["array_limit"].items()))) if manifest.get("array_limit") else None
+    arrays = write_arrays(folder, (f"retry-{attempt}",) * 2, killed, scheduler, manifest["template_values"], res, limit)
+    jobs = [scheduler.submit(Path(folder) / array["script"]) for array in arrays]
+    report = scheduler.submit(Path(folder) / "report.sh", after_any=jobs)
+    round_ = {"attempt": attempt, "variants": killed, "states": {v: told[tasks_of(manifest, v)[-1]].state for v in killed},
+              "time": res.time, "arrays": arrays, "jobs": jobs}
+    reports = [*manifest["jobs"].get("reports", []), manifest["jobs"]["report"]]
+    write_json(path, {**manifest, "retries": [*done, round_], "jobs": {**manifest["jobs"], "report": report,
+                                                                        "reports": reports}})
+    return killed
+
+
+def stop_waiting(folder: Path) -> list[str]:
+    """Cancel the variants' tasks of a submission that have not started (fail fast stopped
+    its sweep); the running ones finish. Returns the jobs asked."""
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    jobs = [*manifest["jobs"].get("train", []), *(j for r in manifest.get("retries", []) for j in r["jobs"])]
+    if jobs:
+        SCHEDULERS[manifest["scheduler"]].cancel(jobs, pending_only=True)
+    return jobs

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 
-from sweeplab import provenance, sweeps
+from sweeplab import fail_fast, provenance, sweeps
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
 from sweeplab.errors import SweepFailedError
@@ -316,3 +318,40 @@ class SweepProgressHook:
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class FailFastHook:
+    """Gives each ``kedro run`` its own ledger, unless the process serves a run that already
+    has one (a cluster task of a submission: then, once a sweep it trained has stopped, the
+    submission's tasks still waiting are cancelled)."""
+
+    def __init__(self) -> None:
+        self._made: Path | None = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        if fail_fast.ledger() is None:
+            self._made = Path(tempfile.mkdtemp(prefix="sweeplab-fail-fast-"))
+            os.environ[fail_fast.LEDGER_ENV] = str(self._made)
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        folder = fail_fast.ledger()
+        submission = folder.parent if folder is not None and self._made is None else None
+        if submission is not None and (submission / "manifest.json").exists():
+            from sweeplab.cluster.submission import stop_waiting  # noqa: PLC0415 - only in a cluster task
+            specs = sweeps.find_sweeps(catalog.get("parameters").load())
+            trained = {name.split(".", 1)[0] for name in pipeline.all_outputs() if name.endswith(".summary")}
+            if any(fail_fast.verdict(sweep, (specs.get(sweep) or {}).get("fail_fast")) for sweep in trained):
+                stop_waiting(submission)
+        self._end()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if self._made is not None:
+            shutil.rmtree(self._made, ignore_errors=True)
+            os.environ.pop(fail_fast.LEDGER_ENV, None)
+            self._made = None

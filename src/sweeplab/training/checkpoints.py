@@ -90,10 +90,22 @@ class CheckpointSlot:
 
     def save_epoch(self, state: dict[str, Any]) -> None:
         atomic_torch_save(state, self.folder / "last.pt")
+        # how far it got, for `sweeplab status` to read without loading the weights
+        with atomic_path(self.folder / "last.json") as tmp:
+            tmp.write_text(json.dumps({"epoch": state["epoch"]}))
+
+    def epochs_done(self) -> int | None:
+        """The epoch ``last.pt`` holds, from its small companion file; None without one."""
+        try:
+            epoch = read_json((self.folder / "last.json").read_bytes(), "last.json").get("epoch")
+        except (OSError, InputError, AttributeError):
+            return None
+        return epoch if isinstance(epoch, int) else None
 
     def save_final(self, record: dict[str, Any]) -> None:
         atomic_torch_save(record, self.folder / "final.pt")
         (self.folder / "last.pt").unlink(missing_ok=True)
+        (self.folder / "last.json").unlink(missing_ok=True)
 
     def finished(self) -> bool:
         return (self.folder / "final.pt").exists()

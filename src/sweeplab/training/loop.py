@@ -502,6 +502,12 @@ def _train_rank(setup: Training, trainer: TrainerConfig, run: Mapping[str, Any],
     return {"weights": record.weights, "history": record.history.to_dict("records"), "summary": record.summary}
 
 
+def not_trained(run: Mapping[str, Any], trainer: TrainerConfig, why: Exception) -> RunRecord:
+    """The failed record of a run that was never started, saying why."""
+    return _failed(run, trainer, why, _Progress(), time.perf_counter(), trainer.threads or default_threads(),
+                   trainer.device, trainer.distributed.world_size)
+
+
 def _failed(run: Mapping[str, Any], trainer: TrainerConfig, exc: BaseException, progress: _Progress,
             start_time: float, threads: int, device: torch.device | str, world: int | str) -> RunRecord:
     summary = _summary(run, FAILED, f"{type(exc).__name__}: {exc}", progress.history, progress.best_epoch,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sweeplab import fail_fast
 from sweeplab.config import config_hash
 from sweeplab.pipelines.reporting import decisions
 from sweeplab.pipelines.reporting.config import SweepLayout, layout
@@ -142,10 +143,15 @@ Section = Callable[[Report], list[str]]
 def heading(report: Report) -> list[str]:
     completion = report.completion()
     stopped = f"{int(completion['n_stopped'].sum())} stopped by a rule, " if "n_stopped" in completion else ""
+    # read from the run's fail-fast ledger: the report's one input from outside the catalog
+    why = fail_fast.stopped(report.sweep.name)
+    stopped_early = [f"**Fail fast stopped this sweep**: {why}. The variants not started by then were not "
+                     f"trained (`{report.sweep.name}.fail_fast`); fix the cause and run again.", ""] if why else []
     return [f"# {title(report.sweep, report.provenance, report.table)}", "",
             f"{len(report.table)} planned runs in {len(completion)} conditions: "
             f"{int(completion['n_completed'].sum())} completed, {stopped}"
-            f"{int(completion['n_failed'].sum())} failed, {int(completion['n_missing'].sum())} missing.", ""]
+            f"{int(completion['n_failed'].sum())} failed, {int(completion['n_missing'].sum())} missing.", "",
+            *stopped_early]
 
 
 def completion_section(report: Report) -> list[str]:

@@ -7,4 +7,10 @@
 set -euo pipefail
 cd {{workdir}}
 export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
+# the variants that finished, shared by every task of this submission (<sweep>.fail_fast)
+export SWEEPLAB_FAIL_FAST={{folder}}/finished
+# with --retries: the tasks the scheduler killed go round again, and a new report job waits
+# for them (exit status 10); this one then ends without a report
+set +e; {{follow_up}}; code=$?; set -e
+if [ $code = 10 ]; then exit 0; elif [ $code != 0 ]; then exit $code; fi
 {{run}} --pipelines={{sweep}}_report {{run_options}}

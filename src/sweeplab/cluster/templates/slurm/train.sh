@@ -1,5 +1,5 @@
 #!/bin/bash
-# {{sweep}}: one variant per array task; line {{first}} + N + 1 of variants.txt names task N's
+# {{sweep}}: one variant per array task; line {{first}} + N + 1 of {{variants}} names task N's
 # variant (a sweep larger than the cluster's array limit is several arrays).
 # Written by `sweeplab submit`. A requeued task continues from the variant's last checkpoint,
 # and its log keeps every attempt.
@@ -12,8 +12,10 @@
 set -euo pipefail
 cd {{workdir}}
 export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
+# the variants that finished, shared by every task of this submission (<sweep>.fail_fast)
+export SWEEPLAB_FAIL_FAST={{folder}}/finished
 export SWEEPLAB_WORKERS=1
-variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + {{first}} + 1))p" {{folder}}/variants.txt)
+variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + {{first}} + 1))p" {{folder}}/{{variants}})
 versions=$(paste -sd, {{folder}}/prep_versions.txt)
 echo "task $SLURM_ARRAY_TASK_ID: {{sweep}}.$variant, data prep $versions"
 {{run}} --pipelines={{sweep}}_train --namespaces={{sweep}}."$variant" --load-versions="$versions" {{run_options}}
