@@ -177,3 +177,51 @@ def test_parallel_runner_workers_track_too(kedro_project):
                                                                                        "figures/recon.png"}
     for variant in children:
         assert list((kedro_project / f"data/07_model_output/ae_sweep/{variant}").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_epochs_show_while_a_variant_trains_and_a_stopped_run_is_killed(kedro_project):
+    """A real `kedro run`, read back from outside while it trains, then stopped with SIGTERM
+    (what a scheduler sends at a time limit)."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: PLC0415
+
+    params = ("events.synthetic.n_events=2000,ae.trainer.epochs=100000,ae_sweep.grid.model.latent_space=none,"
+              "ae_sweep.grid.loss.globals_beta=1,tracking.mlflow.enabled=true,tracking.tensorboard.enabled=true")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+    running = subprocess.Popen([sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep", f"--params={params}"],
+                               cwd=kedro_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, seen = time.monotonic() + 240, 0
+        while seen < 3:
+            assert time.monotonic() < deadline and running.poll() is None, "no live epochs"
+            time.sleep(1)
+            # the variant's event file: its node has begun, after the run made MLflow's store (a
+            # client opened before that would race the run's own set-up of the database)
+            if not list((kedro_project / "data/07_model_output/ae_sweep/none_beta1_s0").glob("events.out.*")):
+                continue
+            client = MlflowClient(f"sqlite:///{kedro_project / STORE}")
+            experiment = client.get_experiment_by_name("sweeplab")
+            runs = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags
+                    ] if experiment else []
+            if runs:
+                seen = len(client.get_metric_history(runs[0].info.run_id, "val/rec_tokens"))
+        assert runs[0].info.status == "RUNNING"
+        events = EventAccumulator(str(kedro_project / "data/07_model_output/ae_sweep/none_beta1_s0"))
+        events.Reload()
+        assert len(events.Scalars("val/rec_tokens")) >= 3, "TensorBoard's file holds the epochs so far"
+        assert not list((kedro_project / "data/07_model_output/ae_sweep/none_beta1_s0").glob("summary.json/*")), \
+            "read back while the variant trains"
+        running.send_signal(signal.SIGTERM)
+        _, err = running.communicate(timeout=60)
+    finally:
+        running.kill()
+    assert running.returncode == 143 and "Stopped by SIGTERM" in err, err[-3000:]
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"], "the variant's run and its parent"
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "val/rec_tokens")]
+    assert steps == sorted(set(steps)), "each epoch once"

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from sweeplab.errors import explained
+from sweeplab.errors import Interrupted, explained
 from sweeplab.integration import session
 from sweeplab.integration.overrides import FORMS, parse_overrides
 from sweeplab.integration.runners import runner_for
@@ -52,15 +54,30 @@ def _prepare_processes(runner: str | None, runner_params: dict[str, Any]) -> Non
     os.environ[WORKERS_ENV] = str(workers)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise Interrupted(f"signal {signal.Signals(signum).name}")
+
+
 def _run(verbose: bool, **options: Any) -> None:
     _prepare_processes(options.get("runner"), options.get("runner_params") or {})
     options["runner"] = runner_for(options.get("runner"))
     requested = [options["pipeline"]] if options.get("pipeline") else options.get("pipelines")
+    # a scheduler's kill (SIGTERM, then SIGKILL some seconds later) stops the run as Ctrl-C does
+    if threading.current_thread() is threading.main_thread():  # where Python takes signals
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         if not isinstance(options["params"], dict):  # a --config file gives a mapping already
             options["params"] = parse_overrides(options["params"])
         with session.requesting(requested):  # the registry expands only the sweeps asked for
             kedro_run.callback(**options)
+    except KeyboardInterrupt as stop:
+        from sweeplab.integration import tracking  # noqa: PLC0415 - torch: not for every kedro command
+
+        tracking.interrupted()  # Kedro's error hooks see only an Exception: the trackers' runs close here
+        what = "SIGTERM" if isinstance(stop, Interrupted) else "Ctrl-C"
+        click.secho(f"Stopped by {what}. What was saved stays; running again continues each variant from its last "
+                    "checkpoint.", fg="red", err=True)
+        sys.exit(143 if isinstance(stop, Interrupted) else 130)
     except Exception as exc:
         error = explained(exc)
         if error is None:

@@ -29,6 +29,11 @@ class SweepFailedError(ExplainedError, RuntimeError):
     """Some variants of a run failed; their siblings and the report were saved first."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's kill at its time limit, ``kill``), taken as Ctrl-C is: the run
+    stops where it is, and what it saved stays (the project's ``run`` turns one into the other)."""
+
+
 class DataFileError(InputError):
     """A data file that cannot be read as the format its catalog entry promises."""
 

@@ -8,6 +8,7 @@ daemons are stopped afterwards.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -85,10 +86,18 @@ class Cluster:
         self.pids.append(subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT).pid)
 
     def job_states(self) -> dict[str, str]:
-        """Job id (``123`` or ``123_4`` for an array task) -> state, from the jobcomp file:
-        the ended jobs, without Slurm's accounting database."""
+        """Job id (``123`` or ``123_4`` for an array task) -> state, from the jobcomp file (the
+        ended jobs, without Slurm's accounting database) and, for what never started (a pending
+        task cancelled leaves no jobcomp line), the controller's memory of recent jobs."""
         path = self.root / "jobcomp.txt"
+        queue = subprocess.run(["squeue", "-h", "-r", "--states=all", "-o", "%i %T"], env=self.env,
+                               capture_output=True, text=True, check=False)
         states = {}
+        for job, state in (line.split() for line in queue.stdout.splitlines() if len(line.split()) == 2):
+            # pending tasks cancelled together stay one record: 12_[2-4]
+            found = re.fullmatch(r"(\d+)_\[(\d+)-(\d+)\]", job)
+            for task in ([f"{found[1]}_{i}" for i in range(int(found[2]), int(found[3]) + 1)] if found else [job]):
+                states[task] = state
         for line in path.read_text().splitlines() if path.exists() else []:
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
             job = fields["JobId"]

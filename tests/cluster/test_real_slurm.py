@@ -56,11 +56,13 @@ def submit_and_wait(slurm: Cluster, project: Path, sweep: str, params: str, *opt
     tasks = {manifest["variants"][array["first"] + i]: f"{job}_{i}"
              for job, array in zip(jobs["train"], manifest["arrays"], strict=True) for i in range(array["tasks"])}
     assert list(tasks) == manifest["variants"], "every variant in one array task"
+    # a task never split out of its array (cancelled before it started) has the array's record
     ours = {"prep": states.get(jobs["prep"]), "report": states.get(jobs["report"]),
-            **{v: states.get(task) for v, task in tasks.items()}}
+            **{v: states.get(task) or states.get(task.split("_")[0]) for v, task in tasks.items()}}
     for job in ("prep", "report"):
         assert (folder / "logs" / f"{job}-{jobs[job]}.log").exists(), "one log file per job"
-    assert sorted(p.name for p in (folder / "logs").glob("train-*.log")) == sorted(f"train-{t}.log" for t in tasks.values())
+    ran = [task for variant, task in tasks.items() if ours[variant] != "CANCELLED"]  # cancelled before it started
+    assert sorted(p.name for p in (folder / "logs").glob("train-*.log")) == sorted(f"train-{t}.log" for t in ran)
     return manifest, ours
 
 
@@ -96,13 +98,25 @@ def test_every_family_runs_as_jobs(slurm, kedro_project, family):
     assert f"{len(variants)} completed, 0 failed" in latest(kedro_project, f"data/08_reporting/{sweep}/results.md").read_text()
 
 
-def test_a_sweep_larger_than_the_array_limit_runs_as_several_arrays(slurm, kedro_project):
-    """The cluster's MaxArraySize is 5 (slurm.py): 7 variants are two arrays, every one runs."""
-    params = "ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none,ae_sweep.seeds=[0,1,2,3,4,5,6]"
+def test_a_sweep_larger_than_the_array_limit_runs_as_several_arrays_tracked_as_one(slurm, kedro_project):
+    """The cluster's MaxArraySize is 5 (slurm.py): 7 variants are two arrays, every one runs;
+    the tasks' MLflow runs share one parent, which the report job ends."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    params = ("ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=none,ae_sweep.seeds=[0,1,2,3,4,5,6],"
+              "tracking.mlflow.enabled=true")
     manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", params, "--env=tiny")
     assert [a["tasks"] for a in manifest["arrays"]] == [5, 2] and manifest["array_limit"] == {"MaxArraySize": 5}
     assert set(states.values()) == {"COMPLETED"} and len(states) == 9, states
     assert "7 completed, 0 failed" in latest(kedro_project, "data/08_reporting/ae_sweep/results.md").read_text()
+    client = MlflowClient(f"sqlite:///{kedro_project / 'data/09_tracking/mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("sweeplab").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and parent.data.metrics["variants_run"] == 7
+    assert sorted(r.info.run_name for r in children) == sorted(manifest["variants"])
+    assert {r.info.status for r in children} == {"FINISHED"}
+    assert all(len(client.get_metric_history(r.info.run_id, "val/rec_tokens")) == 2 for r in children)
 
 
 def test_a_variant_trains_on_two_ranks_in_one_task(slurm, kedro_project):
@@ -158,3 +172,77 @@ def test_a_requeued_task_continues_from_its_checkpoint(slurm, kedro_project):
     assert (summary["status"], summary["epochs_run"]) == ("completed", 8)
     history = pd.read_csv(latest(kedro_project, "data/07_model_output/ae_sweep/vq_beta1_s0/history.csv"))
     assert sorted(history.loc[history["split"] == "val", "epoch"]) == list(range(1, 9)), "every epoch once"
+
+
+def wait_for(condition, timeout: float, what: str, pause: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(pause)
+    return found
+
+
+def test_a_task_killed_for_time_shows_timeout_and_a_retry_finishes_it_from_its_checkpoint(slurm, kedro_project):
+    """--time=1 (a minute) kills the first attempt part-way; --retries 1 with ten times the time finishes it."""
+    params = ("events.synthetic.n_events=10000,ae.trainer.epochs=240,ae.trainer.threads=1,"
+              "ae_sweep.grid.model.latent_space=none,ae_sweep.grid.loss.globals_beta=1")
+    done = sweeplab(slurm, kedro_project, "submit", "ae_sweep", f"--params={params}", "--time=1", "--retries=1",
+                    "--retry-time-factor=10")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = sorted((kedro_project / "data/09_jobs/ae_sweep").iterdir())[-1]
+    variant = "none_beta1_s0"
+    # the scheduler's truth while the retry waits or runs: the first attempt's TIMEOUT
+    row = wait_for(lambda: (r := status_detail(slurm, kedro_project, params, variant)) and "after TIMEOUT" in r and r,
+                   timeout=400, what="no retry after a TIMEOUT", pause=3)
+    assert row.split()[0] in ("pending", "running"), row
+    slurm.wait_idle(timeout=600)
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    first = f"{manifest['jobs']['train'][0]}_0"
+    (retry,) = manifest["retries"]
+    again = f"{retry['jobs'][0]}_0"
+    states = slurm.job_states()
+    assert (states[first], states[again]) == ("TIMEOUT", "COMPLETED"), states
+    assert retry["states"] == {variant: "TIMEOUT"} and retry["time"] == "0-00:10:00"
+    assert [states[job] for job in (*manifest["jobs"]["reports"], manifest["jobs"]["report"])] == ["COMPLETED"] * 2
+    log = (folder / "logs" / f"train-{again}.log").read_text()
+    assert re.search(r"continuing from the checkpoint of epoch \d+", log), log[-3000:]
+    summary = json.loads(latest(kedro_project, f"data/07_model_output/ae_sweep/{variant}/summary.json").read_text())
+    assert (summary["status"], summary["epochs_run"]) == ("completed", 240)
+    history = pd.read_csv(latest(kedro_project, f"data/07_model_output/ae_sweep/{variant}/history.csv"))
+    assert sorted(history.loc[history["split"] == "val", "epoch"]) == list(range(1, 241)), "every epoch once"
+    assert status_rows(slurm, kedro_project, "ae_sweep", params) == {variant: "completed"}
+
+
+def status_detail(slurm: Cluster, project: Path, params: str, variant: str) -> str | None:
+    done = sweeplab(slurm, project, "status", "ae_sweep", f"--params={params}")
+    rows = [line.split(maxsplit=1)[1] for line in done.stdout.splitlines() if line.startswith(f"  {variant} ")]
+    return rows[0] if rows else None
+
+
+def test_cancel_empties_the_queue_and_status_says_cancelled(slurm, kedro_project):
+    params = ("events.synthetic.n_events=10000,ae.trainer.epochs=300,ae.trainer.threads=1,"
+              "ae_sweep.grid.model.latent_space=none,ae_sweep.grid.loss.globals_beta=1,ae_sweep.seeds=[0,1,2]")
+    done = sweeplab(slurm, kedro_project, "submit", "ae_sweep", f"--params={params}", "--max-parallel=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    slots = kedro_project / "data/06_models/checkpoints/ae_sweep"
+    wait_for(lambda: list(slots.glob("*/*/last.json")), timeout=300, what="no variant began training")
+    done = sweeplab(slurm, kedro_project, "cancel", "ae_sweep")
+    assert done.returncode == 0 and "cancelled 4 queued or running task(s)" in done.stdout, done.stdout + done.stderr
+    slurm.wait_idle(timeout=120)
+    rows = {}
+    for variant in (f"none_beta1_s{seed}" for seed in range(3)):
+        rows[variant] = status_detail(slurm, kedro_project, params, variant)
+    assert all(row.startswith("killed") and "CANCELLED" in row for row in rows.values()), rows
+
+
+def test_fail_fast_cancels_the_tasks_still_waiting(slurm, kedro_project):
+    params = ("events.synthetic.n_events=2000,ae.trainer.epochs=2,ae_sweep.grid.model.latent_space=none,"
+              "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e30,ae_sweep.seeds=[0,1,2,3,4],"
+              "ae_sweep.fail_fast=2")
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_sweep", params, "--max-parallel=1")
+    variants = [f"none_beta1_lr1e30_s{seed}" for seed in range(5)]
+    assert [states[v] for v in variants] == ["FAILED"] * 2 + ["CANCELLED"] * 3, states
+    assert states["report"] == "COMPLETED"
+    report = latest(kedro_project, "data/08_reporting/ae_sweep/report").joinpath("report.md").read_text()
+    assert "**Fail fast stopped this sweep**: the first 2 variant(s) of ae_sweep to finish all failed" in report

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from kedro.io import Version
 
 from sweeplab.cluster.cli import cluster
-from sweeplab.cluster.schedulers import JOB_KEYS, format_time, parse_time
+from sweeplab.cluster.schedulers import JOB_KEYS, array_tasks, format_time, parse_time
 from sweeplab.cluster.state import open_sweep
 from sweeplab.datasets.run_records import RunSummaryDataset
 
@@ -388,3 +388,10 @@ def test_cancel_takes_the_queued_and_running_jobs_of_the_newest_submission(proje
     assert (tmp_path / "scancel.log").read_text().splitlines()[-1].split() == ["102", "103"]
     code, out = sweeplab("cancel", "ae_sweep", "--variant=no_such_variant")
     assert code != 0 and "ae_sweep.no_such_variant: not a variant of the submission" in out
+
+
+@pytest.mark.parametrize(("job", "tasks"), [
+    ("12", ["12"]), ("12_3", ["12_3"]), ("12_[2-4]", ["12_2", "12_3", "12_4"]),
+    ("12_[0,5-6%2]", ["12_0", "12_5", "12_6"])])
+def test_a_record_slurm_never_split_names_each_of_its_tasks(job, tasks):
+    assert array_tasks(job) == tasks

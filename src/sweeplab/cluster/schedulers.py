@@ -52,6 +52,13 @@ class Resources:
 JOB_KEYS = {"partition": str, "time": str, "mem": str, "cpus-per-task": int, "gpus-per-task": int}
 
 
+def state_of(told: dict[str, TaskState], task: str) -> TaskState | None:
+    """What the scheduler says of ``task`` (``123_4``): its own record, else its array's (the
+    tasks Slurm never split out of an array, cancelled before they started, share the
+    array's record ``123``)."""
+    return told.get(task) or told.get(task.split("_", maxsplit=1)[0])
+
+
 @dataclass(frozen=True)
 class TaskState:
     """What the scheduler says of one task (``123`` or, in an array, ``123_4``)."""
@@ -210,15 +217,15 @@ class Slurm(Scheduler):
     def _queue(self, jobs: list[str]) -> dict[str, TaskState]:
         # --states=all: what ended within MinJobAge too; -r: one row per array task
         rows = self._rows(["squeue", "-h", "-r", "--states=all", f"--jobs={','.join(jobs)}", "--format=%i|%T|%r"])
-        return {row[0]: TaskState(row[1], _reason(row[2])) for row in rows if len(row) == 3 and "[" not in row[0]}
+        return {task: TaskState(row[1], _reason(row[2])) for row in rows if len(row) == 3 for task in array_tasks(row[0])}
 
     def _accounting(self, jobs: list[str]) -> dict[str, TaskState]:
         if shutil.which("sacct") is None:
             return {}
         rows = self._rows(["sacct", "-n", "-P", "-X", f"--jobs={','.join(jobs)}", "--format=JobID,State,Reason"])
         # "CANCELLED by 1000": the state's name is its first word
-        return {row[0]: TaskState(row[1].split()[0], _reason(row[2])) for row in rows
-                if len(row) == 3 and row[1].strip() and "[" not in row[0]}
+        return {task: TaskState(row[1].split()[0], _reason(row[2])) for row in rows
+                if len(row) == 3 and row[1].strip() for task in array_tasks(row[0])}
 
     def _completion_record(self, jobs: list[str]) -> dict[str, TaskState]:
         """Slurm's job-completion file (``JobCompType=jobcomp/filetxt``), where it is readable:
@@ -249,6 +256,19 @@ class Slurm(Scheduler):
         shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=False)
         pairs = (re.match(r"^(\w+)\s*=\s*(.*?)\s*$", line) for line in shown.stdout.splitlines())
         return {m[1]: m[2] for m in pairs if m} if shown.returncode == 0 else {}
+
+
+def array_tasks(job: str) -> list[str]:
+    """``123``, ``123_4``, or the tasks of a record Slurm never split into them (pending tasks
+    cancelled together): ``123_[2-4,7%2]`` -> ``123_2``, ``123_3``, ``123_4``, ``123_7``."""
+    found = re.fullmatch(r"(\d+)_\[([\d,-]+)(?:%\d+)?\]", job.strip())
+    if not found:
+        return [job.strip()]
+    tasks = []
+    for part in filter(None, found[2].split(",")):
+        first, _, last = part.partition("-")
+        tasks += [f"{found[1]}_{i}" for i in range(int(first), int(last or first) + 1)]
+    return tasks
 
 
 def _reason(text: str) -> str:

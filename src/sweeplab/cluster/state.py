@@ -33,7 +33,7 @@ from typing import Any
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
-from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState
+from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState, state_of
 from sweeplab.families import CHECKPOINT_STORE, Family
 from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING
 from sweeplab.sweeps import Plan, Variant, resolve_variant_config
@@ -99,7 +99,7 @@ class OpenSweep:
         progress = f"epoch {'?' if done is None else done} of {resolved['config']['trainer']['epochs']}"
         tasks = tasks_of(latest, variant.name) if latest else []
         since = saved_at is None or latest is None or saved_at < latest["submitted_at_epoch"]
-        if tasks and tasks[-1] in told:
+        if tasks and state_of(told, tasks[-1]):
             return self._told(variant.name, tasks, told, progress, since, recorded, latest)
         touched = max(((p / "last.pt").stat().st_mtime for p in slots if (p / "last.pt").exists()), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
@@ -112,8 +112,8 @@ class OpenSweep:
     def _told(name: str, tasks: list[str], told: dict[str, TaskState], progress: str, since: bool,
               recorded: VariantState, latest: dict) -> VariantState:
         """A variant's state where the scheduler knows its newest task."""
-        task, now = tasks[-1], told[tasks[-1]]
-        earlier = [told[t].state for t in tasks[:-1] if t in told]
+        task, now = tasks[-1], state_of(told, tasks[-1])
+        earlier = [known.state for t in tasks[:-1] if (known := state_of(told, t))]
         attempt = f"; attempt {len(tasks)}, after {', '.join(earlier)}" if len(tasks) > 1 else ""
         if now.state in WAITING:
             return VariantState(name, PENDING, f"job {task}" + (f" ({now.reason})" if now.reason else "") + attempt)

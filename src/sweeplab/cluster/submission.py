@@ -45,6 +45,7 @@ from sweeplab.cluster.schedulers import (
     format_time,
     parse_time,
     render,
+    state_of,
 )
 from sweeplab.cluster.state import OpenSweep, VariantState, tasks_of
 from sweeplab.datasets._files import atomic_path
@@ -240,9 +241,9 @@ def follow_up(folder: Path) -> list[str]:
     allowed = Retries(**manifest["retries_allowed"])
     if len(done) >= allowed.times:
         return []
-    told = scheduler.task_states([job for job in manifest["jobs"]["train"]] + [j for r in done for j in r["jobs"]])
-    killed = [v for v in manifest["variants"]
-              if (tasks := tasks_of(manifest, v)) and tasks[-1] in told and told[tasks[-1]].state in RETRIED]
+    told = scheduler.task_states([*manifest["jobs"]["train"], *(j for r in done for j in r["jobs"])])
+    last = {v: state_of(told, tasks[-1]) for v in manifest["variants"] if (tasks := tasks_of(manifest, v))}
+    killed = [v for v, now in last.items() if now is not None and now.state in RETRIED]
     if not killed:
         return []
     attempt = len(done) + 1
@@ -252,7 +253,7 @@ def follow_up(folder: Path) -> list[str]:
     arrays = write_arrays(folder, (f"retry-{attempt}",) * 2, killed, scheduler, manifest["template_values"], res, limit)
     jobs = [scheduler.submit(Path(folder) / array["script"]) for array in arrays]
     report = scheduler.submit(Path(folder) / "report.sh", after_any=jobs)
-    round_ = {"attempt": attempt, "variants": killed, "states": {v: told[tasks_of(manifest, v)[-1]].state for v in killed},
+    round_ = {"attempt": attempt, "variants": killed, "states": {v: last[v].state for v in killed},
               "time": res.time, "arrays": arrays, "jobs": jobs}
     reports = [*manifest["jobs"].get("reports", []), manifest["jobs"]["report"]]
     write_json(path, {**manifest, "retries": [*done, round_], "jobs": {**manifest["jobs"], "report": report,

@@ -4,14 +4,21 @@ Switched on in parameters (``tracking:``, ``conf/base/parameters_tracking.yml``)
 ``--params tracking.mlflow.enabled=true`` or in ``conf/local/parameters.yml``. Both trackers
 are hooks that read the run record as the nodes return it, so no family knows about them:
 
-- MLflow (:class:`MlflowHook`): per ``kedro run``, one parent run per sweep it trains; in it,
-  one nested run per variant, opened when the variant's training node starts (params: its
-  resolved config) and closed when it ends (per-epoch metrics from the history, the best
-  metrics, and FINISHED or FAILED from the summary's status). The variant's figures are added
-  as artefacts when their nodes end. The store is local (``sqlite:///``, beside the data).
+- MLflow (:class:`MlflowHook`): per ``kedro run``, one parent run per sweep it trains (per
+  sweep and submission for a cluster's tasks); in it, one nested run per variant, opened when
+  the variant's training node starts (params: its resolved config), given each epoch's metrics
+  as the epoch ends, and closed when it ends (the best metrics, and FINISHED or FAILED from the
+  summary's status). The variant's figures are added as artefacts when their nodes end. The
+  store is local (``sqlite:///``, beside the data, on the filesystem a cluster shares).
 - TensorBoard (:class:`TensorBoardHook`): one event-file folder per variant, the folder of
   its history (catalog ``{sweep}.{variant}.history``), so that
-  ``tensorboard --logdir data/07_model_output/<sweep>`` names each run by its variant.
+  ``tensorboard --logdir data/07_model_output/<sweep>`` names each run by its variant; each
+  epoch is written and flushed as it ends.
+
+Epochs reach the trackers live through the training loop's epoch listeners
+(:func:`sweeplab.training.loop.add_epoch_listener`); a run restored from its checkpoint, or
+trained on several ranks, gives its epochs when it ends. A run stopped by Ctrl-C or by the
+scheduler's SIGTERM (``sweeplab.errors.Interrupted``) marks its open runs KILLED.
 
 Tracking never fails a run: an error is logged as a warning, and that tracker stays off for
 the rest of the run in that process. Off, a tracker costs a run nothing: mlflow and
@@ -44,10 +51,12 @@ from kedro.framework.hooks import hook_impl
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.run_records import FAILED
 from sweeplab.sweeps import find_sweeps, flatten_keys
+from sweeplab.training import loop
 
 logger = logging.getLogger(__name__)
 
 SECTION = "tracking"  # the parameters section
+SUBMISSION_ENV = "SWEEPLAB_SUBMISSION"  # set in a cluster submission's jobs: its folder
 HISTORY, SUMMARY, CONFIG, FIGURE = ".history", ".summary", ".config", "_plot"  # a variant's datasets
 
 
@@ -94,17 +103,13 @@ def config_params(resolved: Mapping[str, Any]) -> dict[str, Any]:
     return {**flatten_keys(resolved.get("config") or {}), "seed": resolved.get("seed")}
 
 
-def epoch_metrics(history: Any) -> list[tuple[str, float, int]]:
-    """``(split/metric, value, epoch)`` for every number in the history frame (a metric one
-    split lacks is NaN there, and left out)."""
-    columns = [c for c in history.columns if c not in ("epoch", "split")]
-    points = []
-    for row in history.to_dict("records"):
-        for column in columns:
-            value = row[column]
-            if _is_number(value):
-                points.append((f"{row['split']}/{column}", float(value), int(row["epoch"])))
-    return points
+def epoch_metrics(rows: list[dict[str, Any]], skip: set[int] | frozenset[int] = frozenset()
+                  ) -> list[tuple[str, float, int]]:
+    """``(split/metric, value, epoch)`` for every number in history rows (a metric one split
+    lacks is NaN there, and left out), but for the epochs in ``skip`` (already given live)."""
+    return [(f"{row['split']}/{column}", float(value), int(row["epoch"]))
+            for row in rows if int(row["epoch"]) not in skip
+            for column, value in row.items() if column not in ("epoch", "split") and _is_number(value)]
 
 
 def best_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -121,9 +126,19 @@ def _is_number(value: Any) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 
+_open: list[_TrackingHook] = []  # the trackers with runs open in this process
+
+
+def interrupted() -> None:
+    """The run stopped by Ctrl-C or SIGTERM: every open tracker marks its runs KILLED. (Kedro's
+    error hooks see only an ``Exception``; the project's ``run`` calls this.)"""
+    for tracker in list(_open):
+        tracker.close_interrupted()
+
+
 class _TrackingHook:
-    """What both trackers share: the switch, the hand-over to ParallelRunner's workers, and
-    errors that never fail a run."""
+    """What both trackers share: the switch, the hand-over to ParallelRunner's workers, the
+    live epochs, and errors that never fail a run."""
 
     ENV = ""  # where the process that starts a run leaves the settings for its workers
     TITLE = ""
@@ -131,15 +146,46 @@ class _TrackingHook:
     def __init__(self) -> None:
         self._state: dict[str, Any] | None = None  # None: off, or a worker that has not looked yet
         self._stopped = False  # an error switched this tracker off in this process
+        self._live: dict[str, set[int]] = {}  # <sweep>.<variant> -> the epochs given as they ended
 
     def _start(self, state: dict[str, Any]) -> None:
         self._state = state
         os.environ[self.ENV] = json.dumps(state)
+        if self not in _open:
+            _open.append(self)
 
     def _end(self) -> None:
         self._state = None
         self._stopped = False
+        self._live.clear()
+        loop.remove_epoch_listener(self._epoch)
         os.environ.pop(self.ENV, None)
+        if self in _open:
+            _open.remove(self)
+
+    def _listen(self, namespace: str) -> None:
+        """Take the variant's epochs as they end."""
+        self._live[namespace] = set()
+        loop.add_epoch_listener(self._epoch)
+        if self not in _open:
+            _open.append(self)
+
+    def _epoch(self, name: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+        if name in self._live and self._settings() is not None:
+            with self._guarded(name):
+                self._log_epoch(name, epoch, rows)
+                self._live[name].add(epoch)
+
+    def _log_epoch(self, namespace: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _interrupted(self) -> None:
+        """Mark what this tracker has open as stopped."""
+
+    def close_interrupted(self) -> None:
+        with self._guarded("closing after an interruption"):
+            self._interrupted()
+        self._end()
 
     def _settings(self) -> dict[str, Any] | None:
         if self._stopped:
@@ -179,27 +225,68 @@ class TensorBoardHook(_TrackingHook):
         if tracking_config(catalog).tensorboard.enabled:
             self._start({"enabled": True})
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._writers: dict[str, Any] = {}  # <sweep>.<variant> -> its open SummaryWriter
+
+    def _end(self) -> None:
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._writers.clear()
+        super()._end()
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any) -> None:
+        namespace = trained_variant(node) if self._settings() else None
+        if namespace is None:
+            return
+        with self._guarded(namespace):
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - only when switched on
+
+            folder = catalog.get(f"{namespace}{HISTORY}").filepath.parent
+            self._writers[namespace] = SummaryWriter(log_dir=str(folder))
+            self._listen(namespace)
+
+    def _log_epoch(self, namespace: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+        writer = self._writers[namespace]
+        for tag, value, step in epoch_metrics(rows):
+            writer.add_scalar(tag, value, step)
+        writer.flush()  # on disk now: TensorBoard shows the epoch while the next one trains
+
     @hook_impl
     def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         namespace = trained_variant(node) if self._settings() else None
         if namespace is None:
             return
         with self._guarded(namespace):
-            folder = catalog.get(f"{namespace}{HISTORY}").filepath.parent
-            write_events(folder, inputs.get(f"{namespace}{CONFIG}") or {}, outputs[f"{namespace}{HISTORY}"],
-                         outputs[f"{namespace}{SUMMARY}"])
+            writer = self._writers.pop(namespace, None)
+            if writer is None:  # tracking came on during the node: a writer of its own
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+
+                writer = SummaryWriter(log_dir=str(catalog.get(f"{namespace}{HISTORY}").filepath.parent))
+            write_events(writer, inputs.get(f"{namespace}{CONFIG}") or {}, outputs[f"{namespace}{HISTORY}"],
+                         outputs[f"{namespace}{SUMMARY}"], skip=self._live.pop(namespace, set()))
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        namespace = trained_variant(node) if self._settings() else None
+        writer = self._writers.pop(namespace or "", None)
+        if writer is not None:
+            with self._guarded(namespace):
+                writer.close()
 
 
-def write_events(folder: Path, resolved: Mapping[str, Any], history: Any, summary: Mapping[str, Any]) -> None:
-    """One variant's event file: ``<split>/<metric>`` per epoch, the best metrics, and its
-    config as hyperparameters (TensorBoard's HParams tab compares them across variants)."""
-    from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - only when switched on
-    from torch.utils.tensorboard.summary import hparams  # noqa: PLC0415
+def write_events(writer: Any, resolved: Mapping[str, Any], history: Any, summary: Mapping[str, Any], *,
+                 skip: set[int]) -> None:
+    """The rest of one variant's event file, then closed: ``<split>/<metric>`` of the epochs
+    not given live (``skip``), the best metrics, and its config as hyperparameters
+    (TensorBoard's HParams tab compares them across variants)."""
+    from torch.utils.tensorboard.summary import hparams  # noqa: PLC0415 - only when switched on
 
     best = best_metrics(summary)
-    writer = SummaryWriter(log_dir=str(folder))
     try:
-        for tag, value, epoch in epoch_metrics(history):
+        for tag, value, epoch in epoch_metrics(history.to_dict("records"), skip):
             writer.add_scalar(tag, value, epoch)
         for tag, value in best.items():
             writer.add_scalar(tag, value, summary.get("best_epoch") or 0)
@@ -245,7 +332,8 @@ class MlflowHook(_TrackingHook):
         self._end()
         config = tracking_config(catalog).mlflow
         trained = sorted({name.split(".", 1)[0] for name in pipeline.all_outputs() if name.endswith(SUMMARY)})
-        if not config.enabled or not trained:
+        submission = os.environ.get(SUBMISSION_ENV)
+        if not config.enabled or not (trained or submission):
             return
         with self._guarded("starting the sweep's runs"):
             from mlflow.entities import Param  # noqa: PLC0415
@@ -256,16 +344,24 @@ class MlflowHook(_TrackingHook):
             experiment = client.get_experiment_by_name(config.experiment)
             experiment_id = (experiment.experiment_id if experiment is not None
                              else client.create_experiment(config.experiment, artifact_location=artifacts))
+            if not trained:
+                # a submission's prep job: the store and experiment are made here, before the
+                # tasks, which would otherwise race to set up a new database at once
+                self._state = None
+                return
             specs = find_sweeps(catalog.get("parameters").load())
             tags = {"kedro.session_id": run_params.get("run_id") or "", "kedro.env": run_params.get("env") or "",
                     "kedro.pipelines": ",".join(run_params.get("pipeline_names") or [])}
             parents = {}
             for sweep in trained:
-                run_id = client.create_run(experiment_id, run_name=sweep, tags={**tags, "sweep": sweep}).info.run_id
-                spec = {k: v for k, v in (specs.get(sweep) or {}).items() if k != "report"}
-                client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in flatten_keys(spec).items()])
-                parents[sweep] = run_id
-            self._start({"tracking_uri": uri, "experiment_id": experiment_id, "parents": parents})
+                def parent(sweep: str = sweep) -> str:
+                    run_id = client.create_run(experiment_id, run_name=sweep, tags={**tags, "sweep": sweep}).info.run_id
+                    spec = {k: v for k, v in (specs.get(sweep) or {}).items() if k != "report"}
+                    client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in flatten_keys(spec).items()])
+                    return run_id
+                parents[sweep] = shared_parent(Path(submission), sweep, parent) if submission else parent()
+            self._start({"tracking_uri": uri, "experiment_id": experiment_id, "parents": parents,
+                         "shared": bool(submission)})
             logger.info("MLflow: runs of %s in experiment '%s' at %s", ", ".join(trained), config.experiment, uri)
 
     @hook_impl
@@ -287,6 +383,14 @@ class MlflowHook(_TrackingHook):
             run_id = self.client().create_run(self._state["experiment_id"], run_name=variant, tags=tags).info.run_id
             self.client().log_batch(run_id, params=[Param(k, _param(v)) for k, v in config_params(resolved).items()])
             self._variant_runs[namespace] = run_id
+            self._listen(namespace)
+
+    def _log_epoch(self, namespace: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(_metric_key(key), value, now, step) for key, value, step in epoch_metrics(rows)]
+        self.client().log_batch(self._variant_runs[namespace], metrics=metrics)
 
     @hook_impl
     def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
@@ -311,6 +415,9 @@ class MlflowHook(_TrackingHook):
             self.client().set_tag(run_id, "reason", f"{type(error).__name__}: {error}"[:5000])
             self.client().set_terminated(run_id, status="FAILED")
 
+    def _interrupted(self) -> None:
+        self._close_parents(failed=True, killed=True)
+
     def _log_run_record(self, namespace: str, history: Any, summary: Mapping[str, Any]) -> None:
         from mlflow.entities import Metric, RunTag  # noqa: PLC0415
 
@@ -318,7 +425,9 @@ class MlflowHook(_TrackingHook):
         if run_id is None:  # its training started before tracking was on
             return
         now = int(time.time() * 1000)
-        metrics = [Metric(_metric_key(key), value, now, epoch) for key, value, epoch in epoch_metrics(history)]
+        live = self._live.pop(namespace, set())
+        metrics = [Metric(_metric_key(key), value, now, epoch)
+                   for key, value, epoch in epoch_metrics(history.to_dict("records"), live)]
         best_epoch = summary.get("best_epoch") or 0
         metrics += [Metric(_metric_key(key), value, now, best_epoch) for key, value in best_metrics(summary).items()]
         metrics += [Metric(key, float(summary[key]), now, 0) for key in ("best_epoch", "epochs_run", "wall_s")
@@ -348,8 +457,26 @@ class MlflowHook(_TrackingHook):
         return runs[0].info.run_id if runs else None
 
     @hook_impl
-    def after_pipeline_run(self) -> None:
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         self._close_parents(failed=False)
+        self._end()
+        submission = os.environ.get(SUBMISSION_ENV)
+        if submission and self._settings() is None and tracking_config(catalog).mlflow.enabled:
+            self._close_submission(Path(submission), pipeline, catalog, Path(run_params["project_path"]))
+
+    def _close_submission(self, folder: Path, pipeline: Any, catalog: Any, project: Path) -> None:
+        """In a submission's report job: its tasks' shared parent runs end, as one run's do."""
+        outputs = pipeline.all_outputs()
+        markers = {m.name.removeprefix("mlflow-").removesuffix(".txt"): m.read_text().strip()
+                   for m in folder.glob("mlflow-*.txt")}
+        parents = {sweep: run_id for sweep, run_id in markers.items() if f"{sweep}_report.report" in outputs and run_id}
+        if not parents:
+            return
+        with self._guarded("closing the submission's runs"):
+            self._state = {"tracking_uri": local_store(tracking_config(catalog).mlflow.tracking_uri, project)[0]}
+            experiment = self.client().get_run(next(iter(parents.values()))).info.experiment_id
+            self._state.update(experiment_id=experiment, parents=parents)
+            self._close_parents(failed=False)
         self._end()
 
     @hook_impl
@@ -357,14 +484,22 @@ class MlflowHook(_TrackingHook):
         self._close_parents(failed=True)
         self._end()
 
-    def _close_parents(self, *, failed: bool) -> None:
-        """A parent is FAILED when the run stopped or any of its variants failed; a variant
-        left open by a stopped run is KILLED."""
+    def _close_parents(self, *, failed: bool, killed: bool = False) -> None:
+        """A parent is FAILED when the run stopped or any of its variants failed, KILLED when
+        it was interrupted; a variant left open by a stopped run is KILLED."""
         if self._settings() is None:
             return
         from mlflow.entities import Metric  # noqa: PLC0415 - only reached when switched on
 
         client, now = self.client(), int(time.time() * 1000)
+        if self._state.get("shared"):
+            # a cluster task shares its parent with the submission's other tasks: it ends only
+            # its own variant's run (KILLED when it was stopped part-way); the report job ends the parent
+            for run_id in self._variant_runs.values():
+                with self._guarded("closing a variant's run"):
+                    if killed and client.get_run(run_id).info.status == "RUNNING":
+                        client.set_terminated(run_id, status="KILLED")
+            return
         for sweep, parent in self._state["parents"].items():
             with self._guarded(f"closing {sweep}"):
                 children = client.search_runs([self._state["experiment_id"]],
@@ -375,7 +510,28 @@ class MlflowHook(_TrackingHook):
                         client.set_terminated(run.info.run_id, status="KILLED")
                 client.log_batch(parent, metrics=[Metric("variants_run", len(statuses), now, 0),
                                                   Metric("variants_failed", statuses.count("FAILED"), now, 0)])
-                client.set_terminated(parent, status="FAILED" if failed or "FAILED" in statuses else "FINISHED")
+                client.set_terminated(parent, status="KILLED" if killed else "FAILED" if failed or "FAILED" in statuses
+                                      else "FINISHED")
+
+
+def shared_parent(folder: Path, sweep: str, create: Any, wait_s: float = 60) -> str:
+    """The parent run of ``sweep`` that every task of a cluster submission shares: the first
+    task to ask makes it and names it in ``<submission>/mlflow-<sweep>.txt`` (created whole or
+    not at all, even over NFS); the others read it there."""
+    marker = folder / f"mlflow-{sweep}.txt"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        deadline = time.monotonic() + wait_s
+        while not (run_id := marker.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{marker} names no MLflow run after {wait_s:.0f} s") from None
+            time.sleep(0.5)
+        return run_id
+    with os.fdopen(fd, "w") as out:
+        run_id = create()
+        out.write(run_id)
+    return run_id
 
 
 def local_store(uri: str, project: Path) -> tuple[str, str | None]:

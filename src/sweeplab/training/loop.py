@@ -81,6 +81,29 @@ SplitMetrics = Callable[[nn.Module, Batch], dict[str, float]]
 
 WORKERS_ENV = "SWEEPLAB_WORKERS"  # how many training processes share this machine (set by ``run``)
 
+# Told of each epoch as it ends (``<sweep>.<variant>``, the epoch, its history rows): the live
+# view of trackers. Rank 0 of a one-process run tells them; ranks of a distributed run run in
+# processes of their own, whose epochs a tracker sees when the run ends.
+EpochListener = Callable[[str, int, list[dict[str, Any]]], None]
+_listeners: list[EpochListener] = []
+
+
+def add_epoch_listener(listener: EpochListener) -> None:
+    _listeners.append(listener)
+
+
+def remove_epoch_listener(listener: EpochListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _tell(name: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(name, epoch, rows)
+        except Exception as exc:  # a view of the run, never a reason for it to fail
+            logger.warning("%s: an epoch listener failed with %s: %s", name, type(exc).__name__, exc)
+
 
 def default_threads() -> int:
     """This process's share of the cores it may run on (Slurm's and taskset's limits included):
@@ -549,6 +572,8 @@ def _train(setup: Training, *, trainer: TrainerConfig, run: Mapping[str, Any], c
                             val_m[trainer.monitor])
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, progress, model, optimizer, generator, precision, ranks)
+            if talk and _listeners and not ranks.distributed:
+                _tell(name, epoch, progress.history[-2:])
             if stop := next((r for rule in setup.stop_rules if (r := rule(progress.history))), None):
                 status, reason = stop
                 break

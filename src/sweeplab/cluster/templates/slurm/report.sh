@@ -7,8 +7,9 @@
 set -euo pipefail
 cd {{workdir}}
 export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
-# the variants that finished, shared by every task of this submission (<sweep>.fail_fast)
-export SWEEPLAB_FAIL_FAST={{folder}}/finished
+# this submission, for what its tasks share: the variants that finished (<sweep>.fail_fast), and
+# the MLflow parent run of their runs
+export SWEEPLAB_SUBMISSION={{folder}} SWEEPLAB_FAIL_FAST={{folder}}/finished
 # with --retries: the tasks the scheduler killed go round again, and a new report job waits
 # for them (exit status 10); this one then ends without a report
 set +e; {{follow_up}}; code=$?; set -e

@@ -12,8 +12,9 @@
 set -euo pipefail
 cd {{workdir}}
 export KEDRO_DISABLE_TELEMETRY=1 MPLBACKEND=Agg KEDRO_LOGGING_CONFIG={{folder}}/logging.yml
-# the variants that finished, shared by every task of this submission (<sweep>.fail_fast)
-export SWEEPLAB_FAIL_FAST={{folder}}/finished
+# this submission, for what its tasks share: the variants that finished (<sweep>.fail_fast), and
+# the MLflow parent run of their runs
+export SWEEPLAB_SUBMISSION={{folder}} SWEEPLAB_FAIL_FAST={{folder}}/finished
 export SWEEPLAB_WORKERS=1
 variant=$(sed -n "$((SLURM_ARRAY_TASK_ID + {{first}} + 1))p" {{folder}}/{{variants}})
 versions=$(paste -sd, {{folder}}/prep_versions.txt)
