@@ -19,13 +19,15 @@ from sweeplab.errors import SweepFailedError
 from sweeplab.integration.tracking import config_params
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.test_kedro_run import kedro_cli, latest, run_session
+from tests.wandb_files import read_run
 
 # two variants; lr=1e30 fails with a non-finite loss, its sibling completes
 PARAMS = copy.deepcopy(TINY_PARAMS)
 PARAMS["events"]["synthetic"]["n_events"] = 2000
 PARAMS["ae_sweep"]["grid"] = {"model": {"latent_space": "vq"}, "loss": {"globals_beta": 1}, "trainer": {"lr": "1e-3 1e30"}}
 GOOD, BAD = "vq_beta1_lr0p001_s0", "vq_beta1_lr1e30_s0"
-TRACKED = {**PARAMS, "tracking": {"mlflow": {"enabled": True}, "tensorboard": {"enabled": True}}}
+TRACKED = {**PARAMS, "tracking": {"mlflow": {"enabled": True}, "tensorboard": {"enabled": True},
+                                   "wandb": {"enabled": True}}}
 STORE = "data/09_tracking/mlflow.db"
 
 
@@ -103,6 +105,22 @@ def test_tensorboard_has_one_event_folder_per_variant(tracked):
     assert set(hparams) == {GOOD, BAD}, "each variant's config as hyperparameters"
 
 
+def test_wandb_writes_a_run_per_variant_grouped_by_sweep_offline(tracked):
+    runs = {run["name"]: run for run in map(read_run, (tracked / "data/09_tracking/wandb").glob("offline-run-*"))}
+    assert sorted(runs) == sorted([GOOD, BAD]) and {r["group"] for r in runs.values()} == {"ae_sweep"}
+    for variant, run in runs.items():
+        config = yaml.safe_load(latest(tracked, f"data/06_models/ae_sweep/{variant}/config.yml").read_text())
+        assert run["config"] == {k: v for k, v in config_params(config).items()}
+        for key, points in per_epoch(history(tracked, variant)).items():
+            logged = [(step, row[key]) for step, row in sorted(run["history"].items()) if key in row]
+            assert logged == [(e, pytest.approx(v)) for e, v in points], key
+    assert runs[GOOD]["summary"]["status"] == "completed" and runs[GOOD]["exit_code"] == 0
+    assert "best/val/rec_tokens" in runs[GOOD]["summary"]
+    logged = {k for row in runs[GOOD]["history"].values() for k in row}
+    assert {"figures/losses/_type", "figures/recon/_type"} <= logged, "the variant's figures, as W&B images"
+    assert runs[BAD]["summary"]["status"] == "failed" and runs[BAD]["exit_code"] == 1
+
+
 def test_a_tracking_error_warns_and_never_fails_the_run(kedro_project):
     (kedro_project / "data/09_tracking").mkdir(parents=True)
     (kedro_project / "data/09_tracking/mlflow.db").write_text("not a database")
@@ -130,6 +148,9 @@ def test_a_typo_in_tracking_is_a_one_line_error(kedro_project):
     params = {**PARAMS, "tracking": {"tensorboard": {"enabled": "yes"}}}
     with pytest.raises(ConfigError, match=r"^tracking\.tensorboard\.enabled: got 'yes'; expected true or false$"):
         run_session(kedro_project, params=params)
+    params = {**PARAMS, "tracking": {"wandb": {"mode": "onlin"}}}
+    with pytest.raises(ConfigError, match=r"^tracking\.wandb\.mode: got 'onlin'; expected offline or online$"):
+        run_session(kedro_project, params=params)
 
 
 OFF = """
@@ -139,7 +160,7 @@ from kedro.framework.startup import bootstrap_project
 bootstrap_project(sys.argv[1])
 with KedroSession.create(project_path=sys.argv[1], runtime_params=json.loads(sys.argv[2])) as session:
     session.run(pipeline_names=["ae_sweep"])
-print(sorted(m for m in sys.modules if m.split(".")[0] == "mlflow" or "tensorboard" in m))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "wandb") or "tensorboard" in m))
 """
 
 
@@ -150,7 +171,7 @@ def test_off_by_default_nothing_is_written_and_nothing_imported(kedro_project):
     done = subprocess.run([sys.executable, "-c", OFF, str(kedro_project), json.dumps(params)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]", "neither mlflow nor tensorboard imported"
+    assert done.stdout.strip().splitlines()[-1] == "[]", "neither mlflow, tensorboard nor wandb imported"
     assert not (kedro_project / "data/09_tracking").exists()
     assert not list((kedro_project / "data").rglob("events.out.tfevents.*"))
 
@@ -191,7 +212,8 @@ def test_epochs_show_while_a_variant_trains_and_a_stopped_run_is_killed(kedro_pr
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: PLC0415
 
     params = ("events.synthetic.n_events=2000,ae.trainer.epochs=100000,ae_sweep.grid.model.latent_space=none,"
-              "ae_sweep.grid.loss.globals_beta=1,tracking.mlflow.enabled=true,tracking.tensorboard.enabled=true")
+              "ae_sweep.grid.loss.globals_beta=1,tracking.mlflow.enabled=true,tracking.tensorboard.enabled=true,"
+              "tracking.wandb.enabled=true")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
     running = subprocess.Popen([sys.executable, "-m", "kedro", "run", "--pipelines=ae_sweep", f"--params={params}"],
                                cwd=kedro_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -214,6 +236,12 @@ def test_epochs_show_while_a_variant_trains_and_a_stopped_run_is_killed(kedro_pr
         events = EventAccumulator(str(kedro_project / "data/07_model_output/ae_sweep/none_beta1_s0"))
         events.Reload()
         assert len(events.Scalars("val/rec_tokens")) >= 3, "TensorBoard's file holds the epochs so far"
+        (offline,) = (kedro_project / "data/09_tracking/wandb").glob("offline-run-*")
+        # W&B's service writes its offline file every few seconds, not at each epoch
+        deadline = time.monotonic() + 90
+        while len([row for row in read_run(offline)["history"].values() if "val/rec_tokens" in row]) < 3:
+            assert time.monotonic() < deadline and running.poll() is None, "no W&B epochs while it trains"
+            time.sleep(2)
         assert not list((kedro_project / "data/07_model_output/ae_sweep/none_beta1_s0").glob("summary.json/*")), \
             "read back while the variant trains"
         running.send_signal(signal.SIGTERM)
@@ -225,3 +253,4 @@ def test_epochs_show_while_a_variant_trains_and_a_stopped_run_is_killed(kedro_pr
     assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"], "the variant's run and its parent"
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "val/rec_tokens")]
     assert steps == sorted(set(steps)), "each epoch once"
+    assert read_run(offline)["exit_code"] == 1, "W&B's run ends as failed"

@@ -16,7 +16,7 @@ from sweeplab.integration.hooks import (
     SweepConfigHook,
     SweepProgressHook,
 )
-from sweeplab.integration.tracking import MlflowHook, TensorBoardHook
+from sweeplab.integration.tracking import MlflowHook, TensorBoardHook, WandbHook
 
 # Kedro 1.7's config loader calls an OmegaConf function deprecated since; nothing a user can act on
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
@@ -24,7 +24,8 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 # pluggy calls the last registered first: the trackers close their runs before FailedVariantsHook
 # raises for a failed variant, and a missing device stops the run before a tracker opens one
 HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook(), RunVersionsHook(), SweepProgressHook(),
-         FailedVariantsHook(), FailFastHook(), MlflowHook(), TensorBoardHook(), DevicesHook())
+         FailedVariantsHook(), FailFastHook(), MlflowHook(), TensorBoardHook(), WandbHook(),
+         DevicesHook())
 
 # routine log lines at DEBUG, none that grows with the sweep (sweeplab.integration.logs)
 logs.install()

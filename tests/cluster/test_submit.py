@@ -50,6 +50,12 @@ FAKE_SACCT = """#!/bin/sh
 echo "Slurm accounting storage is disabled" >&2
 exit 1
 """
+FAKE_SACCTMGR = """#!/bin/sh
+# the user's association limit where FAKE_MAX_SUBMIT is set; else no accounting, as on the CI's cluster
+[ -n "$FAKE_MAX_SUBMIT" ] || { echo "sacctmgr: error: Problem talking to the database" >&2; exit 1; }
+echo "$FAKE_MAX_SUBMIT"
+echo ""
+"""
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ def project(kedro_project, tmp_path, monkeypatch):
     bin_dir.mkdir()
     for name, text in (("sbatch", FAKE_SBATCH.format(log=tmp_path / "sbatch.log")), ("scontrol", FAKE_SCONTROL),
                        ("scancel", FAKE_SCANCEL.format(log=tmp_path / "scancel.log")),
-                       ("squeue", FAKE_SQUEUE.format()), ("sacct", FAKE_SACCT)):
+                       ("squeue", FAKE_SQUEUE.format()), ("sacct", FAKE_SACCT), ("sacctmgr", FAKE_SACCTMGR)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -395,3 +401,16 @@ def test_cancel_takes_the_queued_and_running_jobs_of_the_newest_submission(proje
     ("12_[0,5-6%2]", ["12_0", "12_5", "12_6"])])
 def test_a_record_slurm_never_split_names_each_of_its_tasks(job, tasks):
     assert array_tasks(job) == tasks
+
+
+def test_a_submission_past_the_users_submit_limit_is_refused_before_anything_is_written(project, tmp_path,
+                                                                                        monkeypatch):
+    monkeypatch.setenv("FAKE_MAX_SUBMIT", "7")
+    queue(tmp_path, "90|RUNNING|None", "91_0|PENDING|Priority")  # two of the user's jobs already queued
+    with pytest.raises(Exception, match=r"^ae_sweep: 6 jobs \(prep, 4 variants' tasks, report\) would pass this "
+                                        r"cluster's MaxSubmitJobs of 7 for you \(2 already queued\); submit part"):
+        sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert not (project / "data/09_jobs").exists() and sbatch_calls(tmp_path) == []
+    monkeypatch.setenv("FAKE_MAX_SUBMIT", "8")
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
+    assert code == 0, out

@@ -8,6 +8,7 @@ states of variants) is shared, so PBS or HTCondor would be a new template folder
 
 from __future__ import annotations
 
+import getpass
 import re
 import shutil
 import subprocess
@@ -144,6 +145,11 @@ class Scheduler(ABC):
         when the scheduler says nothing (or cannot be asked, as in a dry run elsewhere)."""
 
     @abstractmethod
+    def submit_limit(self) -> tuple[str, int, int] | None:
+        """How many more jobs this user may queue here (every array task counts as one): the
+        setting that says so, its value and the jobs already queued; None where not known."""
+
+    @abstractmethod
     def cancel(self, jobs: list[str], *, pending_only: bool = False) -> None:
         """Cancel these jobs or tasks (a submission that failed part-way takes back what it
         queued; ``sweeplab cancel``); ``pending_only``: leave the running ones be."""
@@ -197,6 +203,19 @@ class Slurm(Scheduler):
         # array indices run from 0 to MaxArraySize - 1 (Slurm's default 1001)
         value = self._config().get("MaxArraySize", "")
         return ("MaxArraySize", int(value)) if value.isdigit() else None
+
+    def submit_limit(self) -> tuple[str, int, int] | None:
+        # a site's per-user limit lives in its accounting database, where the user may read it
+        if shutil.which("sacctmgr") is None:
+            return None
+        user = getpass.getuser()
+        rows = self._rows(["sacctmgr", "-n", "-P", "show", "associations", "where", f"user={user}",
+                           "format=MaxSubmit"])
+        limits = [int(row[0]) for row in rows if row and row[0].strip().isdigit()]
+        if not limits:
+            return None
+        queued = self._rows(["squeue", "-h", "-r", f"--user={user}", "--format=%i"])
+        return "MaxSubmitJobs", min(limits), len(queued)
 
     def cancel(self, jobs: list[str], *, pending_only: bool = False) -> None:
         if jobs:

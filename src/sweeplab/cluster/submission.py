@@ -159,6 +159,12 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
     if not to_run:
         return submission
     check_ranks(opened, to_run, res["train"].gpus_per_task)
+    if not dry_run and (allowed := scheduler.submit_limit()) is not None:
+        setting, most, queued = allowed
+        if len(to_run) + 2 > most - queued:
+            raise ClusterError(f"{opened.name}: {len(to_run) + 2:,} jobs (prep, {len(to_run):,} variants' tasks, report) "
+                               f"would pass this cluster's {setting} of {most:,} for you ({queued:,} already queued); "
+                               f"submit part of the sweep (fewer seeds, or {opened.name}.only), or ask for a higher limit")
     (folder / "logs").mkdir(parents=True)
     (folder / "logging.yml").write_text((resources.files(__package__) / "templates" / "logging.yml").read_text())
     values = {

@@ -77,9 +77,25 @@ class TensorBoardSettings:
 
 
 @dataclass(frozen=True)
+class WandbSettings:
+    enabled: bool = False
+    project: str = "sweeplab"
+    entity: str | None = None  # a team or user; None: the account's default
+    mode: str = "offline"  # cluster nodes have no internet: `wandb sync` uploads the runs later
+    dir: str = "data/09_tracking"  # offline runs in <dir>/wandb/offline-run-*; relative: from the project
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("offline", "online"):
+            raise ConfigError(f"mode: got {self.mode!r}; expected offline or online")
+        if not self.project.strip():
+            raise ConfigError(f"project: got {self.project!r}; expected a project name")
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     tensorboard: TensorBoardSettings = field(default_factory=TensorBoardSettings)
+    wandb: WandbSettings = field(default_factory=WandbSettings)
 
 
 def tracking_config(catalog: Any) -> TrackingConfig:
@@ -512,6 +528,120 @@ class MlflowHook(_TrackingHook):
                                                   Metric("variants_failed", statuses.count("FAILED"), now, 0)])
                 client.set_terminated(parent, status="KILLED" if killed else "FAILED" if failed or "FAILED" in statuses
                                       else "FINISHED")
+
+
+class WandbHook(_TrackingHook):
+    """A Weights & Biases run per variant, grouped by sweep (W&B's ``group``): its config, each
+    epoch's metrics as the epoch ends, the summary (best metrics, status), and the figures its
+    nodes draw in the same process (always sequentially and in a cluster task; under
+    ParallelRunner, where the same worker draws them).
+
+    Offline by default: the runs are files under ``<dir>/wandb/``, uploaded with ``wandb sync``.
+    A variant's run stays open after its training for its figures, and ends when they are
+    drawn, when more than ``MAX_OPEN`` runs are open in the process, or when the run ends.
+    """
+
+    ENV = "SWEEPLAB_WANDB"
+    TITLE = "W&B"
+    # runs left open for their figures: Kedro's own runners draw every variant's figures after
+    # all training; the project's draw them right after (see sweeplab.integration.runners)
+    MAX_OPEN = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: dict[str, Any] = {}  # <sweep>.<variant> -> its open wandb run
+        self._figures_left: dict[str, int] = {}
+        self._failed: set[str] = set()
+
+    def _end(self) -> None:
+        self._finish_all(exit_code=0)
+        super()._end()
+
+    def _finish_all(self, exit_code: int) -> None:
+        for namespace in list(self._runs):
+            with self._guarded(f"ending {namespace}"):
+                self._runs.pop(namespace).finish(exit_code=exit_code or int(namespace in self._failed))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._end()
+        config = tracking_config(catalog).wandb
+        if not config.enabled:
+            return
+        folder = Path(config.dir)
+        folder = folder if folder.is_absolute() else Path(run_params["project_path"]) / folder
+        figures: dict[str, int] = {}
+        for node in pipeline.nodes:
+            if node.namespace and any(name.endswith(FIGURE) for name in node.outputs):
+                figures[node.namespace] = figures.get(node.namespace, 0) + 1
+        self._start({"project": config.project, "entity": config.entity, "mode": config.mode, "dir": str(folder),
+                     "figures": figures})
+
+    @hook_impl
+    def before_node_run(self, node: Any, inputs: dict[str, Any]) -> None:
+        namespace = trained_variant(node) if self._settings() else None
+        if namespace is None:
+            return
+        while len(self._runs) >= self.MAX_OPEN:  # the oldest's figures were drawn elsewhere, or come late
+            oldest = next(iter(self._runs))
+            with self._guarded(f"ending {oldest}"):
+                self._runs.pop(oldest).finish(exit_code=1 if oldest in self._failed else 0)
+        with self._guarded(namespace):
+            import wandb  # noqa: PLC0415 - only when switched on
+
+            sweep, variant = namespace.split(".", 1)
+            resolved = inputs.get(f"{namespace}{CONFIG}") or {}
+            Path(self._state["dir"]).mkdir(parents=True, exist_ok=True)
+            self._runs[namespace] = wandb.init(
+                project=self._state["project"], entity=self._state["entity"], mode=self._state["mode"],
+                dir=self._state["dir"], group=sweep, name=variant, job_type="train", reinit="create_new",
+                config=config_params(resolved), tags=[str(resolved.get("family"))],
+                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+            self._figures_left[namespace] = self._state["figures"].get(namespace, 0)
+            self._listen(namespace)
+
+    def _log_epoch(self, namespace: str, epoch: int, rows: list[dict[str, Any]]) -> None:
+        self._runs[namespace].log({key: value for key, value, _ in epoch_metrics(rows)}, step=epoch)
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        namespace = node.namespace if self._settings() else None
+        run = self._runs.get(namespace or "")
+        if run is None:
+            return
+        with self._guarded(namespace):
+            if f"{namespace}{SUMMARY}" in outputs:
+                summary, live = outputs[f"{namespace}{SUMMARY}"], self._live.pop(namespace, set())
+                by_epoch: dict[int, dict[str, float]] = {}
+                for key, value, epoch in epoch_metrics(outputs[f"{namespace}{HISTORY}"].to_dict("records"), live):
+                    by_epoch.setdefault(epoch, {})[key] = value
+                for epoch in sorted(by_epoch):  # a restored run's epochs, or those of several ranks
+                    run.log(by_epoch[epoch], step=epoch)
+                if summary.get("status") == FAILED:
+                    self._failed.add(namespace)
+                run.summary.update({**best_metrics(summary), "status": str(summary.get("status")),
+                                    "reason": str(summary.get("reason")),
+                                    **{k: summary[k] for k in ("best_epoch", "epochs_run", "wall_s")
+                                       if isinstance(summary.get(k), int | float)}})
+            figures = {name.removeprefix(f"{namespace}.").removesuffix(FIGURE): figure
+                       for name, figure in outputs.items() if name.endswith(FIGURE) and hasattr(figure, "savefig")}
+            if figures:
+                import wandb  # noqa: PLC0415
+
+                run.log({f"figures/{name}": wandb.Image(figure) for name, figure in figures.items()})
+                self._figures_left[namespace] -= 1
+            if self._figures_left.get(namespace, 0) <= 0:
+                self._runs.pop(namespace).finish(exit_code=1 if namespace in self._failed else 0)
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        run = self._runs.pop(node.namespace or "", None) if self._settings() else None
+        if run is not None:
+            with self._guarded(node.namespace):
+                run.finish(exit_code=1)
+
+    def _interrupted(self) -> None:
+        self._finish_all(exit_code=1)
 
 
 def shared_parent(folder: Path, sweep: str, create: Any, wait_s: float = 60) -> str:
