@@ -248,7 +248,7 @@ def test_status_and_resume_read_the_saved_records(project, tmp_path):
                     VARIANTS[1]: ["failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)"],
                     VARIANTS[2]: ["running", rows[VARIANTS[2]][1]],
                     VARIANTS[3]: ["missing", "its record is of another config"]}
-    assert rows[VARIANTS[2]][1].startswith("epoch ? of 1, last checkpoint ")
+    assert rows[VARIANTS[2]][1].startswith("last checkpoint ")
     assert "ae_sweep: 4 variants: 1 completed, 0 outdated, 1 failed, 0 killed, 1 running, 0 pending, 0 planned, 1 missing" in out
 
     code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
@@ -328,7 +328,7 @@ def test_status_joins_the_records_with_what_the_queue_says(project, tmp_path):
     assert code == 0, out
     folder = only_folder(project)
     assert status_rows(out) == {
-        VARIANTS[0]: ["running", "job 102_0, epoch ? of 1"],
+        VARIANTS[0]: ["running", "job 102_0, no epoch of 1 checkpointed"],
         VARIANTS[1]: ["pending", "job 102_1 (Resources)"],
         VARIANTS[2]: ["killed", "TIMEOUT: job 102_2 at epoch 1 of 1; submitting again continues it from its checkpoint"],
         VARIANTS[3]: ["failed", f"FAILED: job 102_3 ended without a run record; see {folder}/logs/train-102_3.log"]}

@@ -96,14 +96,16 @@ class OpenSweep:
         slots = sorted((store / variant.sweep / variant.name).glob(f"{config_hash}-*-{code}"),
                        key=lambda p: (p / "last.pt").stat().st_mtime if (p / "last.pt").exists() else 0)
         done = CheckpointSlot(slots[-1]).epochs_done() if slots else None
-        progress = f"epoch {'?' if done is None else done} of {resolved['config']['trainer']['epochs']}"
+        epochs = resolved["config"]["trainer"]["epochs"]
+        progress = f"epoch {done} of {epochs}" if done is not None else f"no epoch of {epochs} checkpointed"
         tasks = tasks_of(latest, variant.name) if latest else []
         since = saved_at is None or latest is None or saved_at < latest["submitted_at_epoch"]
         if tasks and state_of(told, tasks[-1]):
             return self._told(variant.name, tasks, told, progress, since, recorded, latest)
         touched = max(((p / "last.pt").stat().st_mtime for p in slots if (p / "last.pt").exists()), default=None)
         if touched is not None and (saved_at is None or touched > saved_at):
-            return VariantState(variant.name, RUNNING, f"{progress}, last checkpoint {_age(touched)} ago")
+            shown = f"{progress}, " if done is not None else ""  # a slot from before last.json
+            return VariantState(variant.name, RUNNING, f"{shown}last checkpoint {_age(touched)} ago")
         if tasks and since:
             return VariantState(variant.name, PLANNED, f"submitted {latest['submitted_at']}, job {tasks[-1]}")
         return recorded
