@@ -330,7 +330,7 @@ def test_status_joins_the_records_with_what_the_queue_says(project, tmp_path):
     assert status_rows(out) == {
         VARIANTS[0]: ["running", "job 102_0, no epoch of 1 checkpointed"],
         VARIANTS[1]: ["pending", "job 102_1 (Resources)"],
-        VARIANTS[2]: ["killed", "TIMEOUT: job 102_2 at epoch 1 of 1; submitting again continues it from its checkpoint"],
+        VARIANTS[2]: ["killed", "TIMEOUT: job 102_2, epoch 1 of 1; submitting again runs it on from its last checkpoint"],
         VARIANTS[3]: ["failed", f"FAILED: job 102_3 ended without a run record; see {folder}/logs/train-102_3.log"]}
     assert "4 variants: 0 completed, 0 outdated, 1 failed, 1 killed, 1 running, 1 pending, 0 planned, 0 missing" in out
 

@@ -122,8 +122,8 @@ class OpenSweep:
         if now.state in ACTIVE:
             return VariantState(name, RUNNING, f"job {task}, {progress}{attempt}")
         if now.killed:
-            return VariantState(name, KILLED, f"{now.state}: job {task} at {progress}{attempt}; "
-                                "submitting again continues it from its checkpoint")
+            return VariantState(name, KILLED, f"{now.state}: job {task}, {progress}{attempt}; "
+                                "submitting again runs it on from its last checkpoint")
         if now.state != "COMPLETED" and since:  # it ended before it could save its record
             log = Path(latest["folder"]) / "logs" / f"train-{task}.log"
             return VariantState(name, FAILED, f"{now.state}: job {task} ended without a run record; see {log}")
