@@ -246,3 +246,19 @@ def test_fail_fast_cancels_the_tasks_still_waiting(slurm, kedro_project):
     assert states["report"] == "COMPLETED"
     report = latest(kedro_project, "data/08_reporting/ae_sweep/report").joinpath("report.md").read_text()
     assert "**Fail fast stopped this sweep**: the first 2 variant(s) of ae_sweep to finish all failed" in report
+
+
+def test_a_submission_refused_part_way_leaves_no_job_queued(slurm, kedro_project):
+    """The report job asks for a partition that does not exist: Slurm refuses it after the prep
+    job and both arrays are queued; they are cancelled, and no folder claims them."""
+    params = "ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=none,ae_sweep.seeds=[0,1,2,3,4,5,6]"
+    done = sweeplab(slurm, kedro_project, "submit", "ae_sweep", f"--params={params}", "--env=tiny",
+                    "--report=partition=nosuch")
+    assert done.returncode == 1, done.stdout
+    line = done.stderr.strip().splitlines()[-1]
+    assert "failed: sbatch: error:" in line and "cancelled the 3 job(s) it had queued" in line, line
+    queue = subprocess.run(["squeue", "-h", "-r", "--states=PENDING,RUNNING"], env=slurm.env, capture_output=True,
+                           text=True, check=False)
+    assert queue.stdout.strip() == "", "nothing left queued"
+    submissions = kedro_project / "data/09_jobs/ae_sweep"
+    assert not submissions.exists() or not any(submissions.iterdir()), "no manifest claims jobs that will not run"
