@@ -254,3 +254,22 @@ def test_epochs_show_while_a_variant_trains_and_a_stopped_run_is_killed(kedro_pr
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "val/rec_tokens")]
     assert steps == sorted(set(steps)), "each epoch once"
     assert read_run(offline)["exit_code"] == 1, "W&B's run ends as failed"
+
+
+def test_every_variant_of_a_run_logs_each_epoch_once(kedro_project):
+    """Trackers listen to the loop once per variant: the second variant trained in the same
+    process is not heard twice."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    params = copy.deepcopy(TRACKED)
+    params["ae_sweep"]["grid"] = {"model": {"latent_space": "none"}, "loss": {"globals_beta": 1},
+                                  "trainer": {"lr": "1e-3 2e-3"}}
+    params["tracking"] = {"mlflow": {"enabled": True}}
+    run_session(kedro_project, params=params)
+    client = MlflowClient(f"sqlite:///{kedro_project / STORE}")
+    runs = client.search_runs([client.get_experiment_by_name("sweeplab").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2
+    for run in children:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/rec_tokens")]
+        assert steps == [1, 2], (run.info.run_name, steps)

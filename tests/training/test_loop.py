@@ -187,3 +187,30 @@ def test_the_history_records_throughput_beside_the_numbers():
     assert (train_rows["samples_per_s"] > 0).all()
     assert "samples_per_s" not in record.summary["best"]["train"], "a timing, not a result"
     assert "peak_memory_mb" not in record.history, "the CPU keeps no peak count"
+
+
+def test_epoch_listeners_hear_each_epoch_once_as_it_ends_and_never_fail_the_run():
+    from sweeplab.training.loop import add_epoch_listener, remove_epoch_listener  # noqa: PLC0415
+
+    heard, seen_by_then = [], []
+
+    def listener(name, epoch, rows):
+        heard.append((name, epoch, [row["split"] for row in rows]))
+
+    def broken(name, epoch, rows):
+        raise RuntimeError("a tracker's store is down")
+
+    for added in (listener, listener, broken):  # a tracker listens once per variant: added again, heard once
+        add_epoch_listener(added)
+    try:
+        record = fit(epochs=3)
+        seen_by_then.append(len(heard))
+        fit(epochs=2)
+    finally:
+        remove_epoch_listener(listener)
+        remove_epoch_listener(broken)
+    assert record.summary["status"] == "completed", "a listener that raises is a warning, not a failure"
+    assert heard == [("t.v", e, ["train", "val"]) for e in (1, 2, 3, 1, 2)]
+    assert seen_by_then == [3]
+    fit(epochs=1)
+    assert len(heard) == 5, "removed: heard no more"

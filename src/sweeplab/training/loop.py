@@ -89,7 +89,10 @@ _listeners: list[EpochListener] = []
 
 
 def add_epoch_listener(listener: EpochListener) -> None:
-    _listeners.append(listener)
+    """Tell ``listener`` of every epoch from now on; adding it again changes nothing (a worker
+    process trains many variants, and a tracker listens once per variant)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 def remove_epoch_listener(listener: EpochListener) -> None:
