@@ -69,7 +69,12 @@ def test_the_rule_reads_the_first_k_to_finish_and_reasons_alike_but_for_numbers(
     _finish(tmp_path, "c", "failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)", 3.0)
     assert fail_fast.verdict("s", 2) is None, "the first to finish completed"
     assert fail_fast.verdict("s", None) is None, "off"
-    (tmp_path / "s" / "b.json").unlink()
+    assert (tmp_path / "s" / fail_fast.GOING).exists(), "settled: later finishers are never among the first two"
+    # another run, whose first two both failed alike
+    second = tmp_path / "second"
+    monkeypatch.setenv(fail_fast.LEDGER_ENV, str(second))
+    _finish(second, "a", "failed", "NonFiniteLoss: non-finite total_loss at epoch 3 (train)", 2.0)
+    _finish(second, "c", "failed", "NonFiniteLoss: non-finite total_loss at epoch 1 (train)", 3.0)
     why = fail_fast.verdict("s", 2)
     assert why == "the first 2 variant(s) of s to finish all failed with: NonFiniteLoss: non-finite total_loss " \
                   "at epoch 3 (train)"

@@ -32,6 +32,7 @@ from sweeplab.run_records import FAILED
 
 LEDGER_ENV = "SWEEPLAB_FAIL_FAST"  # the ledger folder of the run this process serves
 STOPPED = "STOPPED"  # in a sweep's ledger: why it stopped starting variants
+GOING = "GOING"  # in a sweep's ledger: its first K finished without tripping the rule; it never will
 
 
 class FailFast(RuntimeError):
@@ -70,6 +71,8 @@ def verdict(sweep: str, k: int | None) -> str | None:
     stopped = folder / sweep / STOPPED
     if stopped.exists():
         return stopped.read_text()
+    if (folder / sweep / GOING).exists():  # settled: no need to read every finished variant again
+        return None
     entries = []
     for path in (folder / sweep).glob("*.json"):
         try:
@@ -77,7 +80,10 @@ def verdict(sweep: str, k: int | None) -> str | None:
         except (OSError, ValueError):  # a foreign file: not a finished variant
             continue
     first = sorted(entries, key=lambda e: (e.get("finished_at", 0), e.get("variant", "")))[:k]
-    if len(first) < k or any(e.get("status") != FAILED for e in first) or len({_same(e["reason"]) for e in first}) > 1:
+    if len(first) < k:
+        return None
+    if any(e.get("status") != FAILED for e in first) or len({_same(e["reason"]) for e in first}) > 1:
+        (folder / sweep / GOING).touch()  # later variants finish later: the first K are these for good
         return None
     why = f"the first {k} variant(s) of {sweep} to finish all failed with: {first[0]['reason']}"
     stopped.write_text(why)

@@ -167,11 +167,19 @@ def array_task(variants: list[str], arrays: list[dict[str, Any]], jobs: list[str
     return f"?_{index}"
 
 
+def _first_arrays(manifest: dict[str, Any]) -> list[str]:
+    train = manifest["jobs"].get("train", [])
+    return [train] if isinstance(train, str) else train  # a manifest written before arrays were split
+
+
+def variant_jobs(manifest: dict[str, Any]) -> list[str]:
+    """The array jobs that ran a submission's variants: its arrays, then its retries'."""
+    return [*_first_arrays(manifest), *(job for r in manifest.get("retries", []) for job in r["jobs"])]
+
+
 def tasks_of(manifest: dict[str, Any], variant: str) -> list[str]:
     """Every task a submission ran a variant in: its array task, then its retries'."""
-    train = manifest["jobs"].get("train", [])
-    train = [train] if isinstance(train, str) else train  # a manifest written before arrays were split
-    rounds = [(manifest["variants"], manifest.get("arrays"), train)]
+    rounds = [(manifest["variants"], manifest.get("arrays"), _first_arrays(manifest))]
     rounds += [(r["variants"], r["arrays"], r["jobs"]) for r in manifest.get("retries", [])]
     return [task for names, arrays, jobs in rounds if (task := array_task(names, arrays, jobs, variant))]
 
@@ -179,10 +187,7 @@ def tasks_of(manifest: dict[str, Any], variant: str) -> list[str]:
 def submission_jobs(manifest: dict[str, Any]) -> list[str]:
     """Every job a submission queued: prep, the arrays, their retries, the reports."""
     jobs = manifest["jobs"]
-    train = jobs.get("train", [])
-    retried = [job for r in manifest.get("retries", []) for job in r["jobs"]]
-    ids = [jobs.get("prep"), *([train] if isinstance(train, str) else train), *retried,
-           *jobs.get("reports", []), jobs.get("report")]
+    ids = [jobs.get("prep"), *variant_jobs(manifest), *jobs.get("reports", []), jobs.get("report")]
     return list(dict.fromkeys(i for i in ids if i))
 
 

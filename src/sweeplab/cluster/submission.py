@@ -47,7 +47,7 @@ from sweeplab.cluster.schedulers import (
     render,
     state_of,
 )
-from sweeplab.cluster.state import OpenSweep, VariantState, tasks_of
+from sweeplab.cluster.state import OpenSweep, VariantState, tasks_of, variant_jobs
 from sweeplab.datasets._files import atomic_path
 from sweeplab.run_records import COMPLETED
 
@@ -247,7 +247,7 @@ def follow_up(folder: Path) -> list[str]:
     allowed = Retries(**manifest["retries_allowed"])
     if len(done) >= allowed.times:
         return []
-    told = scheduler.task_states([*manifest["jobs"]["train"], *(j for r in done for j in r["jobs"])])
+    told = scheduler.task_states(variant_jobs(manifest))
     last = {v: state_of(told, tasks[-1]) for v in manifest["variants"] if (tasks := tasks_of(manifest, v))}
     killed = [v for v, now in last.items() if now is not None and now.state in RETRIED]
     if not killed:
@@ -271,7 +271,7 @@ def stop_waiting(folder: Path) -> list[str]:
     """Cancel the variants' tasks of a submission that have not started (fail fast stopped
     its sweep); the running ones finish. Returns the jobs asked."""
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
-    jobs = [*manifest["jobs"].get("train", []), *(j for r in manifest.get("retries", []) for j in r["jobs"])]
+    jobs = variant_jobs(manifest)
     if jobs:
         SCHEDULERS[manifest["scheduler"]].cancel(jobs, pending_only=True)
     return jobs

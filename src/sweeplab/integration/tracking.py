@@ -41,6 +41,7 @@ import os
 import re
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,7 @@ def interrupted() -> None:
         tracker.close_interrupted()
 
 
-class _TrackingHook:
+class _TrackingHook(ABC):
     """What both trackers share: the switch, the hand-over to ParallelRunner's workers, the
     live epochs, and errors that never fail a run."""
 
@@ -192,8 +193,9 @@ class _TrackingHook:
                 self._log_epoch(name, epoch, rows)
                 self._live[name].add(epoch)
 
+    @abstractmethod
     def _log_epoch(self, namespace: str, epoch: int, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
+        """Give one epoch's history rows of a variant this tracker listens to."""
 
     def _interrupted(self) -> None:
         """Mark what this tracker has open as stopped."""
