@@ -16,7 +16,7 @@ from sweeplab.config import ConfigError, closest, from_dict
 from sweeplab.errors import shown
 from sweeplab.families import Family
 from sweeplab.pipelines.reporting.nodes import check_report
-from sweeplab.sweeps import Plan, find_sweeps, plan, resolve_variant_config
+from sweeplab.sweeps import Plan, check_space, find_sweeps, plan, resolve_variant_config
 
 
 def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], *, only: set[str] | None = None,
@@ -52,8 +52,11 @@ def check_parameters(params: Mapping[str, Any], families: Mapping[str, Family], 
             continue
         family.check()
         sweep = plan(name, spec)
+        if spec.get("search") is not None:  # the values a trial may take, at their bounds
+            check_space(params[family.name], family, name, spec)
         # a config is checked once per condition: the seeds of one condition differ only in the seed
-        for variant in {(v.experiment and v.experiment.name, v.overrides): v for v in sweep.variants}.values():
+        for variant in {(v.experiment and v.experiment.name, v.overrides): v for v in sweep.variants
+                        if v.trial is None}.values():
             resolve_variant_config(params[family.name], family=family, variant=variant)
         check_report(spec, sweep)
         planned[name] = (family, sweep)

@@ -16,6 +16,7 @@ notebook can evaluate it as the loop did (``notebooks/explore_sweep.ipynb``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -27,7 +28,7 @@ import torch
 from kedro.pipeline import Node, Pipeline
 from torch import nn
 
-from sweeplab import code_identity, fail_fast
+from sweeplab import code_identity, fail_fast, search
 from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
@@ -42,6 +43,7 @@ from sweeplab.training.loop import (
 )
 
 CHECKPOINT_STORE = "checkpoint_store"  # one store for every variant of every sweep: never namespaced
+STUDIES = "search_studies"  # every search's study (sweeplab.search): never namespaced
 RUN_RECORD = ("model", "history", "summary")  # what every training node returns (ARCHITECTURE.md)
 
 
@@ -95,12 +97,14 @@ class Family:
     @property
     def shared(self) -> frozenset[str]:
         """Datasets every variant reads unnamespaced."""
-        return frozenset({self.inputs, CHECKPOINT_STORE, *self.shared_inputs})
+        return frozenset({self.inputs, CHECKPOINT_STORE, STUDIES, *self.shared_inputs})
 
-    def template(self) -> Pipeline:
-        """One variant's nodes; ``config`` comes from the sweep's resolve node."""
+    def template(self, searched_by: str | None = None) -> Pipeline:
+        """One variant's nodes; ``config`` comes from the sweep's resolve node. A search's
+        trials (``searched_by``: the sweep) also read the study and the sweep's spec."""
         train = functools.update_wrapper(functools.partial(train_variant, family=self), train_variant)
-        trains = Node(train, ["config", self.inputs, CHECKPOINT_STORE],
+        study = [STUDIES, f"params:{searched_by}"] if searched_by else []
+        trains = Node(train, ["config", self.inputs, CHECKPOINT_STORE, *study],
                       list(RUN_RECORD), name=self.train_node or f"train_{self.name}", tags=["training"])
         losses = Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses")
         return Pipeline([trains, losses, *self.figures()])
@@ -149,13 +153,14 @@ class Family:
                               f"template makes; declare them in shared_inputs (now {sorted(self.shared)})")
 
     def check_data_prep(self, prep: Pipeline) -> None:
-        missing = sorted(self.shared - {CHECKPOINT_STORE} - prep.all_outputs())  # its inputs included
+        missing = sorted(self.shared - {CHECKPOINT_STORE, STUDIES} - prep.all_outputs())  # its inputs included
         if missing:
             raise ConfigError(f"family '{self.name}': its data prep does not make {missing}, which its "
                               "per-variant nodes read")
 
 
-def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_store: CheckpointStore, *,
+def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_store: CheckpointStore,
+                  studies: search.StudyStore | None = None, sweep_spec: dict[str, Any] | None = None, *,
                   family: Family) -> tuple[dict[str, torch.Tensor], Any, dict[str, Any]]:
     """Node: train one variant; returns (weights, history, summary), the run record.
 
@@ -163,6 +168,9 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
     code identity, so neither a changed config, changed data nor changed code ever reuses a
     checkpoint. Only with ``<sweep>.resume.code: keep`` is a run finished by other code
     restored, and its summary then says ``code_kept``.
+
+    A search's trial (``studies`` and its sweep's spec given) reports each epoch to the pruner
+    and tells the study how it ended (``sweeplab.search``).
     """
     data = inputs.get("fingerprint")
     if not isinstance(data, str):  # what keys the checkpoints on the data: every builder must say it
@@ -171,8 +179,14 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
     cfg, setup = family.setup(config, inputs)
     code = family.code_identity()
     run = {**config, "code_identity": code.digest, "code_version": code_identity.source_version()}
+    trial = None
+    if studies is not None and search.trial_of(config):
+        trial = search.checked(config["sweep"], sweep_spec["search"], config[search.SECTION]["seeds"])
+        setup = dataclasses.replace(setup, stop_rules=(*setup.stop_rules, search.PruneRule(studies, config, trial)))
     if (stop := fail_fast.not_started(config)) is not None:
         record = not_trained(run, cfg.trainer, stop)
+    elif (why := search.not_reevaluated(config)) is not None:
+        record = not_trained(run, cfg.trainer, search.NothingToReevaluate(why))
     else:
         slot = checkpoint_store.slot_for(config, data, code.digest)
         record = kept_record(config, checkpoint_store, slot, data, code.digest)
@@ -180,6 +194,8 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
             slot.record_code(code.as_dict())
             record = train(setup, trainer=cfg.trainer, checkpoint=slot, run=run)
         fail_fast.note(config, record.summary)
+    if trial is not None:
+        search.tell(studies, config, trial, record.summary)
     record.summary.update(setup.summary)
     return record.as_outputs()
 

@@ -18,24 +18,36 @@ A sweep is a top-level parameters entry with a ``family``, and a ``grid``, a lis
         conv1d_512d_beta0: {model.latent_dim: 512, loss.beta_max: 0.0}
       only: null                      # a subset of the experiments ("a b" from --params)
 
+    ae_search:
+      family: ae
+      search: {space: ..., objective: ..., trials: 30}   # an adaptive search (sweeplab.search)
+
 Variants are experiments x grid x seeds; ``experiment`` is then the first axis of every
 condition, a categorical one. Every variant is the family's template pipeline under the
 namespace ``<sweep>.<variant>``. Its first node writes the fully resolved config, which is
 the one truth about the run.
 
-This module is pure: a spec and the family's defaults in, variants and resolved configs out.
-The Kedro side (the run's parameters, the nodes per variant) is ``sweeplab.integration``.
+A search's variants are its trials x seeds (``t000_s0``, ...), and the re-evaluation of its
+best trial on fresh seeds (``best_s100``, ...); their condition is the trial. A trial's config
+node asks the study for its values (:func:`trial_config`), a re-evaluation's reads the trials'
+run records (:func:`best_config`).
+
+A spec and the family's defaults in, variants and resolved configs out; only a search's config
+nodes touch a file (its study). The Kedro side (the run's parameters, the nodes per variant)
+is ``sweeplab.integration``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from sweeplab import search
 from sweeplab.config import (
     INT64,
     ConfigError,
@@ -47,6 +59,7 @@ from sweeplab.config import (
 )
 from sweeplab.errors import shown
 from sweeplab.run_records import RETRAIN
+from sweeplab.search import BEST, SECTION, TRIAL_AXIS, StudyStore
 
 
 class FamilyConfig(Protocol):
@@ -85,6 +98,7 @@ class SweepSpec:
     report: dict[str, Any] = field(default_factory=dict)  # checked by the reporting pipeline
     resume: ResumeSpec = field(default_factory=ResumeSpec)
     fail_fast: int | None = None  # K: once the first K variants to finish all failed alike, start no more
+    search: dict[str, Any] | None = None  # an adaptive search instead of a grid (checked by sweeplab.search)
 
     def __post_init__(self) -> None:
         if self.fail_fast is not None and (isinstance(self.fail_fast, bool) or self.fail_fast < 1):
@@ -107,10 +121,13 @@ class Variant:
     experiment: Experiment | None = None
     resume_code: str = RETRAIN  # the sweep's resume.code
     fail_fast: int | None = None  # the sweep's fail_fast
+    trial: str | None = None  # a search's trial (t003), or "best": its values come from the study
 
     @property
     def condition(self) -> dict[str, Any]:
         """Every sweep parameter except the seed: what reporting groups by."""
+        if self.trial is not None:
+            return {TRIAL_AXIS: self.trial}
         named = {EXPERIMENT: self.experiment.name} if self.experiment is not None else {}
         return named | dict(self.overrides)
 
@@ -255,10 +272,13 @@ def checked_seeds(sweep: str, seeds: Any) -> list[int]:
 
 
 def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
-    """The variants of one sweep: experiments x the Cartesian product of the grid x seeds."""
-    if isinstance(spec, Mapping) and "grid" not in spec and "experiments" not in spec:
-        raise SweepError(f"{sweep}: a sweep needs a 'grid' mapping, named 'experiments', or both")
+    """The variants of one sweep: experiments x the Cartesian product of the grid x seeds, or a
+    search's trials x seeds and its re-evaluation."""
+    if isinstance(spec, Mapping) and not {"grid", "experiments", "search"} & set(spec):
+        raise SweepError(f"{sweep}: a sweep needs a 'grid' mapping, named 'experiments', or both; or a 'search'")
     checked = from_dict(SweepSpec, spec, where=sweep)
+    if checked.search is not None:
+        return search_variants(sweep, checked)
     grid, seeds = checked_grid(sweep, checked.grid), checked_seeds(sweep, checked.seeds)
     stray = sorted(set(checked.labels) - set(grid))
     if stray:
@@ -282,8 +302,24 @@ def expand(sweep: str, spec: Mapping[str, Any]) -> list[Variant]:
     return variants
 
 
+def search_variants(sweep: str, checked: SweepSpec) -> list[Variant]:
+    """A search's variants: each trial x the sweep's seeds, then the best trial's re-evaluation."""
+    if checked.grid or checked.experiments is not None:
+        raise SweepError(f"{sweep}.search: a search chooses its own values; give a sweep a grid or experiments, "
+                         "or a search")
+    seeds = checked_seeds(sweep, checked.seeds)
+    spec = search.checked(sweep, checked.search, seeds)
+    common = {"sweep": sweep, "overrides": (), "resume_code": checked.resume.code, "fail_fast": checked.fail_fast}
+    trials = [Variant(name=f"{trial}_s{seed}", seed=seed, trial=trial, **common)
+              for trial in search.trial_names(spec) for seed in seeds]
+    return trials + [Variant(name=f"{BEST}_s{seed}", seed=seed, trial=BEST, **common) for seed in spec.reevaluate]
+
+
 def sweep_axes(spec: Mapping[str, Any]) -> dict[str, str]:
-    """A sweep's condition axes, key -> label: ``experiment`` first when it lists experiments."""
+    """A sweep's condition axes, key -> label: ``experiment`` first when it lists experiments;
+    a search's one axis is its trial."""
+    if spec.get("search") is not None:
+        return {TRIAL_AXIS: TRIAL_AXIS}
     labels = spec.get("labels") or {}
     named = {EXPERIMENT: EXPERIMENT} if spec.get("experiments") is not None else {}
     return named | {key: axis_label(key, labels) for key in flatten_grid(spec.get("grid") or {})}
@@ -346,7 +382,8 @@ def resolve_variant_config(defaults: dict[str, Any], *, family: FamilyConfig, va
     if variant.experiment is not None:
         written += [(k, v, f"{variant.sweep}.experiments.{variant.experiment.name}")
                     for k, v in variant.experiment.overrides]
-    written += [(k, v, f"{variant.sweep}.grid") for k, v in variant.overrides]
+    source = f"{variant.sweep}.search.space" if variant.trial is not None else f"{variant.sweep}.grid"
+    written += [(k, v, source) for k, v in variant.overrides]
     for key, value, where in written:
         set_dotted(config, key, value, where=where)
     try:
@@ -387,6 +424,63 @@ def resolve_variant_configs(defaults: dict[str, Any], *, family: FamilyConfig, v
             by_condition[key] = resolve_variant_config(defaults, family=family, variant=variant)["config"]
         configs.append(_for_variant(family, variant, by_condition[key]))
     return configs
+
+
+# ----------------------------------------------------------------------------------------------
+# a search's variants -> resolved configs
+
+
+def check_space(defaults: dict[str, Any], family: FamilyConfig, sweep: str, spec: Mapping[str, Any]) -> None:
+    """Every value a search may choose fits the family's config: each key's bounds and choices,
+    resolved as a trial's would be (the other keys at their first bound)."""
+    checked = search.checked(sweep, spec["search"], checked_seeds(sweep, spec.get("seeds", [0])))
+    corners = {key: param.corners() for key, param in checked.params.items()}
+    base = {key: values[0] for key, values in corners.items()}
+    probe = Variant(sweep=sweep, name="check", overrides=(), seed=0, trial="check")
+    for key, values in corners.items():
+        for value in values:
+            chosen = dataclasses.replace(probe, overrides=tuple((base | {key: value}).items()))
+            resolve_variant_config(defaults, family=family, variant=chosen)
+
+
+def study_of(defaults: Mapping[str, Any], sweep_spec: Mapping[str, Any], sweep: str, code: str
+             ) -> tuple[search.SearchSpec, list[int], str]:
+    """A search's checked spec, its trial seeds, and its study's key."""
+    seeds = checked_seeds(sweep, sweep_spec.get("seeds", [0]))
+    spec = search.checked(sweep, sweep_spec["search"], seeds)
+    return spec, seeds, search.study_key(spec, defaults, seeds, code)
+
+
+def _with_values(defaults: dict[str, Any], family: FamilyConfig, variant: Variant, values: Mapping[str, Any],
+                 search_section: dict[str, Any]) -> dict[str, Any]:
+    chosen = dataclasses.replace(variant, overrides=tuple(values.items()))
+    config = resolve_variant_config(defaults, family=family, variant=chosen)
+    # the trial's values belong to its condition: the report reads them from the run record
+    return {**config, "condition": {**variant.condition, **values}, SECTION: search_section}
+
+
+def trial_config(defaults: dict[str, Any], studies: StudyStore, sweep_spec: dict[str, Any], *, family: Any,
+                 variant: Variant) -> dict[str, Any]:
+    """Node: a trial's resolved config, with the values the study gives its trial."""
+    spec, seeds, key = study_of(defaults, sweep_spec, variant.sweep, family.code_identity().digest)
+    number, values = search.ask(studies, variant.sweep, key, spec, variant.trial, epochs=defaults["trainer"]["epochs"])
+    return _with_values(defaults, family, variant, values,
+                        {"study": key, "trial": number, "values": values, "seeds": seeds})
+
+
+def best_config(defaults: dict[str, Any], sweep_spec: dict[str, Any], *, family: Any, variant: Variant,
+                **summaries: dict[str, Any]) -> dict[str, Any]:
+    """Node: a re-evaluation's config, with the values of the best trial as its run records
+    say (read after every trial has ended). With no trial to take, the variant is not trained."""
+    spec, _, _ = study_of(defaults, sweep_spec, variant.sweep, code="")
+    found = search.best_trial(spec, summaries)
+    if found is None:
+        return {**resolve_variant_config(defaults, family=family, variant=variant),
+                SECTION: {"best_of": None, "why": f"no trial of {variant.sweep} gave a result to re-evaluate"}}
+    trial, mean = found
+    values = next(s["condition"] for s in summaries.values() if (s.get("condition") or {}).get(TRIAL_AXIS) == trial)
+    values = {k: v for k, v in values.items() if k != TRIAL_AXIS}
+    return _with_values(defaults, family, variant, values, {"best_of": trial, "objective": mean, "values": values})
 
 
 def find_sweeps(params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -1,4 +1,5 @@
-"""The checkpoint store as a catalog entry, so its location is configuration, not code."""
+"""The checkpoint store and the search studies as catalog entries, so that their locations are
+configuration, not code."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any, ClassVar
 
 from kedro.io import AbstractDataset, DatasetError
 
+from sweeplab.search import StudyStore
 from sweeplab.training.checkpoints import CheckpointStore
 
 
@@ -33,3 +35,10 @@ class CheckpointStoreDataset(FolderStoreDataset):
     """Loads a :class:`CheckpointStore` rooted at ``path``; the training loop writes into it."""
 
     store = CheckpointStore
+
+
+class StudyStoreDataset(FolderStoreDataset):
+    """Loads the :class:`~sweeplab.search.StudyStore` rooted at ``path``: the journal files of
+    the project's searches, which their trials' nodes ask and tell."""
+
+    store = StudyStore

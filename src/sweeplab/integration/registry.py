@@ -27,7 +27,7 @@ from kedro.pipeline import Node, Pipeline
 
 from sweeplab import sweeps
 from sweeplab.checks import check_parameters
-from sweeplab.families import Family
+from sweeplab.families import STUDIES, Family
 from sweeplab.integration import session, upstream, viz
 from sweeplab.integration.tracking import SECTION as TRACKING
 from sweeplab.integration.tracking import TrackingConfig
@@ -45,8 +45,9 @@ def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
     does (``upstream.copy_node``), but without a ``Pipeline`` per variant: joining a thousand of those
     costs seconds where the nodes alone cost milliseconds.
     """
-    template = family.template()
+    templates = {None: family.template()}
     shared = family.shared
+    trials = [v for v in variants if v.trial not in (None, sweeps.BEST)]
     nodes = []
     for variant in variants:
         namespace = variant.namespace
@@ -60,18 +61,34 @@ def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
                 return {key: scoped(name) for key, name in names.items()}
             return [scoped(name) for name in names]
 
-        resolve_this = functools.update_wrapper(
-            functools.partial(sweeps.resolve_variant_config, family=family, variant=variant),
-            sweeps.resolve_variant_config
-        )
+        searched = variant.trial is not None and variant.trial != sweeps.BEST
+        if searched and variant.sweep not in templates:
+            templates[variant.sweep] = family.template(searched_by=variant.sweep)
+        resolve, inputs = config_node(family, variant, trials)
         # each node's name says its variant too: kedro-viz and the logs show the name alone
-        nodes.append(Node(resolve_this, inputs=f"params:{family.name}", outputs=f"{namespace}.config",
+        nodes.append(Node(resolve, inputs=inputs, outputs=f"{namespace}.config",
                           name=f"resolve_config_{variant.name}", tags=["config"], namespace=namespace))
         nodes.extend(upstream.copy_node(node, inputs=scoped(upstream.node_inputs(node)),
                                         outputs=scoped(upstream.node_outputs(node)), namespace=namespace,
                                         name=f"{node.name}_{variant.name}")
-                     for node in template.nodes)
+                     for node in templates[variant.sweep if searched else None].nodes)
     return nodes
+
+
+def config_node(family: Family, variant: Variant, trials: list[Variant]) -> tuple[Callable, Any]:
+    """A variant's config node and its inputs: the family's defaults, and for a search's trial
+    its study and spec; a re-evaluation's reads every trial's run record too."""
+    def bound(func: Callable) -> Callable:
+        return functools.update_wrapper(functools.partial(func, family=family, variant=variant), func)
+
+    defaults = f"params:{family.name}"
+    if variant.trial is None:
+        return bound(sweeps.resolve_variant_config), defaults
+    spec = f"params:{variant.sweep}"
+    if variant.trial != sweeps.BEST:
+        return bound(sweeps.trial_config), [defaults, STUDIES, spec]
+    return bound(sweeps.best_config), {"defaults": defaults, "sweep_spec": spec,
+                                       **{t.name: f"{t.namespace}.summary" for t in trials}}
 
 
 def requested_sweeps(params: dict, requested: tuple[str, ...] | list[str] | None,
