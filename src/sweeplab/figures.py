@@ -318,3 +318,26 @@ def plot_conditions(stats: pd.DataFrame, metrics: list[str], labels: list[str], 
     fig.suptitle(f"val metrics per condition: mean and {confidence:.0%} t interval over seeds "
                  "(hollow: one run, no interval)", fontsize=9)
     return fig
+
+
+def plot_search_history(trials: pd.DataFrame, metric: str, direction: str) -> Figure:
+    """A search's objective per trial in the order asked, the best so far as a step line, and
+    the pruned trials at their last reported value (where the pruner stopped them)."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(trials))
+    done = trials["state"] == "completed"
+    pruned = trials["state"] == "pruned"
+    ax.scatter(x[done], trials.loc[done, "objective"], color="tab:blue", s=22, label="completed", zorder=3)
+    ax.scatter(x[pruned], trials.loc[pruned, "last_value"], color="tab:orange", marker="x", s=22,
+               label="pruned (value when stopped)", zorder=3)
+    values = trials["objective"].where(done)
+    best = values.cummin() if direction == "min" else values.cummax()
+    ax.step(x, best, where="post", color="black", linewidth=1.2, label="best so far")
+    _scale_y(ax, pd.concat([trials.loc[done, "objective"], trials.loc[pruned, "last_value"]]).dropna())
+    ax.set_xticks(x, trials["trial"], rotation=90, fontsize=7 if len(trials) <= 40 else 5)
+    ax.set_xlabel("trial (in the order asked)")
+    ax.set_ylabel(f"val {metric}")
+    ax.set_title(f"search history: {metric} ({'lower' if direction == 'min' else 'higher'} is better)", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig

@@ -14,7 +14,7 @@ A sweep may search instead of listing its conditions::
         trials: 30                     # the study's budget, however many processes run it
         sampler: tpe                   # tpe | random | grid (grid: categorical keys only)
         pruner: {type: hyperband, min_epochs: 1}   # none | successive_halving | hyperband
-        parallel: 2                    # trials at once on a cluster (a job array's throttle)
+        parallel: 2                    # trials in flight at once (workers, a job array's throttle)
         reevaluate: [100, 101, 102]    # fresh seeds for the best trial's config
       seeds: [0]                       # seeds of every trial
 
@@ -148,7 +148,9 @@ class SearchSpec:
     seed: int = 0  # the sampler's
     startup_trials: PositiveInt = 10  # TPE: random trials before it models the results
     pruner: PrunerSpec = field(default_factory=PrunerSpec)
-    parallel: PositiveInt | None = None  # trials at once on a cluster; null: as many as the scheduler runs
+    # trials in flight at once, under any runner and on a cluster: trial k is asked once trial
+    # k - parallel has ended, so the sampler has seen all results but the last parallel - 1
+    parallel: PositiveInt = 1
     reevaluate: tuple[int, ...] = ()  # fresh seeds on which the best trial's config is trained again
 
     @property
@@ -409,6 +411,8 @@ class PruneRule:
             return None
         row = next(r for r in reversed(history) if r.get("split") == "val")
         metric, epoch = self.spec.prune_metric, int(row["epoch"])
+        if epoch >= self.epochs:  # its last epoch: a finished trial is a result, whatever a rung would say
+            return None
         if metric not in row:
             metrics = sorted(k for k in row if k not in ("epoch", "split"))
             raise SearchError(f"{self.sweep}.search.pruner.metric: got {metric!r}; the runs' val metrics are {metrics}")

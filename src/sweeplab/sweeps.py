@@ -122,6 +122,7 @@ class Variant:
     resume_code: str = RETRAIN  # the sweep's resume.code
     fail_fast: int | None = None  # the sweep's fail_fast
     trial: str | None = None  # a search's trial (t003), or "best": its values come from the study
+    parallel: int | None = None  # a search's trials in flight at once
 
     @property
     def condition(self) -> dict[str, Any]:
@@ -309,7 +310,8 @@ def search_variants(sweep: str, checked: SweepSpec) -> list[Variant]:
                          "or a search")
     seeds = checked_seeds(sweep, checked.seeds)
     spec = search.checked(sweep, checked.search, seeds)
-    common = {"sweep": sweep, "overrides": (), "resume_code": checked.resume.code, "fail_fast": checked.fail_fast}
+    common = {"sweep": sweep, "overrides": (), "resume_code": checked.resume.code, "fail_fast": checked.fail_fast,
+              "parallel": spec.parallel}
     trials = [Variant(name=f"{trial}_s{seed}", seed=seed, trial=trial, **common)
               for trial in search.trial_names(spec) for seed in seeds]
     return trials + [Variant(name=f"{BEST}_s{seed}", seed=seed, trial=BEST, **common) for seed in spec.reevaluate]
@@ -459,9 +461,21 @@ def _with_values(defaults: dict[str, Any], family: FamilyConfig, variant: Varian
     return {**config, "condition": {**variant.condition, **values}, SECTION: search_section}
 
 
-def trial_config(defaults: dict[str, Any], studies: StudyStore, sweep_spec: dict[str, Any], *, family: Any,
-                 variant: Variant) -> dict[str, Any]:
-    """Node: a trial's resolved config, with the values the study gives its trial."""
+def asked_after(variant: Variant, trials: list[Variant]) -> Variant | None:
+    """The trial run whose record trial k's config node waits for: the first seed of trial
+    k - ``parallel``. So under any runner (Kedro's orders nodes by their inputs alone) at most
+    ``parallel`` trials are asked before the results of those before them are told, and the
+    sampler learns from every result but the last ``parallel - 1``."""
+    names = list(dict.fromkeys(v.trial for v in trials))
+    k = names.index(variant.trial)
+    parallel = variant.parallel or 1
+    return next(v for v in trials if v.trial == names[k - parallel]) if k >= parallel else None
+
+
+def trial_config(defaults: dict[str, Any], studies: StudyStore, sweep_spec: dict[str, Any],
+                 after: dict[str, Any] | None = None, *, family: Any, variant: Variant) -> dict[str, Any]:
+    """Node: a trial's resolved config, with the values the study gives its trial. ``after``:
+    the record of the trial it waits for (``asked_after``), read for its order alone."""
     spec, seeds, key = study_of(defaults, sweep_spec, variant.sweep, family.code_identity().digest)
     number, values = search.ask(studies, variant.sweep, key, spec, variant.trial, epochs=defaults["trainer"]["epochs"])
     return _with_values(defaults, family, variant, values,

@@ -188,11 +188,12 @@ class Slurm(Scheduler):
 
     def submit(self, script: Path, *, after_ok: str | None = None, after_any: list[str] | None = None) -> str:
         args = [self.submit_command, "--parsable"]
-        if after_ok:
-            # without it a failed prep leaves the variants pending forever (DependencyNeverSatisfied)
-            args += [f"--dependency=afterok:{after_ok}", "--kill-on-invalid-dep=yes"]
-        if after_any:
-            args += [f"--dependency=afterany:{':'.join(after_any)}"]
+        after = [f"afterok:{after_ok}"] if after_ok else []
+        after += [f"afterany:{':'.join(after_any)}"] if after_any else []
+        if after:  # one option: sbatch reads the last --dependency only; a comma means all of them
+            args.append(f"--dependency={','.join(after)}")
+        if after_ok:  # without it a failed prep leaves the variants pending forever (DependencyNeverSatisfied)
+            args.append("--kill-on-invalid-dep=yes")
         out = self._call([*args, str(script)])
         job_id = out.splitlines()[-1].split(";")[0] if out else ""
         if not job_id.isdigit():

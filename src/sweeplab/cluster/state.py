@@ -24,6 +24,7 @@ then its accounting where that exists, else the job-completion file where readab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -34,9 +35,10 @@ from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 
 from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState, state_of
-from sweeplab.families import CHECKPOINT_STORE, Family
-from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING
-from sweeplab.sweeps import Plan, Variant, resolve_variant_config
+from sweeplab.families import CHECKPOINT_STORE, STUDIES, Family
+from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING, has_result
+from sweeplab.search import BEST, StudyStore, find
+from sweeplab.sweeps import Plan, Variant, resolve_variant_config, study_of
 from sweeplab.training.checkpoints import CheckpointSlot
 
 PACKAGE = __name__.split(".")[0]
@@ -70,8 +72,24 @@ class OpenSweep:
         return self.plan.variants
 
     def config(self, variant: Variant) -> dict[str, Any]:
-        """The variant's resolved config (``<sweep>.<variant>.config``)."""
-        return resolve_variant_config(self.params[self.family.name], family=self.family, variant=variant)
+        """The variant's resolved config (``<sweep>.<variant>.config``). A search's trial has
+        the values its study holds for it, without asking for new ones; a trial not asked yet,
+        or a re-evaluation, has no config hash (None) until it runs."""
+        defaults = self.params[self.family.name]
+        if variant.trial is None:
+            return resolve_variant_config(defaults, family=self.family, variant=variant)
+        unknown = {**resolve_variant_config(defaults, family=self.family, variant=variant), "config_hash": None}
+        if variant.trial == BEST:
+            return unknown
+        spec, _, key = study_of(defaults, self.params[self.name], self.name, self.family.code_identity().digest)
+        studies: StudyStore = self.catalog.load(STUDIES)
+        if not studies.journal(self.name, key).exists():
+            return unknown
+        found = find(studies.open(self.name, key, spec), variant.trial)
+        if found is None:
+            return unknown
+        chosen = dataclasses.replace(variant, overrides=tuple(found.params.items()))
+        return resolve_variant_config(defaults, family=self.family, variant=chosen)
 
     def config_hash(self, variant: Variant) -> str:
         return self.config(variant)["config_hash"]
@@ -132,15 +150,19 @@ class OpenSweep:
     @staticmethod
     def _recorded(variant: Variant, summary: dict[str, Any], config_hash: str, code: str) -> VariantState:
         """What the newest summary says of the variant as configured now, and of its code."""
-        same_config = summary.get("config_hash") == config_hash
+        # a re-evaluation's config follows the trials' results: its record's is the one it has
+        same_config = summary.get("config_hash") == config_hash or (config_hash is None and variant.trial == BEST)
         trained_by = summary.get("code_identity") or "unrecorded"
-        if summary["status"] == COMPLETED and same_config and (trained_by == code or variant.resume_code == KEEP):
+        ended = has_result(summary["status"])  # completed, or a stop rule's end (a pruned trial)
+        if ended and same_config and (trained_by == code or variant.resume_code == KEEP):
             best = summary.get("best_val_loss")
             detail = (f"{summary.get('monitor', 'val')} {best:.4g} at epoch {summary.get('best_epoch')}"
                       if isinstance(best, int | float) else COMPLETED)
+            if summary["status"] != COMPLETED:
+                detail = f"{summary['status']}: {summary.get('reason')}; {detail}"
             kept = f" (kept: trained by code {trained_by})" if trained_by != code else ""
             return VariantState(variant.name, COMPLETED, detail + kept)
-        if summary["status"] == COMPLETED and same_config:
+        if ended and same_config:
             return VariantState(variant.name, OUTDATED, f"trained by code {trained_by}; the code is now {code} "
                                 f"(keep it: --params {variant.sweep}.resume.code=keep)")
         if summary["status"] == FAILED and same_config:

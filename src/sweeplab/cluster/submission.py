@@ -50,6 +50,7 @@ from sweeplab.cluster.schedulers import (
 from sweeplab.cluster.state import OpenSweep, VariantState, tasks_of, variant_jobs
 from sweeplab.datasets._files import atomic_path
 from sweeplab.run_records import COMPLETED
+from sweeplab.search import BEST
 
 
 @dataclass
@@ -131,18 +132,24 @@ def write_script(folder: Path, name: str, scheduler: Scheduler, job: str, values
 
 
 def write_arrays(folder: Path, names: tuple[str, str], variants: list[str], scheduler: Scheduler,
-                 values: dict[str, str], res: Resources, limit: tuple[str, int] | None) -> list[dict[str, Any]]:
+                 values: dict[str, str], res: Resources, limit: tuple[str, int] | None,
+                 after: int | None = None) -> list[dict[str, Any]]:
     """For ``names = (listing, script)``: ``<listing>.txt`` naming the variants, and one array
-    script per part of at most the cluster's limit (``<script>.sh``, or ``<script>-1.sh``, ...)."""
+    script per part of at most the cluster's limit (``<script>.sh``, or ``<script>-1.sh``, ...).
+    ``after``: the variants from this index on wait for the arrays before them to end (their
+    ``after_arrays`` says so)."""
     listing, name = names
     (folder / f"{listing}.txt").write_text("".join(f"{v}\n" for v in variants))
-    parts = split(len(variants), limit)
+    cut = len(variants) if after is None else after
+    parts = [r for stage in (range(cut), range(cut, len(variants))) if len(stage)
+             for r in (range(stage.start + p.start, stage.start + p.stop) for p in split(len(stage), limit))]
     arrays = []
     for k, part in enumerate(parts, 1):
         script = name if len(parts) == 1 else f"{name}-{k}"
         own = {"variants": f"{listing}.txt", "first": str(part.start), "last_index": str(len(part) - 1)}
         write_script(folder, script, scheduler, "train", {**values, **own}, res)
-        arrays.append({"script": f"{script}.sh", "first": part.start, "tasks": len(part)})
+        arrays.append({"script": f"{script}.sh", "first": part.start, "tasks": len(part)}
+                      | ({"after_arrays": True} if part.start >= cut else {}))
     return arrays
 
 
@@ -180,7 +187,15 @@ def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Schedul
     }
     limit = submission.limit = scheduler.array_limit()
     submission.scripts["prep"] = write_script(folder, "prep", scheduler, "prep", values, res["prep"])
-    submission.arrays = write_arrays(folder, ("variants", "train"), to_run, scheduler, values, res["train"], limit)
+    # a search's re-evaluation reads its trials' records: an array of its own, after theirs
+    later = [v.name for v in opened.variants if v.trial == BEST and v.name in to_run]
+    first = [v for v in to_run if v not in later]
+    to_run[:] = first + later
+    if (search_spec := opened.params[opened.name].get("search")) is not None:  # a search's trials in flight
+        parallel = search_spec.get("parallel", 1)
+        values["max_parallel"] = scheduler.max_parallel(min(parallel, max_parallel or parallel))
+    submission.arrays = write_arrays(folder, ("variants", "train"), to_run, scheduler, values, res["train"], limit,
+                                     after=len(first))
     for array in submission.arrays:
         submission.scripts[array["script"].removesuffix(".sh")] = folder / array["script"]
     submission.scripts["report"] = write_script(folder, "report", scheduler, "report", values, res["report"])
@@ -220,7 +235,9 @@ def submit(submission: Submission, scheduler: Scheduler) -> None:
         queued.append(jobs["prep"])
         jobs["train"] = []
         for array in submission.arrays:
-            jobs["train"].append(scheduler.submit(submission.folder / array["script"], after_ok=jobs["prep"]))
+            earlier = list(jobs["train"]) if array.get("after_arrays") else None
+            jobs["train"].append(scheduler.submit(submission.folder / array["script"], after_ok=jobs["prep"],
+                                                  after_any=earlier))
             queued.append(jobs["train"][-1])
         jobs["report"] = scheduler.submit(scripts["report"], after_any=jobs["train"])
     except ClusterError as exc:

@@ -86,7 +86,10 @@ def config_node(family: Family, variant: Variant, trials: list[Variant]) -> tupl
         return bound(sweeps.resolve_variant_config), defaults
     spec = f"params:{variant.sweep}"
     if variant.trial != sweeps.BEST:
-        return bound(sweeps.trial_config), [defaults, STUDIES, spec]
+        inputs = {"defaults": defaults, "studies": STUDIES, "sweep_spec": spec}
+        if (before := sweeps.asked_after(variant, trials)) is not None:  # at most `parallel` trials in flight
+            inputs["after"] = f"{before.namespace}.summary"
+        return bound(sweeps.trial_config), inputs
     return bound(sweeps.best_config), {"defaults": defaults, "sweep_spec": spec,
                                        **{t.name: f"{t.namespace}.summary" for t in trials}}
 

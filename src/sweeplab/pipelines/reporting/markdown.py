@@ -17,7 +17,7 @@ import pandas as pd
 
 from sweeplab import fail_fast
 from sweeplab.config import config_hash
-from sweeplab.pipelines.reporting import decisions
+from sweeplab.pipelines.reporting import decisions, trials
 from sweeplab.pipelines.reporting.config import SweepLayout, layout
 from sweeplab.pipelines.reporting.tables import (
     code_versions,
@@ -154,6 +154,60 @@ def heading(report: Report) -> list[str]:
             *stopped_early]
 
 
+def search_section(report: Report) -> list[str]:
+    """A search's outcome: its settings, the trials' counts and the epochs pruning saved, the best
+    trial beside its re-evaluation on fresh seeds, the history and the importances."""
+    found = report.outputs.get("search")
+    if found is None:
+        return []
+    spec = trials.spec_of(report.spec, report.sweep.name)
+    metric, direction = spec.objective.metric, spec.objective.direction
+    counts = {state: int((found["state"] == state).sum()) for state in trials.STATES}
+    seeds = report.spec.get("seeds", [0])
+    epochs = trials.planned_epochs(report.sweep.variants, report.table, found)
+    pruner = "no pruner" if spec.pruner.type == "none" else (
+        f"{spec.pruner.type.replace('_', ' ')} pruner on val {spec.prune_metric} (first rung {spec.pruner.min_epochs} "
+        f"epoch(s), reduction factor {spec.pruner.reduction_factor})")
+    lines = ["## Search", "",
+             f"{spec.sampler.upper() if spec.sampler == 'tpe' else spec.sampler} sampler (seed {spec.seed}), {pruner}. "
+             f"Objective: val {metric} ({direction}) at each run's best epoch, the mean over a trial's seeds {seeds}.",
+             "", f"{len(found)} trials: " + ", ".join(f"{n} {state}" for state, n in counts.items()) + ". "
+             f"Epochs trained: {epochs[0]:,} of the {epochs[1]:,} that running every trial to the end takes"
+             + (f" (pruning saved {1 - epochs[0] / epochs[1]:.0%})." if epochs[1] else "."), ""]
+    done = found[found["state"] == "completed"].dropna(subset=["objective"])
+    if done.empty:
+        return [*lines, "No trial completed: there is no best trial.", ""]
+    best = done.loc[done["objective"].idxmin() if direction == "min" else done["objective"].idxmax()]
+    values = ", ".join(f"`{k}` = {best[k]:.4g}" if isinstance(best[k], float) else f"`{k}` = {best[k]}"
+                       for k in spec.params if trials._present(best[k]))  # noqa: SLF001
+    lines += [f"**Best trial: {best['trial']}**, {metric} {best['objective']:.4g}, with {values}.", ""]
+    again = trials.reevaluation(report.table, metric, report.confidence)
+    if again is not None:
+        interval_ = (f"[{again.ci_lower:.4g}, {again.ci_upper:.4g}]" if again.n >= 2 else "(one seed: no interval)")
+        lines += [f"Re-evaluated on fresh seeds {list(spec.reevaluate)} (`best_s<seed>`): {metric} {again.mean:.4g} "
+                  f"{interval_}, n = {again.n} ({report.confidence:.0%} interval). The best trial's own value is the "
+                  f"best of {len(done)} noisy results of the same runs that chose it, so it is biased "
+                  f"{'low' if direction == 'min' else 'high'}; the fresh seeds' mean is the one to quote.", ""]
+    elif spec.reevaluate:
+        lines += [f"The re-evaluation on fresh seeds {list(spec.reevaluate)} has no result yet.", ""]
+    else:
+        lines += ["Not re-evaluated (`search.reevaluate` lists no seeds): the best trial's value is the best of "
+                  "noisy results of the runs that chose it, so it is biased; quote it with care.", ""]
+    lines += ["![search history](figures/search_history.png)", ""]
+    shares = trials.importances(found, spec)
+    if shares is None:
+        lines += [f"Parameter importances need {trials.MIN_FOR_IMPORTANCE} completed trials; {len(done)} completed.", ""]
+    else:
+        table = pd.DataFrame({"parameter": list(shares), "importance": list(shares.values())})
+        lines += [f"Parameter importances over the {len(done)} completed trials (Optuna's PED-ANOVA: how much each "
+                  "key's values differ between the best trials and all of them; rough with few trials):", "",
+                  markdown_table(table, floatfmt=".3f"), ""]
+    ranked = done.sort_values("objective", ascending=direction == "min").head(5)
+    lines += ["The five best trials (all trials: `search_trials.csv`):", "",
+              markdown_table(ranked[["trial", "objective", *spec.params, "epochs_run"]]), ""]
+    return lines
+
+
 def completion_section(report: Report) -> list[str]:
     return ["## Completion", "", markdown_table(report.completion()), "", "![completion](figures/completion.png)", ""]
 
@@ -286,7 +340,7 @@ def provenance_section(report: Report) -> list[str]:
     return [*lines, ""]
 
 
-SECTIONS: list[Section] = [heading, completion_section, results_section, criteria_section, decision_tree_section,
+SECTIONS: list[Section] = [heading, search_section, completion_section, results_section, criteria_section, decision_tree_section,
                            figures_section, comparisons_section, best_section, stopped_section, left_out_section,
                            provenance_section]
 
@@ -300,7 +354,8 @@ def write_report(spec: dict[str, Any], *, sweep: Plan, provenance: dict[str, Any
     ``outputs`` are the report's other tables by name (``comparisons``, ``best``,
     ``criteria``...), for the sections to read.
     """
-    report = Report(layout(spec, sweep), spec, provenance, table, stats, {**outputs, "figures": figures or {}})
+    figures = {**(figures or {}), **(outputs.pop("search_figures", None) or {})}
+    report = Report(layout(spec, sweep), spec, provenance, table, stats, {**outputs, "figures": figures})
     lines = [line for section in SECTIONS for line in section(report)]
     files: dict[str, Any] = {"report.md": "\n".join(lines).rstrip("\n") + "\n",
                              "provenance.json": json.dumps(provenance_record(report.sweep, spec, provenance, table),
@@ -308,7 +363,9 @@ def write_report(spec: dict[str, Any], *, sweep: Plan, provenance: dict[str, Any
     if (tree := report.sweep.report.decision_tree) is not None:
         files["decision_tree.json"] = json.dumps(decisions.as_dict(decisions.walk(tree, table)), indent=2,
                                                  allow_nan=False)
-    return files | {f"figures/{k}": v for k, v in (figures or {}).items()}
+    if (found := outputs.get("search")) is not None:
+        files["search_trials.csv"] = found.to_csv(index=False)
+    return files | {f"figures/{k}": v for k, v in figures.items()}
 
 
 def results_markdown(table: pd.DataFrame, spec: dict[str, Any], provenance: dict[str, Any] | None = None,

@@ -6,6 +6,7 @@ Each lives in the module of its kind; ``pipeline.py`` names them from here:
 - ``config``: the ``report:`` section as typed config, and the sweep's layout;
 - ``tables``: the run table, statistics, comparisons, criteria, best per axis, curves;
 - ``report_figures`` (which figures) and ``figures`` (drawing);
+- ``trials``: a search's trials, history figure, importances and re-evaluation;
 - ``markdown``: ``results.md``, and the report folder: ``report.md`` as a list of sections,
   ``provenance.json``.
 
@@ -25,6 +26,8 @@ from sweeplab.pipelines.reporting.tables import (
     results_table,
     success_criteria,
 )
+from sweeplab.pipelines.reporting.trials import plot_search, search_trials
 
 __all__ = ["aggregate_curves", "best_per_axis", "check_report", "compare_conditions", "condition_statistics",
-           "layout", "plot_report_figures", "results_markdown", "results_table", "success_criteria", "write_report"]
+           "layout", "plot_report_figures", "plot_search", "results_markdown", "results_table", "search_trials",
+           "success_criteria", "write_report"]

@@ -27,6 +27,12 @@ def create_pipeline(plan: Plan) -> Pipeline:
     fn = functools.partial(_planned, plan=plan)
     summaries = {v.name: f"{v.namespace}.summary" for v in plan.variants}
     histories = {v.name: f"{v.namespace}.history" for v in plan.variants}
+    searched = any(v.trial is not None for v in plan.variants)
+    # a search's trials, history figure and importances (reporting.trials), for its own section
+    search_nodes = [Node(fn(nodes.search_trials), {"spec": spec, **summaries}, "search_trials", name="tabulate_trials"),
+                    Node(fn(nodes.plot_search), ["search_trials", spec], "search_figures", name="plot_search_history"),
+                    ] if searched else []
+    search_inputs = {"search": "search_trials", "search_figures": "search_figures"} if searched else {}
     with warnings.catch_warnings():
         # the inputs are other namespaces' outputs, so their names hold dots by design
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
@@ -43,11 +49,12 @@ def create_pipeline(plan: Plan) -> Pipeline:
                 Node(fn(nodes.aggregate_curves), {"spec": spec, **histories}, "curves", name="aggregate_curves"),
                 Node(fn(nodes.plot_report_figures), ["results_table", "condition_stats", "curves", spec],
                      "report_figures", name="plot_report_figures"),
+                *search_nodes,
                 # the report's sections read these by name: a new table is one more entry here
                 Node(fn(nodes.write_report),
                      {"spec": spec, "provenance": "run_provenance", "table": "results_table",
                       "stats": "condition_stats", "comparisons": "comparisons", "best": "best_per_axis",
-                      "criteria": "criteria", "figures": "report_figures"},
+                      "criteria": "criteria", "figures": "report_figures", **search_inputs},
                      "report", name="write_report"),
             ],
             namespace=f"{sweep}_report",
