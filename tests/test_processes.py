@@ -30,8 +30,10 @@ TINY = dict(OmegaConfigLoader(conf_source=str(REPO / "conf"), env="tiny", **sess
 
 
 def tiny_sweep(family: str) -> tuple[str, list[str]]:
-    """The family's first sweep under ``--env=tiny`` and the variants it plans there."""
-    sweeps = sorted(name for name, spec in find_sweeps(TINY).items() if spec["family"] == family)
+    """The family's first sweep under ``--env=tiny`` and the variants it plans there; a sweep of
+    fixed conditions before a search, whose trials' values depend on when results arrive."""
+    found = {name: spec for name, spec in find_sweeps(TINY).items() if spec["family"] == family}
+    sweeps = sorted(found, key=lambda name: ("search" in found[name], name))
     assert sweeps, f"conf/tiny/parameters.yml: no sweep of family '{family}'; give it tiny settings there"
     return sweeps[0], [v.name for v in plan(TINY, FAMILIES, only={sweeps[0]})[sweeps[0]][1].variants]
 

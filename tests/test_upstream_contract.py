@@ -191,3 +191,19 @@ def test_the_report_and_the_sweep_engine_load_without_kedro_or_torch():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'kedro_viz', 'torch'}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert loaded.stdout.strip() == "[]", loaded.stdout
+
+
+def test_optunas_private_trial_id_is_where_upstream_reads_it():
+    """``upstream.live_trial``: a trial rebuilt by its storage id in another study object
+    reports and is pruned as the asked one would be."""
+    import optuna  # noqa: PLC0415
+
+    from sweeplab.integration import upstream  # noqa: PLC0415
+
+    study = optuna.create_study()
+    asked = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    assert isinstance(study.get_trials(deepcopy=False)[asked.number]._trial_id, int), \
+        "optuna's FrozenTrial._trial_id moved: update sweeplab.integration.upstream.live_trial"
+    live = upstream.live_trial(study, asked.number)
+    live.report(0.5, step=1)
+    assert live.params == asked.params and study.trials[asked.number].intermediate_values == {1: 0.5}

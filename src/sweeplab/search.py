@@ -49,7 +49,6 @@ from sweeplab.config import ConfigError, PositiveInt, Range, config_hash, from_d
 from sweeplab.errors import shown
 from sweeplab.run_records import SHOWN, has_result
 from sweeplab.run_records import metrics as summary_metrics
-from sweeplab.training.loop import Stop
 
 if TYPE_CHECKING:
     import optuna
@@ -238,7 +237,7 @@ def active(params: Mapping[str, Param], values: Mapping[str, Any]) -> dict[str, 
 # the study
 
 
-def _optuna() -> Any:
+def optuna_module() -> Any:
     import optuna  # noqa: PLC0415 - only a search imports Optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines duplicate the project's log
@@ -258,7 +257,7 @@ class StudyStore:
 
     def open(self, sweep: str, key: str, spec: SearchSpec, *, epochs: int | None = None,
              sampler_seed: int | None = None) -> optuna.Study:
-        optuna = _optuna()
+        optuna = optuna_module()
         from optuna.storages import JournalStorage  # noqa: PLC0415
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock  # noqa: PLC0415
 
@@ -280,7 +279,7 @@ class StudyStore:
 
 
 def sampler(spec: SearchSpec, seed: int | None) -> Any:
-    optuna = _optuna()
+    optuna = optuna_module()
     seed = spec.seed if seed is None else seed
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -293,7 +292,7 @@ def sampler(spec: SearchSpec, seed: int | None) -> Any:
 
 
 def pruner(spec: SearchSpec, epochs: int | None) -> Any:
-    optuna = _optuna()
+    optuna = optuna_module()
     kind = spec.pruner
     if kind.type == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=kind.min_epochs,
@@ -320,7 +319,7 @@ def ask(store: StudyStore, sweep: str, key: str, spec: SearchSpec, trial: str, *
     before (a re-run restores it, or continues it from its checkpoint), or a new one. One told
     failed is run again as a new trial with the same values, as a re-run retries any failed
     variant; the failed one stays in the study, counted as failed."""
-    optuna = _optuna()
+    optuna = optuna_module()
     lock = store.lock(sweep, key)
     lock.acquire()  # waits; a lock left by a killed process is broken after 30 s
     try:
@@ -349,15 +348,6 @@ def suggest(trial: Any, name: str, param: Param) -> Any:
     if param.type == "int":
         return trial.suggest_int(name, int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
     return trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
-
-
-def live_trial(study: optuna.Study, number: int) -> Any:
-    """Trial ``number`` of the study as a live trial, in any process: to report its epochs and
-    ask the pruner. Optuna names a trial to its storage by an id, which it keeps private; this
-    is the one place that reads it (``tests/test_upstream_contract.py``)."""
-    optuna = _optuna()
-    frozen = study.get_trials(deepcopy=False)[number]
-    return optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001
 
 
 # ----------------------------------------------------------------------------------------------
@@ -404,8 +394,10 @@ class PruneRule:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_trial": None}
 
-    def __call__(self, history: list[dict[str, Any]]) -> Stop | None:
-        import torch.distributed  # noqa: PLC0415
+    def __call__(self, history: list[dict[str, Any]]) -> Any:
+        import torch.distributed  # noqa: PLC0415 - the loop has imported it; the sweep engine must not
+
+        from sweeplab.training.loop import Stop  # noqa: PLC0415
 
         if self.spec.pruner.type == "none" or (torch.distributed.is_available() and torch.distributed.is_initialized()):
             return None
@@ -417,8 +409,10 @@ class PruneRule:
             metrics = sorted(k for k in row if k not in ("epoch", "split"))
             raise SearchError(f"{self.sweep}.search.pruner.metric: got {metric!r}; the runs' val metrics are {metrics}")
         if self._trial is None:
+            from sweeplab.integration import upstream  # noqa: PLC0415
+
             study = self.studies.open(self.sweep, self.key, self.spec, epochs=self.epochs)
-            self._trial = live_trial(study, self.number)
+            self._trial = upstream.live_trial(study, self.number)
         if self.reports:
             value = float(row[metric])
             with warnings.catch_warnings():
@@ -435,7 +429,9 @@ def tell(studies: StudyStore, config: Mapping[str, Any], spec: SearchSpec, summa
     """Note this seed's outcome on the trial; once every seed of the trial has one, tell the
     study: pruned if any seed was, else the mean objective of the seeds with a result, else
     failed with the first reason. A trial told already (a re-run restored it) is left as is."""
-    optuna = _optuna()
+    from sweeplab.integration import upstream  # noqa: PLC0415 - it imports Kedro, which the sweep engine must not
+
+    optuna = optuna_module()
     section = config[SECTION]
     if summary.get("reason", "").startswith(f"{SearchError.__name__}:"):
         raise SearchError(summary["reason"].split(": ", 1)[1])
@@ -448,7 +444,7 @@ def tell(studies: StudyStore, config: Mapping[str, Any], spec: SearchSpec, summa
     frozen = study.get_trials(deepcopy=False)[section["trial"]]
     if frozen.state.is_finished():
         return
-    trial = live_trial(study, section["trial"])
+    trial = upstream.live_trial(study, section["trial"])
     trial.set_user_attr(f"seed_{config['seed']}", {"status": summary["status"], "reason": summary.get("reason"),
                                                      "value": value if has_result(summary["status"]) else None})
     outcomes = [study.get_trials(deepcopy=False)[section["trial"]].user_attrs.get(f"seed_{s}") for s in section["seeds"]]

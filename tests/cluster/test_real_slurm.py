@@ -262,3 +262,35 @@ def test_a_submission_refused_part_way_leaves_no_job_queued(slurm, kedro_project
     assert queue.stdout.strip() == "", "nothing left queued"
     submissions = kedro_project / "data/09_jobs/ae_sweep"
     assert not submissions.exists() or not any(submissions.iterdir()), "no manifest claims jobs that will not run"
+
+
+def test_a_search_runs_parallel_trials_at_a_time_then_reevaluates_its_best(slurm, kedro_project):
+    """Four trials, two in flight: the array's throttle starts trial k once trial k-2 has ended,
+    and trial k's config node reads that record before it asks the study: two rounds whose
+    second is sampled after the first's results. The re-evaluation is an array after them."""
+    import optuna  # noqa: PLC0415
+
+    params = ("ae.trainer.epochs=2,ae_search.search.trials=4,ae_search.search.parallel=2,"
+              "ae_search.search.reevaluate=[100],ae_search.search.startup_trials=2,ae_search.search.pruner.type=none")
+    manifest, states = submit_and_wait(slurm, kedro_project, "ae_search", params, "--env=tiny")
+    trials = ["t000_s0", "t001_s0", "t002_s0", "t003_s0"]
+    assert manifest["variants"] == [*trials, "best_s100"]
+    assert set(states.values()) == {"COMPLETED"}, states
+    folder = Path(sorted((kedro_project / "data/09_jobs/ae_search").iterdir())[-1])
+    assert "#SBATCH --array=0-3%2" in (folder / "train-1.sh").read_text()
+    assert [a.get("after_arrays", False) for a in manifest["arrays"]] == [False, True]
+    (journal,) = (kedro_project / "data/06_models/studies/ae_search").glob("*.journal")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    asked = sorted(study.trials, key=lambda t: t.user_attrs["variant"])
+    assert [t.state.name for t in asked] == ["COMPLETE"] * 4
+    for later, earlier in ((asked[2], asked[0]), (asked[3], asked[1])):
+        assert later.datetime_start >= earlier.datetime_complete, "asked after the trial it waits for was told"
+    best = min(asked, key=lambda t: t.value)
+    config = (latest(kedro_project, "data/06_models/ae_search/best_s100/config.yml")).read_text()
+    assert f"best_of: {best.user_attrs['variant']}" in config
+    report = (latest(kedro_project, "data/08_reporting/ae_search/report") / "report.md").read_text()
+    assert "4 trials: 4 completed, 0 pruned, 0 failed, 0 missing" in report
+    assert f"**Best trial: {best.user_attrs['variant']}**" in report and "Re-evaluated on fresh seeds [100]" in report
+    assert status_rows(slurm, kedro_project, "ae_search", params, "--env=tiny") == dict.fromkeys(
+        [*trials, "best_s100"], "completed")

@@ -6,7 +6,8 @@ seconds at a thousand variants), nor to pin a dataset's load version after the c
 made (``--load-versions`` does it only at creation). Each point is pinned, by name and
 signature, in ``tests/test_upstream_contract.py``, which names this file when an upgrade
 moves one. The runners' overridden methods (``runners.py``), kedro-viz's tree methods
-(``viz.py``) and the log texts (``logs.py``) are pinned there too.
+(``viz.py``) and the log texts (``logs.py``) are pinned there too, and so is the one private
+point of Optuna (a trial's storage id, :func:`live_trial`).
 """
 
 from __future__ import annotations
@@ -47,3 +48,13 @@ def pin_version(dataset: AbstractVersionedDataset, version: str) -> None:
 def strip_transcoding(name: str) -> str:
     """``a@pandas`` -> ``a``: the dataset a transcoded name refers to."""
     return _strip_transcoding(name)
+
+
+def live_trial(study: Any, number: int) -> Any:
+    """Trial ``number`` of an Optuna study as a live trial, in any process: to report a trial's
+    epochs and ask the pruner from the node that trains it. Optuna names a trial to its storage
+    by an id that only ``FrozenTrial._trial_id`` holds."""
+    import optuna  # noqa: PLC0415 - only a search imports Optuna
+
+    frozen = study.get_trials(deepcopy=False)[number]
+    return optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001

@@ -179,7 +179,7 @@ def search_section(report: Report) -> list[str]:
         return [*lines, "No trial completed: there is no best trial.", ""]
     best = done.loc[done["objective"].idxmin() if direction == "min" else done["objective"].idxmax()]
     values = ", ".join(f"`{k}` = {best[k]:.4g}" if isinstance(best[k], float) else f"`{k}` = {best[k]}"
-                       for k in spec.params if trials._present(best[k]))  # noqa: SLF001
+                       for k in spec.params if trials.present(best[k]))
     lines += [f"**Best trial: {best['trial']}**, {metric} {best['objective']:.4g}, with {values}.", ""]
     again = trials.reevaluation(report.table, metric, report.confidence)
     if again is not None:

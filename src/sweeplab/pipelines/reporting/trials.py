@@ -87,10 +87,10 @@ def importances(trials: pd.DataFrame, searched: search.SearchSpec) -> dict[str, 
     done = trials[(trials["state"] == "completed") & trials["objective"].notna()]
     if len(done) < MIN_FOR_IMPORTANCE:
         return None
-    optuna = search._optuna()  # noqa: SLF001 - Optuna's one lazy import
+    optuna = search.optuna_module()
     study = optuna.create_study(direction="minimize" if searched.objective.direction == "min" else "maximize")
     for _, row in done.iterrows():
-        values = {k: _plain(row[k]) for k in searched.params if _present(row[k])}
+        values = {k: _plain(row[k]) for k in searched.params if present(row[k])}
         study.add_trial(optuna.trial.create_trial(
             params=values, distributions={k: searched.params[k].distribution() for k in values},
             value=float(row["objective"])))
@@ -99,7 +99,7 @@ def importances(trials: pd.DataFrame, searched: search.SearchSpec) -> dict[str, 
         return dict(optuna.importance.get_param_importances(study))
 
 
-def _present(value: Any) -> bool:
+def present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
