@@ -88,6 +88,42 @@ def test_a_space_the_family_cannot_take_is_refused_before_anything_runs(space, m
     assert str(caught.value) == message
 
 
+def asked(root: Path, space: dict, n: int, **search_keys) -> list[dict]:
+    """The values of ``n`` trials asked one after another, each told at once (as a sequential
+    run does), each through a store opened anew (as each config node opens it)."""
+    spec = search.checked("s", {"space": space, "objective": {"metric": "m"}, "trials": n, **search_keys}, [0])
+    out = []
+    for k in range(n):
+        number, values = search.ask(search.StudyStore(root), "s", "key", spec, f"t{k:03d}", epochs=4)
+        search.StudyStore(root).open("s", "key", spec).tell(number, float(k))
+        out.append(values)
+    return out
+
+
+def test_the_same_seed_asks_the_same_values_and_a_new_process_does_not_repeat_them(tmp_path):
+    first, again = asked(tmp_path / "a", SPACE, 4), asked(tmp_path / "b", SPACE, 4)
+    assert first == again
+    # every ask opens the study anew, as a new process would: seeded by the study's size, it
+    # does not draw the first values again
+    assert len({json.dumps(v, sort_keys=True) for v in first}) == 4
+
+
+def test_a_conditional_key_is_sampled_only_when_its_condition_holds(tmp_path):
+    space = {"kind": {"type": "categorical", "choices": ["a", "b"]},
+             "y": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kind": "b"}}}
+    values = asked(tmp_path, space, 12, sampler="random")
+    assert {v["kind"] for v in values} == {"a", "b"}
+    assert all(("y" in v) == (v["kind"] == "b") for v in values), values
+
+
+def test_a_trial_asked_before_is_found_again_not_asked_anew(tmp_path):
+    spec = search.checked("s", {"space": SPACE, "objective": {"metric": "m"}, "trials": 2}, [0])
+    store = search.StudyStore(tmp_path)
+    first = search.ask(store, "s", "key", spec, "t000", epochs=4)
+    assert search.ask(search.StudyStore(tmp_path), "s", "key", spec, "t000", epochs=4) == first
+    assert len(store.open("s", "key", spec).trials) == 1
+
+
 # ----------------------------------------------------------------------------------------------
 # real runs of the toy family
 
@@ -239,3 +275,14 @@ def test_two_workers_share_one_study_and_its_budget(kedro_project):
         config = yaml.safe_load(latest(kedro_project, f"data/06_models/ae_search/{trial.user_attrs['variant']}_s0/"
                                                       "config.yml").read_text())
         assert config["search"]["trial"] == trial.number and config["config"]["trainer"]["lr"] == trial.params["trainer.lr"]
+
+
+@pytest.mark.slow
+def test_an_objective_the_runs_do_not_record_stops_the_search_at_its_first_epoch(kedro_project):
+    params = f"{SMALL},ae_search.search.trials=3,ae.trainer.epochs=3,ae_search.search.objective.metric=rec_globalz"
+    result = kedro_cli(kedro_project, "--pipelines=ae_search", f"--params={params}")
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert said.strip().splitlines()[-1] == ("Error: ae_search.search.objective.metric: got 'rec_globalz'; the "
+                                             "runs' val metrics are ['rec_globals', 'rec_tokens', 'total_loss']")
+    assert "t000_s0: epoch 1/3" in said and "t000_s0: epoch 2/3" not in said and "t001_s0: epoch" not in said

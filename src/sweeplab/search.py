@@ -399,15 +399,18 @@ class PruneRule:
 
         from sweeplab.training.loop import Stop  # noqa: PLC0415
 
-        if self.spec.pruner.type == "none" or (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return None
         row = next(r for r in reversed(history) if r.get("split") == "val")
         metric, epoch = self.spec.prune_metric, int(row["epoch"])
+        # a family's metrics are known once it computes them: a misnamed one ends the search at
+        # the first epoch, in one line (``tell`` raises it), before another trial runs
+        for key, name in (("objective.metric", self.spec.objective.metric), ("pruner.metric", metric)):
+            if name not in row:
+                metrics = sorted(k for k in row if k not in ("epoch", "split"))
+                raise SearchError(f"{self.sweep}.search.{key}: got {name!r}; the runs' val metrics are {metrics}")
+        if self.spec.pruner.type == "none" or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return None
         if epoch >= self.epochs:  # its last epoch: a finished trial is a result, whatever a rung would say
             return None
-        if metric not in row:
-            metrics = sorted(k for k in row if k not in ("epoch", "split"))
-            raise SearchError(f"{self.sweep}.search.pruner.metric: got {metric!r}; the runs' val metrics are {metrics}")
         if self._trial is None:
             from sweeplab.integration import upstream  # noqa: PLC0415
 
