@@ -25,9 +25,12 @@ tracking work unchanged. What differs is where a trial's config comes from: its 
 asks the study (Optuna, with a journal file in the data folder: it survives ``kill -9`` and
 locks with a file created exclusively, which works on NFS). The first time, the sampler
 chooses its values; after that, a re-run finds the same trial and its values, so a finished
-trial is restored, and an interrupted one continues from its checkpoint. The train node
-reports each epoch's value to the pruner (a stop rule: status ``pruned``) and tells the
-study how the trial ended, from its run record.
+trial is restored, and an interrupted one continues from its checkpoint; one told failed runs
+again with its values as a new Optuna trial. The train node reports each epoch's value to
+the pruner (a stop rule: status ``pruned``) and tells the study how the trial ended, from
+its run record. Trial k's config node also reads the record of trial k - ``parallel``, so
+under any runner, and on a cluster, at most ``parallel`` trials are in flight and the
+sampler has seen every result but the last ``parallel - 1`` (``sweeps.asked_after``).
 
 The study is named by the sweep and a hash of what its trials compute (the space, objective,
 sampler, pruner, seeds, the family's defaults and code identity): a changed space or model is
@@ -323,12 +326,12 @@ def ask(store: StudyStore, sweep: str, key: str, spec: SearchSpec, trial: str, *
     lock = store.lock(sweep, key)
     lock.acquire()  # waits; a lock left by a killed process is broken after 30 s
     try:
-        probe = store.open(sweep, key, spec, epochs=epochs)
-        found = find(probe, trial)
+        study = store.open(sweep, key, spec, epochs=epochs)
+        found = find(study, trial)
         if found is not None and found.state != optuna.trial.TrialState.FAIL:
             return found.number, dict(found.params)
         # seeded by how many trials exist: a restarted process does not repeat the first values
-        study = store.open(sweep, key, spec, epochs=epochs, sampler_seed=spec.seed + len(probe.trials))
+        study.sampler = sampler(spec, spec.seed + len(study.get_trials(deepcopy=False)))
         if found is not None:
             study.enqueue_trial(dict(found.params), user_attrs={VARIANT_ATTR: trial, "retry_of": found.number})
         unconditional = {k: p.distribution() for k, p in spec.params.items() if not p.when}

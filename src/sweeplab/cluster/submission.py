@@ -9,6 +9,9 @@ to see what was asked for and why it ran as it did:
   the report after all of them;
 - ``variants.txt``: one variant per line, in the arrays' order (each script says where its
   array starts);
+- a search (``sweeplab.search``): its trials' array runs ``parallel`` tasks at once (each
+  trial is asked when its task starts, after the results before it), and the re-evaluation of
+  the best trial is an array of its own after the trials' arrays have ended;
 - with ``--retries N``: the report job first resubmits the tasks the scheduler killed
   (``retry-1.txt``, ``retry-1.sh``, ...; they continue from their checkpoints, with the time
   limit times ``--retry-time-factor``) and a report job after them, at most N times;
