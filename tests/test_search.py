@@ -254,6 +254,7 @@ def test_kill_9_mid_search_then_a_rerun_continues_the_interrupted_trial_and_runs
     said = second.stderr + second.stdout
     for done in ("t000_s0", "t001_s0"):
         assert f"ae_search.{done}: restored finished run" in said and f"ae_search.{done}: epoch" not in said
+    assert "ae_search.t002_s0: continuing from the checkpoint of epoch" in said
     assert "ae_search.t002_s0: epoch 1/8" not in said and "ae_search.t002_s0: epoch 8/8" in said
     final = study(kedro_project, "ae_search")
     assert [t.state.name for t in final.trials] == ["COMPLETE"] * 4

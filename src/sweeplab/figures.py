@@ -341,3 +341,27 @@ def plot_search_history(trials: pd.DataFrame, metric: str, direction: str) -> Fi
     ax.set_title(f"search history: {metric} ({'lower' if direction == 'min' else 'higher'} is better)", fontsize=10)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_performance_profile(scores: dict[str, np.ndarray], metric: str, direction: str, what: str) -> Figure:
+    """Per condition, the share of its scores at least as good as each threshold (Agarwal et
+    al. 2021's performance profile): a step curve each, so that one diverged run shows as a
+    step far from the others rather than hiding in a mean."""
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
+    finite = {name: np.sort(v[np.isfinite(v)]) for name, v in scores.items()}
+    pooled = np.concatenate([v for v in finite.values() if len(v)])  # the caller has some
+    thresholds = np.linspace(pooled.min(), pooled.max(), 200)
+    for name, values in finite.items():
+        if not len(values):
+            continue
+        better = (values[None, :] <= thresholds[:, None]) if direction == "min" else (values[None, :] >= thresholds[:, None])
+        ax.step(thresholds, better.mean(axis=1), where="post", label=f"{name} (n = {len(values)})")
+    if log_scale(pooled):
+        ax.set_xscale("log")
+    ax.set_xlabel(f"threshold on {metric} ({'lower' if direction == 'min' else 'higher'} is better)")
+    ax.set_ylabel(f"share of {what} at least as good")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"performance profile: {metric}", fontsize=10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7)
+    return fig

@@ -15,6 +15,7 @@ from sweeplab.datasets.folder import FolderDataset
 from sweeplab.figures import plot_metric_vs_axis
 from sweeplab.integration.hooks import configured_coverage
 from sweeplab.pipelines.reporting import nodes, tables
+from sweeplab.pipelines.reporting import stats as stats_module
 from sweeplab.pipelines.reporting.markdown import coverage
 from sweeplab.pipelines.reporting.stats import adjust_pvalues
 from tests.conftest import planned
@@ -347,3 +348,67 @@ def test_coverage_counts_the_configured_variants_the_run_planned():
     # a configured spec that only --params makes valid: coverage unknown, and no report note
     assert configured_coverage("s", {**SPEC, "grid": {"a": None}}, SPEC) is None
     assert coverage(sweep, {"configured": None}) is None
+
+
+def test_comparisons_carry_a_bootstrap_difference_and_the_probability_of_improvement(table):
+    frame = nodes.compare_conditions(table, SPEC, sweep=SWEEP).set_index(["condition_a", "condition_b"])
+    pair = frame.loc[("a=1, m=x", "a=1, m=y")]
+    assert pair["diff_ci_lower"] < pair["mean_diff"] < pair["diff_ci_upper"] < 0
+    assert pair["p_improvement"] == 1.0, "every run of (1, x) has a lower loss than every run of (1, y)"
+    again = nodes.compare_conditions(table, SPEC, sweep=SWEEP).set_index(["condition_a", "condition_b"])
+    assert again["diff_ci_lower"].equals(frame["diff_ci_lower"]), "seeded: the same report twice"
+
+
+def test_min_effect_makes_a_small_difference_not_significant(table):
+    def significant(min_effect):
+        spec = {**SPEC, "report": {**SPEC["report"], "correction": "none", "min_effect": min_effect}}
+        frame = nodes.compare_conditions(table, spec, sweep=SWEEP).set_index(["condition_a", "condition_b"])
+        return frame.loc[("a=1, m=x", "a=1, m=y"), ["significant", "meets_min_effect"]].tolist()
+
+    assert significant(None) == [True, True]  # mean difference 1.1, p = 0.04 uncorrected
+    assert significant(1.0) == [True, True] and significant(1.5) == [False, False]
+    stats, _ = nodes.condition_statistics(table, SPEC, sweep=SWEEP)
+    spec = {**SPEC, "report": {**SPEC["report"], "min_effect": 1.5}}
+    report = write(table, stats, spec)["report.md"]
+    assert "a difference of at least 1.5 (`report.min_effect`)" in report
+
+
+def test_failed_runs_scored_as_the_worst_value_show_whether_a_conclusion_leans_on_them(table):
+    frame = nodes.compare_conditions(table, SPEC, sweep=SWEEP).set_index(["condition_a", "condition_b"])
+    assert (frame["worst_value"] == 2.4).all(), "the highest loss of any run with a result"
+    pair = frame.loc[("a=1, m=x", "a=1, m=y")]  # y's seed 2 failed: with it as 2.4 the pair is paired
+    ref = sps.ttest_rel([1.0, 1.2, 1.1], [2.0, 2.4, 2.4])
+    assert pair["mean_diff_failed_as_worst"] == pytest.approx(1.1 - 6.8 / 3)
+    assert frame["p_adjusted_failed_as_worst"].notna().any() and ref.pvalue < pair["p_adjusted_failed_as_worst"]
+    stats, _ = nodes.condition_statistics(table, SPEC, sweep=SWEEP)
+    report = write(table, stats, SPEC)["report.md"]
+    assert "**Sensitivity to failures.** Some runs failed and are left out above. Scored instead as the worst " \
+           "value observed (2.4), " in report
+
+
+def test_the_power_table_sizes_seeds_from_the_pooled_spread(table):
+    stats, _ = nodes.condition_statistics(table, SPEC, sweep=SWEEP)
+    power = nodes.power_table(stats, SPEC, sweep=SWEEP).set_index("metric")
+    # conditions with two or more runs: (1, x) and (1, y); pooled with n - 1 weights
+    pooled = math.sqrt((2 * np.var([1.0, 1.2, 1.1], ddof=1) + np.var([2.0, 2.4], ddof=1)) / 3)
+    assert power.loc["loss", "pooled_std"] == pytest.approx(pooled)
+    alpha = 0.1  # the spec's confidence is 0.9
+    assert power.loc["loss", "seeds_for_1sd"] == stats_module.seeds_needed(1.0, alpha)
+    assert power.loc["loss", "detectable"] == pytest.approx(power.loc["loss", "detectable_sd"] * pooled)
+    report = write(table, stats, SPEC, power=power.reset_index())["report.md"]
+    assert "## How many seeds" in report
+
+
+def test_an_aggregate_is_an_interquartile_mean_over_runs_and_tasks(table):
+    spec = {**SPEC, "report": {**SPEC["report"], "aggregates": {"both": ["loss", "acc"]}}}
+    found = nodes.aggregate_scores(table, spec, sweep=SWEEP).set_index(["a", "m"])
+    row = found.loc[(1, "x")]
+    scores = [1.0, 1.2, 1.1, 0.9, 0.88, 0.89]  # loss and acc = 1 - loss / 10 of its three runs
+    assert row["iqm"] == pytest.approx(sps.trim_mean(scores, 0.25)) and (row["n_runs"], row["n_tasks"]) == (3, 2)
+    assert row["ci_lower"] <= row["iqm"] <= row["ci_upper"]
+    assert np.isnan(found.loc[(2, "y"), "iqm"]), "no run of it gave a result"
+    stats, _ = nodes.condition_statistics(table, spec, sweep=SWEEP)
+    figures_by_name = nodes.plot_report_figures(table, stats, pd.DataFrame(), spec, sweep=SWEEP)
+    assert {"profile_loss.png", "profile_both.png"} <= set(figures_by_name)
+    with pytest.raises(ConfigError, match=r"sweep.report.aggregates.one: got \['loss'\]; expected two or more"):
+        nodes.check_report({**SPEC, "report": {"aggregates": {"one": ["loss"]}}}, planned(SPEC))

@@ -4,8 +4,10 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 from scipy import stats as sps
 
+from sweeplab.pipelines.reporting import stats
 from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
 
 
@@ -90,3 +92,58 @@ def test_untested_pairs_do_not_count_in_the_family():
     assert adjusted[[0, 2]] == pytest.approx([0.02, 0.02])
     with pytest.raises(ValueError, match="correction must be one of"):
         adjust_pvalues([0.1], "fdr")
+
+
+# ----------------------------------------------------------------------------------------------
+# bootstrap differences, probability of improvement, aggregates, power: against references
+
+
+def test_the_bootstrap_difference_is_scipys_paired_or_not_and_seeded():
+    a, b = {0: 1.0, 1: 2.0, 2: 4.0, 3: 3.5}, {0: 0.5, 1: 1.8, 2: 2.0, 3: 3.0}
+    got = stats.bootstrap_difference(a, b, 0.9, n_resamples=999, seed=3)
+    reference = scipy.stats.bootstrap((np.array(list(a.values())), np.array(list(b.values()))),
+                                      lambda x, y, axis: x.mean(axis) - y.mean(axis), paired=True,
+                                      confidence_level=0.9, n_resamples=999, method="percentile",
+                                      rng=np.random.default_rng(3)).confidence_interval
+    assert got.paired and got.mean_diff == pytest.approx(0.8)
+    assert (got.ci_lower, got.ci_upper) == pytest.approx((reference.low, reference.high))
+    assert stats.bootstrap_difference(a, b, 0.9, seed=3) == stats.bootstrap_difference(a, b, 0.9, seed=3)
+    unpaired = stats.bootstrap_difference(a, {7: 0.0, 8: 1.0}, 0.9)
+    assert not unpaired.paired and unpaired.ci_lower < unpaired.mean_diff < unpaired.ci_upper
+    assert np.isnan(stats.bootstrap_difference({0: 1.0}, {0: 2.0}).ci_lower)
+
+
+def test_the_probability_of_improvement_is_the_mann_whitney_u_over_the_pairs():
+    x, y = [0.2, 0.5, 0.5, 0.9], [0.5, 0.7, 0.1]
+    u = scipy.stats.mannwhitneyu(x, y).statistic  # counts x > y, ties half
+    assert stats.probability_of_improvement(x, y, "max") == pytest.approx(u / 12)
+    assert stats.probability_of_improvement(x, y, "min") == pytest.approx(1 - u / 12)
+    assert stats.probability_of_improvement([1.0], [float("nan")]) != stats.probability_of_improvement([1.0], [1.0])
+
+
+def test_the_interquartile_mean_and_its_stratified_interval():
+    assert stats.interquartile_mean([1, 2, 3, 4, 100, 5, 6, 7]) == pytest.approx(scipy.stats.trim_mean(
+        [1, 2, 3, 4, 100, 5, 6, 7], 0.25))
+    tasks = [np.array([0.1, 0.2, 0.3, 9.0]), np.array([1.0, 1.1, 1.2, 1.3]), np.array([0.5, 0.6, 0.4, 0.5])]
+    got = stats.stratified_iqm(tasks, 0.95, n_resamples=500, seed=1)
+    assert got.iqm == pytest.approx(scipy.stats.trim_mean(np.concatenate(tasks), 0.25))
+    assert got.ci_lower <= got.iqm <= got.ci_upper and (got.n_runs, got.n_tasks) == (4, 3)
+    # stratified: every resample keeps four runs of each task, so a task's level never vanishes
+    reference = scipy.stats.bootstrap(tuple(tasks), lambda *t, axis: scipy.stats.trim_mean(
+        np.concatenate(t, axis=axis), 0.25, axis=axis), confidence_level=0.95, n_resamples=500,
+        method="percentile", rng=np.random.default_rng(1)).confidence_interval
+    assert (got.ci_lower, got.ci_upper) == pytest.approx((reference.low, reference.high))
+
+
+@pytest.mark.parametrize(("effect", "seeds"), [(1.0, 17), (0.5, 64), (2.0, 6)])
+def test_seeds_needed_match_the_textbook_table(effect, seeds):
+    """Cohen (1988), Table 2.4.1, two-sided alpha 0.05, power 0.80: d = 0.5 needs 64 a group,
+    d = 1.0 needs 17 (G*Power gives the same); d = 2.0 needs 6."""
+    assert stats.seeds_needed(effect, 0.05, 0.8) == seeds
+    assert stats.t_test_power(seeds, effect) >= 0.8 > stats.t_test_power(seeds - 1, effect)
+
+
+def test_the_minimum_detectable_difference_inverts_the_power():
+    d = stats.minimum_detectable(17)
+    assert stats.t_test_power(17, d) == pytest.approx(0.8) and 0.9 < d < 1.0
+    assert np.isnan(stats.minimum_detectable(1))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 
-from sweeplab.config import OPEN_FRACTION, ConfigError, from_dict
+from sweeplab.config import OPEN_FRACTION, ConfigError, NonNegativeFloat, from_dict
 from sweeplab.pipelines.reporting.decisions import DecisionTree
 from sweeplab.sweeps import Plan, Variant
 
@@ -47,6 +47,12 @@ class ReportConfig:
     directions: dict[str, Literal["min", "max"]] = field(default_factory=dict)  # lower is better by default
     confidence: Annotated[float, OPEN_FRACTION] = 0.95
     correction: Literal["holm", "bonferroni", "none"] = "holm"
+    # the smallest difference of compare_metric's means that matters, in its units; a pair is
+    # significant when the corrected test says so and the difference is at least this. null: off
+    min_effect: NonNegativeFloat | None = None
+    # name -> metrics that are tasks of one score (a G-code model's accuracies per token type):
+    # their interquartile mean over runs x tasks, with a stratified bootstrap interval
+    aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compare_metric: str | None = None  # default: the first metric
     # the metrics that rank each axis's settings ("best setting per axis"); default: compare_metric.
     # Name the metrics that measure what the axis trades, not a loss the axis itself weights.
@@ -109,6 +115,10 @@ def check_report(spec: dict[str, Any], plan: Plan) -> None:
             for key, axis in vars(plot).items():
                 if axis is not None:
                     sweep.label(axis, f"{name}.report.{kind}[{i}].{key}")
+    for aggregate, metrics in sweep.report.aggregates.items():
+        if len(set(metrics)) < 2:
+            raise ConfigError(f"{sweep.where(f'aggregates.{aggregate}')}: got {list(metrics)}; expected two or more "
+                              "distinct metrics, the tasks of one score")
     if sweep.report.metrics:  # a typo in best_by fails now, not after the training
         for i, metric in enumerate(sweep.report.best_by):
             if metric not in sweep.report.metrics:

@@ -265,17 +265,72 @@ def comparisons_section(report: Report) -> list[str]:
                else "No run recorded a metric to compare.")
         return ["## Comparisons", "", why, ""]
     alpha = 1 - report.confidence
-    lines = [f"## Comparisons on {comparisons['metric'].iloc[0]}", ""]
+    metric, min_effect = comparisons["metric"].iloc[0], report.sweep.report.min_effect
+    effect = (f" and a difference of at least {min_effect:g} (`report.min_effect`)" if min_effect is not None
+              else "; no smallest difference that matters is set (`report.min_effect`)")
+    lines = [f"## Comparisons on {metric}", ""]
     tested = comparisons[np.isfinite(comparisons["pvalue"])]
     lines += [f"{len(comparisons)} pairs, {len(tested)} tested (paired t-test when the same seeds completed "
               f"in both, else Welch's); p-values corrected by {comparisons['correction'].iloc[0]} across "
-              f"the tested pairs; significant at p < {alpha:.2g}.", ""]
-    if len(tested):
-        cols = ["condition_a", "condition_b", "mean_diff", "test", "pvalue", "p_adjusted", "effect_size", "significant"]
-        return [*lines, markdown_table(tested.sort_values("p_adjusted")[cols]), "",
-                "Pairs without a test (a side with n < 2) are listed in comparisons.csv.", ""]
-    return [*lines, "No pair had two completed runs on both sides, so none was tested: run more seeds "
-            "(`seeds` in the sweep, or `--params \"<sweep>.seeds=[0,1,2]\"`).", ""]
+              f"the tested pairs; significant needs p < {alpha:.2g}{effect}. Beside each test: the mean "
+              f"difference A - B with a {report.confidence:.0%} bootstrap interval (percentile, seeds resampled, "
+              "together where paired), which assumes no normality, and P(A better), the chance that a run of A "
+              "beats a run of B (ties count half; Agarwal et al. 2021).", ""]
+    if not len(tested):
+        return [*lines, "No pair had two completed runs on both sides, so none was tested: run more seeds "
+                "(`seeds` in the sweep, or `--params \"<sweep>.seeds=[0,1,2]\"`).", ""]
+    shown = tested.sort_values("p_adjusted").assign(
+        difference=lambda f: [f"{d:.4g} [{lo:.4g}, {hi:.4g}]" for d, lo, hi in
+                              zip(f["mean_diff"], f["diff_ci_lower"], f["diff_ci_upper"], strict=True)])
+    cols = ["condition_a", "condition_b", "difference", "p_improvement", "test", "p_adjusted", "effect_size",
+            "significant"]
+    lines += [markdown_table(shown[cols]), "", "Pairs without a test (a side with n < 2) are listed in comparisons.csv.",
+              ""]
+    return [*lines, *failure_sensitivity(tested)]
+
+
+def failure_sensitivity(tested: pd.DataFrame) -> list[str]:
+    """Per pair whose conclusion changes when every failed run is scored as the worst value
+    observed, a line saying so; one line when none changes."""
+    if "significant_failed_as_worst" not in tested:
+        return []
+    worst = tested["worst_value"].iloc[0]
+    changed = tested[tested["significant"] != tested["significant_failed_as_worst"]]
+    lines = ["**Sensitivity to failures.** Some runs failed and are left out above. Scored instead as the worst "
+             f"value observed ({worst:.4g}), "]
+    if changed.empty:
+        return [lines[0] + "no pair's conclusion changes.", ""]
+    lines[0] += f"{len(changed)} pair(s) change:"
+    return [*lines, "", *(f"- {r.condition_a} vs {r.condition_b}: "
+                          f"{'significant' if r.significant else 'not significant'} -> "
+                          f"{'significant' if r.significant_failed_as_worst else 'not significant'} "
+                          f"(p adjusted {r.p_adjusted_failed_as_worst:.3g})" for r in changed.itertuples()), ""]
+
+
+def power_section(report: Report) -> list[str]:
+    power = report.outputs.get("power")
+    if power is None or power.empty:
+        return []
+    alpha = 1 - report.confidence
+    return ["## How many seeds", "",
+            f"From the spread of runs within a condition (pooled standard deviation), the seeds per condition a "
+            f"two-sided two-sample t-test at p < {alpha:.2g} needs to detect a difference of 1 and 2 standard "
+            "deviations with 80% power, and the smallest difference this sweep's seeds detect so (noncentral t; "
+            "Cohen 1988). Few seeds estimate the deviation itself roughly.", "",
+            markdown_table(power), ""]
+
+
+def aggregates_section(report: Report) -> list[str]:
+    found = report.outputs.get("aggregates")
+    if found is None or found.empty:
+        return []
+    shown = found.assign(iqm=[f"{m:.4g} [{lo:.4g}, {hi:.4g}]" for m, lo, hi in
+                              zip(found["iqm"], found["ci_lower"], found["ci_upper"], strict=True)])
+    return ["## Aggregates over tasks", "",
+            f"Per condition, the interquartile mean of every run's score on every task (`report.aggregates`), "
+            f"with a {report.confidence:.0%} stratified bootstrap interval: runs resampled within each task "
+            "(Agarwal et al. 2021). Its performance profile is `figures/profile_<name>.png`.", "",
+            markdown_table(shown[[*report.sweep.labels, "aggregate", "iqm", "n_runs", "n_tasks", "tasks"]]), ""]
 
 
 def best_section(report: Report) -> list[str]:
@@ -340,9 +395,9 @@ def provenance_section(report: Report) -> list[str]:
     return [*lines, ""]
 
 
-SECTIONS: list[Section] = [heading, search_section, completion_section, results_section, criteria_section, decision_tree_section,
-                           figures_section, comparisons_section, best_section, stopped_section, left_out_section,
-                           provenance_section]
+SECTIONS: list[Section] = [heading, search_section, completion_section, results_section, criteria_section,
+                           decision_tree_section, figures_section, comparisons_section, power_section,
+                           aggregates_section, best_section, stopped_section, left_out_section, provenance_section]
 
 
 def write_report(spec: dict[str, Any], *, sweep: Plan, provenance: dict[str, Any] | None = None,

@@ -20,14 +20,16 @@ from sweeplab.pipelines.reporting.markdown import results_markdown, write_report
 from sweeplab.pipelines.reporting.report_figures import plot_report_figures
 from sweeplab.pipelines.reporting.tables import (
     aggregate_curves,
+    aggregate_scores,
     best_per_axis,
     compare_conditions,
     condition_statistics,
+    power_table,
     results_table,
     success_criteria,
 )
 from sweeplab.pipelines.reporting.trials import plot_search, search_trials
 
-__all__ = ["aggregate_curves", "best_per_axis", "check_report", "compare_conditions", "condition_statistics",
-           "layout", "plot_report_figures", "plot_search", "results_markdown", "results_table", "search_trials",
+__all__ = ["aggregate_curves", "aggregate_scores", "best_per_axis", "check_report", "compare_conditions", "condition_statistics",
+           "layout", "plot_report_figures", "plot_search", "power_table", "results_markdown", "results_table", "search_trials",
            "success_criteria", "write_report"]

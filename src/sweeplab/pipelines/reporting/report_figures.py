@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from sweeplab import figures
-from sweeplab.pipelines.reporting.config import Heatmap, LinePlot, SweepLayout, layout
-from sweeplab.pipelines.reporting.tables import shown_metrics
+from sweeplab.pipelines.reporting.config import (
+    Heatmap,
+    LinePlot,
+    SweepLayout,
+    condition_name,
+    layout,
+)
+from sweeplab.pipelines.reporting.tables import compare_metric, conditions, shown_metrics
+from sweeplab.run_records import has_result
 from sweeplab.sweeps import Plan
 
 MAX_CONDITION_ROWS = 60  # one row per condition stays legible up to about this many
+MAX_PROFILED = 12  # conditions one performance profile tells apart
 CURVES = "validation_curves.png"  # the one curves figure: per condition, mean over seeds
 
 
@@ -57,6 +66,29 @@ def report_figures(table: pd.DataFrame, stats: pd.DataFrame, curves: pd.DataFram
             out[f"heatmap_{metric}_{heat.y}_x_{heat.x}.png"] = figures.plot_heatmap(stats, metric, heat.x, heat.y)
     if len(curves):
         out[CURVES] = figures.plot_aggregated_curves(curves, metrics, sweep.labels, "val", confidence)
+    out |= performance_profiles(table, sweep)
+    return out
+
+
+def performance_profiles(table: pd.DataFrame, sweep: SweepLayout) -> dict[str, Figure]:
+    """The compare metric's runs per condition, and each ``report.aggregates`` entry's scores
+    over runs x tasks, as performance profiles; for at most ``MAX_PROFILED`` conditions, and
+    only where a condition has two or more scores (else a profile says no more than a table)."""
+    done = table[table["status"].map(has_result)]
+    groups = [(condition_name(grid, sweep.labels), rows) for grid, rows in conditions(done, sweep.labels)]
+    if not groups or len(groups) > MAX_PROFILED:
+        return {}
+    wanted = {}
+    if (metric := compare_metric(table, sweep)) is not None:
+        wanted[metric] = ([metric], "runs")
+    wanted |= {name: ([m for m in metrics if m in table], "runs x tasks")
+               for name, metrics in sweep.report.aggregates.items()}
+    out = {}
+    for name, (metrics, what) in wanted.items():
+        scores = {label: rows[metrics].to_numpy(dtype=float).ravel() for label, rows in groups}
+        if metrics and max(np.isfinite(v).sum() for v in scores.values()) >= 2:
+            out[f"profile_{name}.png"] = figures.plot_performance_profile(scores, name, sweep.direction(metrics[0]),
+                                                                          what)
     return out
 
 

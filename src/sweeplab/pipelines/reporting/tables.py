@@ -18,7 +18,16 @@ import pandas as pd
 
 from sweeplab.config import ConfigError
 from sweeplab.pipelines.reporting.config import SweepLayout, condition_name, layout
-from sweeplab.pipelines.reporting.stats import adjust_pvalues, compare, describe
+from sweeplab.pipelines.reporting.stats import (
+    adjust_pvalues,
+    bootstrap_difference,
+    compare,
+    describe,
+    minimum_detectable,
+    probability_of_improvement,
+    seeds_needed,
+    stratified_iqm,
+)
 from sweeplab.run_records import (
     CODE_KEPT,
     COMPLETED,
@@ -264,29 +273,70 @@ def _values_by_seed(rows: pd.DataFrame, metric: str) -> dict[int, float]:
 
 
 COMPARISON_COLUMNS = ["metric", "condition_a", "condition_b", "mean_a", "mean_b", "test", "n_a", "n_b", "mean_diff",
-                      "statistic", "df", "pvalue", "effect_size"]
+                      "diff_ci_lower", "diff_ci_upper", "p_improvement", "statistic", "df", "pvalue", "effect_size"]
+
+
+def _failed_as_worst(rows: pd.DataFrame, metric: str, worst: float) -> dict[int, float]:
+    """A condition's values by seed, with each failed run scored as ``worst``."""
+    values = _values_by_seed(rows, metric)
+    return values | {int(s): worst for s in rows.loc[rows["status"] == FAILED, "seed"]}
 
 
 def compare_conditions(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
     """Every pair of conditions on ``report.compare_metric``: paired t-test when the same
     seeds completed in both, else Welch's; effect size; p-values corrected across the whole
-    family of pairs (``report.correction``: holm, bonferroni or none)."""
+    family of pairs (``report.correction``: holm, bonferroni or none).
+
+    Beside the test: the mean difference with a bootstrap interval (seeded by the pair's
+    place), the probability that a run of A beats a run of B, and whether the difference
+    reaches ``report.min_effect``: ``significant`` needs the corrected test and that effect.
+    When a run of the sweep failed, each pair is tested again with every failed run scored as
+    the worst value observed (``*_failed_as_worst``): how much the conclusion leans on the
+    failures being left out."""
     plan = layout(spec, sweep)
     metric = compare_metric(table, plan)
     groups = list(conditions(table, plan.labels)) if metric is not None else []
-    rows = []
-    for (grid_a, rows_a), (grid_b, rows_b) in itertools.combinations(groups, 2):
+    direction = plan.direction(metric) if metric is not None else "min"
+    confidence, min_effect = plan.report.confidence, plan.report.min_effect
+    done = table.loc[~table["status"].isin(NO_RESULT), metric] if metric is not None else pd.Series(dtype=float)
+    done = done[np.isfinite(done.to_numpy(dtype=float))]
+    failures = metric is not None and bool((table["status"] == FAILED).any()) and len(done) > 0
+    worst = float(done.max() if direction == "min" else done.min()) if failures else np.nan
+    rows, sensitivity = [], []
+    for i, ((grid_a, rows_a), (grid_b, rows_b)) in enumerate(itertools.combinations(groups, 2)):
         a, b = _values_by_seed(rows_a, metric), _values_by_seed(rows_b, metric)
         c = compare(a, b)
+        diff = bootstrap_difference(a, b, confidence, seed=i)
         rows.append({"metric": metric, "condition_a": condition_name(grid_a, plan.labels),
                      "condition_b": condition_name(grid_b, plan.labels),
                      "mean_a": describe(list(a.values())).mean, "mean_b": describe(list(b.values())).mean,
-                     **c.as_dict()})
+                     **c.as_dict(), "diff_ci_lower": diff.ci_lower, "diff_ci_upper": diff.ci_upper,
+                     "p_improvement": probability_of_improvement(a.values(), b.values(), direction)})
+        if failures:
+            worse = compare(_failed_as_worst(rows_a, metric, worst), _failed_as_worst(rows_b, metric, worst))
+            sensitivity.append({"mean_diff_failed_as_worst": worse.mean_diff, "pvalue_failed_as_worst": worse.pvalue})
     frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    alpha = 1 - confidence
     frame["p_adjusted"] = adjust_pvalues(frame["pvalue"].to_numpy(dtype=float), plan.report.correction)
     frame["correction"] = plan.report.correction
-    frame["significant"] = frame["p_adjusted"] < 1 - plan.report.confidence
+    frame["meets_min_effect"] = _meets_effect(frame["mean_diff"], min_effect)
+    frame["significant"] = (frame["p_adjusted"] < alpha) & frame["meets_min_effect"]
+    if failures:
+        extra = pd.DataFrame(sensitivity, index=frame.index)
+        frame["worst_value"] = worst
+        frame["mean_diff_failed_as_worst"] = extra["mean_diff_failed_as_worst"]
+        frame["p_adjusted_failed_as_worst"] = adjust_pvalues(extra["pvalue_failed_as_worst"].to_numpy(dtype=float),
+                                                             plan.report.correction)
+        frame["significant_failed_as_worst"] = ((frame["p_adjusted_failed_as_worst"] < alpha)
+                                                & _meets_effect(frame["mean_diff_failed_as_worst"], min_effect))
     return frame
+
+
+def _meets_effect(differences: pd.Series, min_effect: float | None) -> pd.Series:
+    """Whether each difference is at least ``report.min_effect`` in size (all, when it is off)."""
+    if min_effect is None:
+        return pd.Series(True, index=differences.index)
+    return differences.abs() >= min_effect
 
 
 def success_criteria(stats: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
@@ -389,3 +439,50 @@ def aggregate_curves(spec: dict[str, Any], *, sweep: Plan, **histories: pd.DataF
                              "n": d.n, "n_runs": len(runs), "mean": d.mean, "std": d.std,
                              "ci_lower": d.ci_lower, "ci_upper": d.ci_upper})
     return pd.DataFrame(rows, columns=[*plan.labels, *CURVE_COLUMNS])
+
+
+# ----------------------------------------------------------------------------------------------
+# how many seeds; aggregates over tasks
+
+POWER = 0.8  # the power the seed counts are sized for
+
+
+def power_table(stats: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
+    """Per metric: the runs' spread within a condition (the pooled standard deviation, from the
+    conditions with two or more runs), the seeds a two-sided two-sample t-test at the report's
+    level needs to detect a difference of 1 and 2 of those deviations with 80% power, and the
+    smallest difference the sweep's seeds detect so (in deviations and in the metric's units)."""
+    plan = layout(spec, sweep)
+    alpha = 1 - plan.report.confidence
+    columns = ["metric", "pooled_std", "seeds", "seeds_for_1sd", "seeds_for_2sd", "detectable_sd", "detectable"]
+    rows = []
+    for metric in (dict.fromkeys(stats["metric"]) if "metric" in stats else ()):
+        per = stats[(stats["metric"] == metric) & (stats["n"] >= 2)]
+        if per.empty:
+            continue
+        pooled = float(np.sqrt(np.average(per["std"] ** 2, weights=per["n"] - 1)))
+        seeds = int(stats.loc[stats["metric"] == metric, "n_planned"].median())  # the sweep's seeds per condition
+        detectable = minimum_detectable(seeds, alpha, POWER)
+        rows.append({"metric": metric, "pooled_std": pooled, "seeds": seeds,
+                     "seeds_for_1sd": seeds_needed(1.0, alpha, POWER), "seeds_for_2sd": seeds_needed(2.0, alpha, POWER),
+                     "detectable_sd": detectable, "detectable": detectable * pooled})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def aggregate_scores(table: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd.DataFrame:
+    """Per ``report.aggregates`` entry and condition: the interquartile mean of every score of
+    its metrics (the tasks) over the runs with a result, with a bootstrap interval that
+    resamples runs within each task."""
+    plan = layout(spec, sweep)
+    rows = []
+    for name, metrics in plan.report.aggregates.items():
+        present = [m for m in metrics if m in table]
+        if missing := [m for m in metrics if m not in table]:
+            logger.warning("%s: no run recorded %s; the aggregate's other tasks are used",
+                           plan.where(f"aggregates.{name}"), missing)
+        for grid, group in conditions(table, plan.labels):
+            done = group[~group["status"].isin(NO_RESULT)]
+            result = stratified_iqm([done[m].to_numpy(dtype=float) for m in present], plan.report.confidence)
+            rows.append({**grid, "aggregate": name, "tasks": ", ".join(present), **vars(result)})
+    return pd.DataFrame(rows, columns=[*plan.labels, "aggregate", "tasks", "iqm", "ci_lower", "ci_upper", "n_runs",
+                                       "n_tasks"])
