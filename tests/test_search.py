@@ -19,7 +19,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 import sweeplab.pipelines
-from sweeplab import families, search, sweeps
+from sweeplab import families, pipeline_registry, search, sweeps
 from sweeplab.checks import check_parameters
 from sweeplab.config import ConfigError
 from sweeplab.errors import SweepFailedError
@@ -134,11 +134,11 @@ def toy_sweep(**search_keys) -> dict:
 
 
 @pytest.fixture
-def toy_project(kedro_project):
-    """The project copy with the toy family discovered and its searches added (one sweep per
-    test: a process's pipelines are built for the parameters of its first session)."""
+def toy_project(kedro_project, monkeypatch):
+    """The project copy with the toy family discovered and its searches added, one per test."""
     sweeplab.pipelines.__path__.append(str(TOY_FOLDER))
     families.discover.cache_clear()
+    monkeypatch.setattr(pipeline_registry, "FAMILIES", families.discover())  # found once, at its import
     trainer = {"epochs": 4, "batch_size": 32, "eval_batch_size": 64, "lr": 0.01, "monitor": "objective", "threads": 1}
     failing = {"x": {"type": "float", "low": 0.85, "high": 1.0}, "y": SPACE["y"], "kind": SPACE["kind"]}
     params = {"toy": {"x": 0.5, "y": 0.1, "kind": "a", "trainer": trainer},

@@ -102,10 +102,12 @@ class Family:
     def template(self, searched_by: str | None = None) -> Pipeline:
         """One variant's nodes; ``config`` comes from the sweep's resolve node. A search's
         trials (``searched_by``: the sweep) also read the study and the sweep's spec."""
-        train = functools.update_wrapper(functools.partial(train_variant, family=self), train_variant)
+        func = train_trial if searched_by else train_variant
+        train = functools.update_wrapper(functools.partial(func, family=self), func)
         study = [STUDIES, f"params:{searched_by}"] if searched_by else []
         trains = Node(train, ["config", self.inputs, CHECKPOINT_STORE, *study],
-                      list(RUN_RECORD), name=self.train_node or f"train_{self.name}", tags=["training"])
+                      [*RUN_RECORD, *(["outcome"] if searched_by else [])], name=self.train_node or f"train_{self.name}",
+                      tags=["training"])
         losses = Node(plot_history, ["history", "summary"], "losses_plot", name="plot_losses")
         return Pipeline([trains, losses, *self.figures()])
 
@@ -198,6 +200,14 @@ def train_variant(config: dict[str, Any], inputs: dict[str, Any], checkpoint_sto
         search.tell(studies, config, trial, record.summary)
     record.summary.update(setup.summary)
     return record.as_outputs()
+
+
+def train_trial(config: dict[str, Any], inputs: dict[str, Any], checkpoint_store: CheckpointStore,
+                studies: search.StudyStore, sweep_spec: dict[str, Any], *, family: Family) -> tuple:
+    """Node: ``train_variant`` of a search's trial, and the trial's outcome (``search.outcome``)."""
+    weights, history, summary = train_variant(config, inputs, checkpoint_store, studies, sweep_spec, family=family)
+    spec = search.checked(config["sweep"], sweep_spec["search"], config[search.SECTION]["seeds"])
+    return weights, history, summary, search.outcome(summary, spec)
 
 
 def keeps_older_code(config: Mapping[str, Any]) -> bool:

@@ -28,7 +28,7 @@ chooses its values; after that, a re-run finds the same trial and its values, so
 trial is restored, and an interrupted one continues from its checkpoint; one told failed runs
 again with its values as a new Optuna trial. The train node reports each epoch's value to
 the pruner (a stop rule: status ``pruned``) and tells the study how the trial ended, from
-its run record. Trial k's config node also reads the record of trial k - ``parallel``, so
+its run record. Trial k's config node also reads the outcome of trial k - ``parallel``, so
 under any runner, and on a cluster, at most ``parallel`` trials are in flight and the
 sampler has seen every result but the last ``parallel - 1`` (``sweeps.asked_after``).
 
@@ -357,8 +357,20 @@ def suggest(trial: Any, name: str, param: Param) -> Any:
 # trials as runs: what the train node and the re-evaluation do with the study
 
 
+def outcome(summary: Mapping[str, Any], spec: SearchSpec) -> dict[str, Any]:
+    """A trial run's outcome, as it was told: its summary's identity, status and reason, and the
+    objective alone. Saved as ``<sweep>.<variant>.outcome`` (no kedro-viz layer) for the nodes
+    that wait on it: a trial's config node reads trial k - parallel's, the re-evaluation every
+    one. Reading the summaries (model_output) into a config (models) would loop kedro-viz's
+    layers back, and it would then draw none."""
+    value = summary_metrics(summary, *SHOWN).get(spec.objective.metric)
+    return {**{k: summary.get(k) for k in ("sweep", "variant", "condition", "seed", "status", "reason")},
+            "best": {"val": {spec.objective.metric: value} if value is not None else {}}}
+
+
 def trial_results(spec: SearchSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Trial name -> the objective of each of its seeds that gave a result (a pruned run gives none)."""
+    """Trial name -> the objective of each of its seeds that gave a result (a pruned run gives
+    none), from their summaries or outcomes."""
     found: dict[str, list[float]] = {}
     for summary in summaries.values():
         trial = (summary.get("condition") or {}).get(TRIAL_AXIS)

@@ -30,7 +30,7 @@ the one truth about the run.
 A search's variants are its trials x seeds (``t000_s0``, ...), and the re-evaluation of its
 best trial on fresh seeds (``best_s100``, ...); their condition is the trial. A trial's config
 node asks the study for its values (:func:`trial_config`), a re-evaluation's reads the trials'
-run records (:func:`best_config`).
+outcomes (:func:`best_config`).
 
 A spec and the family's defaults in, variants and resolved configs out; only a search's config
 nodes touch a file (its study). The Kedro side (the run's parameters, the nodes per variant)
@@ -462,7 +462,7 @@ def _with_values(defaults: dict[str, Any], family: FamilyConfig, variant: Varian
 
 
 def asked_after(variant: Variant, trials: list[Variant]) -> Variant | None:
-    """The trial run whose record trial k's config node waits for: the first seed of trial
+    """The trial run whose outcome trial k's config node waits for: the first seed of trial
     k - ``parallel``. So under any runner (Kedro's orders nodes by their inputs alone) at most
     ``parallel`` trials are asked before the results of those before them are told, and the
     sampler learns from every result but the last ``parallel - 1``."""
@@ -475,7 +475,7 @@ def asked_after(variant: Variant, trials: list[Variant]) -> Variant | None:
 def trial_config(defaults: dict[str, Any], studies: StudyStore, sweep_spec: dict[str, Any],
                  after: dict[str, Any] | None = None, *, family: Any, variant: Variant) -> dict[str, Any]:
     """Node: a trial's resolved config, with the values the study gives its trial. ``after``:
-    the record of the trial it waits for (``asked_after``), read for its order alone."""
+    the outcome of the trial it waits for (``asked_after``), read for its order alone."""
     spec, seeds, key = study_of(defaults, sweep_spec, variant.sweep, family.code_identity().digest)
     number, values = search.ask(studies, variant.sweep, key, spec, variant.trial, epochs=defaults["trainer"]["epochs"])
     return _with_values(defaults, family, variant, values,
@@ -483,16 +483,16 @@ def trial_config(defaults: dict[str, Any], studies: StudyStore, sweep_spec: dict
 
 
 def best_config(defaults: dict[str, Any], sweep_spec: dict[str, Any], *, family: Any, variant: Variant,
-                **summaries: dict[str, Any]) -> dict[str, Any]:
-    """Node: a re-evaluation's config, with the values of the best trial as its run records
-    say (read after every trial has ended). With no trial to take, the variant is not trained."""
+                **outcomes: dict[str, Any]) -> dict[str, Any]:
+    """Node: a re-evaluation's config, with the values of the best trial as the trials'
+    outcomes say (read after every trial has ended). With no trial to take, it is not trained."""
     spec, _, _ = study_of(defaults, sweep_spec, variant.sweep, code="")
-    found = search.best_trial(spec, summaries)
+    found = search.best_trial(spec, outcomes)
     if found is None:
         return {**resolve_variant_config(defaults, family=family, variant=variant),
                 SECTION: {"best_of": None, "why": f"no trial of {variant.sweep} gave a result to re-evaluate"}}
     trial, mean = found
-    values = next(s["condition"] for s in summaries.values() if (s.get("condition") or {}).get(TRIAL_AXIS) == trial)
+    values = next(o["condition"] for o in outcomes.values() if (o.get("condition") or {}).get(TRIAL_AXIS) == trial)
     values = {k: v for k, v in values.items() if k != TRIAL_AXIS}
     return _with_values(defaults, family, variant, values, {"best_of": trial, "objective": mean, "values": values})
 

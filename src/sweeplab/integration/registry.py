@@ -77,7 +77,7 @@ def variant_nodes(family: Family, variants: list[Variant]) -> list[Node]:
 
 def config_node(family: Family, variant: Variant, trials: list[Variant]) -> tuple[Callable, Any]:
     """A variant's config node and its inputs: the family's defaults, and for a search's trial
-    its study and spec; a re-evaluation's reads every trial's run record too."""
+    its study and spec; a re-evaluation's reads every trial's outcome too."""
     def bound(func: Callable) -> Callable:
         return functools.update_wrapper(functools.partial(func, family=family, variant=variant), func)
 
@@ -88,10 +88,10 @@ def config_node(family: Family, variant: Variant, trials: list[Variant]) -> tupl
     if variant.trial != sweeps.BEST:
         inputs = {"defaults": defaults, "studies": STUDIES, "sweep_spec": spec}
         if (before := sweeps.asked_after(variant, trials)) is not None:  # at most `parallel` trials in flight
-            inputs["after"] = f"{before.namespace}.summary"
+            inputs["after"] = f"{before.namespace}.outcome"
         return bound(sweeps.trial_config), inputs
     return bound(sweeps.best_config), {"defaults": defaults, "sweep_spec": spec,
-                                       **{t.name: f"{t.namespace}.summary" for t in trials}}
+                                       **{t.name: f"{t.namespace}.outcome" for t in trials}}
 
 
 def requested_sweeps(params: dict, requested: tuple[str, ...] | list[str] | None,

@@ -284,7 +284,7 @@ def comparisons_section(report: Report) -> list[str]:
                               zip(f["mean_diff"], f["diff_ci_lower"], f["diff_ci_upper"], strict=True)])
     cols = ["condition_a", "condition_b", "difference", "p_improvement", "test", "p_adjusted", "effect_size",
             "significant"]
-    lines += [markdown_table(shown[cols]), "", "Pairs without a test (a side with n < 2) are listed in comparisons.csv.",
+    lines += [markdown_table(shown[cols].rename(columns={"p_improvement": "P(A better)"})), "", "Pairs without a test (a side with n < 2) are listed in comparisons.csv.",
               ""]
     return [*lines, *failure_sensitivity(tested)]
 

@@ -456,7 +456,10 @@ def power_table(stats: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> pd
     alpha = 1 - plan.report.confidence
     columns = ["metric", "pooled_std", "seeds", "seeds_for_1sd", "seeds_for_2sd", "detectable_sd", "detectable"]
     rows = []
-    for metric in (dict.fromkeys(stats["metric"]) if "metric" in stats else ()):
+    found = dict.fromkeys(stats["metric"]) if "metric" in stats else {}
+    # the metrics the report shows: report.metrics, else the best-epoch val metrics it found
+    shown = plan.report.metrics or [m for m in found if not is_metric_column(m) and m not in SCALAR_KEYS]
+    for metric in (m for m in shown if m in found):
         per = stats[(stats["metric"] == metric) & (stats["n"] >= 2)]
         if per.empty:
             continue
