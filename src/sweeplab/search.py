@@ -357,15 +357,15 @@ def suggest(trial: Any, name: str, param: Param) -> Any:
 # trials as runs: what the train node and the re-evaluation do with the study
 
 
-def outcome(summary: Mapping[str, Any], spec: SearchSpec) -> dict[str, Any]:
+def outcome(summary: Mapping[str, Any], metric: str) -> dict[str, Any]:
     """A trial run's outcome, as it was told: its summary's identity, status and reason, and the
     objective alone. Saved as ``<sweep>.<variant>.outcome`` (no kedro-viz layer) for the nodes
     that wait on it: a trial's config node reads trial k - parallel's, the re-evaluation every
     one. Reading the summaries (model_output) into a config (models) would loop kedro-viz's
     layers back, and it would then draw none."""
-    value = summary_metrics(summary, *SHOWN).get(spec.objective.metric)
+    value = summary_metrics(summary, *SHOWN).get(metric)
     return {**{k: summary.get(k) for k in ("sweep", "variant", "condition", "seed", "status", "reason")},
-            "best": {"val": {spec.objective.metric: value} if value is not None else {}}}
+            "best": {"val": {metric: value} if value is not None else {}}}
 
 
 def trial_results(spec: SearchSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, list[float]]:

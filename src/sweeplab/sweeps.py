@@ -435,7 +435,7 @@ def resolve_variant_configs(defaults: dict[str, Any], *, family: FamilyConfig, v
 def check_space(defaults: dict[str, Any], family: FamilyConfig, sweep: str, spec: Mapping[str, Any]) -> None:
     """Every value a search may choose fits the family's config: each key's bounds and choices,
     resolved as a trial's would be (the other keys at their first bound)."""
-    checked = search.checked(sweep, spec["search"], checked_seeds(sweep, spec.get("seeds", [0])))
+    checked, _ = search_of(sweep, spec)
     corners = {key: param.corners() for key, param in checked.params.items()}
     base = {key: values[0] for key, values in corners.items()}
     probe = Variant(sweep=sweep, name="check", overrides=(), seed=0, trial="check")
@@ -445,11 +445,16 @@ def check_space(defaults: dict[str, Any], family: FamilyConfig, sweep: str, spec
             resolve_variant_config(defaults, family=family, variant=chosen)
 
 
+def search_of(sweep: str, sweep_spec: Mapping[str, Any]) -> tuple[search.SearchSpec, list[int]]:
+    """A search sweep's checked ``search:`` section and its trial seeds."""
+    seeds = checked_seeds(sweep, sweep_spec.get("seeds", [0]))
+    return search.checked(sweep, sweep_spec["search"], seeds), seeds
+
+
 def study_of(defaults: Mapping[str, Any], sweep_spec: Mapping[str, Any], sweep: str, code: str
              ) -> tuple[search.SearchSpec, list[int], str]:
     """A search's checked spec, its trial seeds, and its study's key."""
-    seeds = checked_seeds(sweep, sweep_spec.get("seeds", [0]))
-    spec = search.checked(sweep, sweep_spec["search"], seeds)
+    spec, seeds = search_of(sweep, sweep_spec)
     return spec, seeds, search.study_key(spec, defaults, seeds, code)
 
 
@@ -486,7 +491,7 @@ def best_config(defaults: dict[str, Any], sweep_spec: dict[str, Any], *, family:
                 **outcomes: dict[str, Any]) -> dict[str, Any]:
     """Node: a re-evaluation's config, with the values of the best trial as the trials'
     outcomes say (read after every trial has ended). With no trial to take, it is not trained."""
-    spec, _, _ = study_of(defaults, sweep_spec, variant.sweep, code="")
+    spec, _ = search_of(variant.sweep, sweep_spec)
     found = search.best_trial(spec, outcomes)
     if found is None:
         return {**resolve_variant_config(defaults, family=family, variant=variant),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from kedro.framework.session import KedroSession
 from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState, state_of
 from sweeplab.families import CHECKPOINT_STORE, STUDIES, Family
 from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING, has_result
-from sweeplab.search import BEST, StudyStore, find
+from sweeplab.search import BEST, VARIANT_ATTR, StudyStore
 from sweeplab.sweeps import Plan, Variant, resolve_variant_config, study_of
 from sweeplab.training.checkpoints import CheckpointSlot
 
@@ -62,6 +62,7 @@ class OpenSweep:
     plan: Plan
     params: dict[str, Any]
     catalog: Any
+    _trials: dict[str, dict[str, Any]] | None = field(default=None, repr=False)  # a search's, read once
 
     @property
     def name(self) -> str:
@@ -81,15 +82,25 @@ class OpenSweep:
         unknown = {**resolve_variant_config(defaults, family=self.family, variant=variant), "config_hash": None}
         if variant.trial == BEST:
             return unknown
-        spec, _, key = study_of(defaults, self.params[self.name], self.name, self.family.code_identity().digest)
-        studies: StudyStore = self.catalog.load(STUDIES)
-        if not studies.journal(self.name, key).exists():
+        values = self._asked().get(variant.trial)
+        if values is None:
             return unknown
-        found = find(studies.open(self.name, key, spec), variant.trial)
-        if found is None:
-            return unknown
-        chosen = dataclasses.replace(variant, overrides=tuple(found.params.items()))
+        chosen = dataclasses.replace(variant, overrides=tuple(values.items()))
         return resolve_variant_config(defaults, family=self.family, variant=chosen)
+
+    def _asked(self) -> dict[str, dict[str, Any]]:
+        """A search's trials asked so far, by name -> values: the study read once (each open
+        replays its whole journal, so once per variant grew with the square of the trials)."""
+        if self._trials is None:
+            defaults = self.params[self.family.name]
+            spec, _, key = study_of(defaults, self.params[self.name], self.name, self.family.code_identity().digest)
+            studies: StudyStore = self.catalog.load(STUDIES)
+            self._trials = {}
+            if studies.journal(self.name, key).exists():
+                for trial in studies.open(self.name, key, spec).get_trials(deepcopy=False):  # the newest wins
+                    if (name := trial.user_attrs.get(VARIANT_ATTR)) is not None:
+                        self._trials[name] = dict(trial.params)
+        return self._trials
 
     def config_hash(self, variant: Variant) -> str:
         return self.config(variant)["config_hash"]

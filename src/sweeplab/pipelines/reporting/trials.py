@@ -20,7 +20,7 @@ from sweeplab import figures, search
 from sweeplab.pipelines.reporting.stats import describe
 from sweeplab.run_records import FAILED, MISSING, SHOWN, has_result
 from sweeplab.run_records import metrics as summary_metrics
-from sweeplab.sweeps import Plan, checked_seeds
+from sweeplab.sweeps import Plan, search_of
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ TRIAL_COLUMNS = ["trial", "state", "objective", "last_value", "epochs_run", "wal
 
 
 def spec_of(spec: dict[str, Any], sweep: str) -> search.SearchSpec:
-    return search.checked(sweep, spec["search"], checked_seeds(sweep, spec.get("seeds", [0])))
+    return search_of(sweep, spec)[0]
 
 
 def _trial_state(runs: list[dict[str, Any]]) -> str:
