@@ -310,6 +310,12 @@ CASES = [
     Case("history-not-a-run-history", "history.csv: expected a run history with columns epoch and split",
          files={"data/07_model_output/ae_sweep/linear_beta1_s0/history.csv/2026-01-01T00.00.00.000Z/history.csv":
                 text("a,b\n1,2\n")}, pipeline="ae_sweep_report"),
+    Case("pinned-version-not-saved",
+         "--load-versions ae_sweep.linear_beta1_s0.summary:2026-11-22T10.00.59.874Z: no such version in "
+         "data/07_model_output/ae_sweep/linear_beta1_s0/summary.json; saved: 2026-01-01T00.00.00.000Z",
+         files={"data/07_model_output/ae_sweep/linear_beta1_s0/summary.json/2026-01-01T00.00.00.000Z/summary.json":
+                text('{"status": "completed"}')}, pipeline="ae_sweep_report",
+         args=("--load-versions=ae_sweep.linear_beta1_s0.summary:2026-11-22T10.00.59.874Z",)),
     Case("config-key-not-a-name", "events.split: key 3 is not a name", params={"events": {"split": {3: 1}}}),
     Case("infinite-machine-drift", "cnc.synthetic.machine.drift: got inf; expected a finite number",
          params={"cnc": {"synthetic": {"machine": {"drift": float("inf")}}}}),

@@ -59,6 +59,8 @@ CONTRACT = [
     Point("kedro.pipeline.transcoding:_strip_transcoding", "params: element", f"{INTEGRATION}/upstream.py"),
     Point("kedro.io.core:AbstractVersionedDataset.__init__", "text: self._version = version",
           f"{INTEGRATION}/upstream.py"),
+    Point("kedro.io.core:AbstractVersionedDataset.__init__", "text: self._filepath = filepath",
+          f"{INTEGRATION}/upstream.py"),
     # the project's datasets extend Kedro's versioned dataset the documented way
     Point("kedro.io.core:AbstractVersionedDataset._get_load_path", "params: self", "src/sweeplab/datasets/_files.py"),
     Point("kedro.io.core:AbstractVersionedDataset._get_save_path", "params: self", "src/sweeplab/datasets/_files.py"),

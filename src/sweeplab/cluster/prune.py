@@ -13,17 +13,15 @@ records; keep more versions for it. Unchanged files that were linked rather than
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from sweeplab.cluster.state import OpenSweep
+from sweeplab.integration import upstream
 from sweeplab.integration.registry import variant_nodes
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
-
-VERSION = re.compile(r"^\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{3}Z$")  # Kedro's version folder names
 
 
 @dataclass(frozen=True)
@@ -31,16 +29,6 @@ class Removal:
     dataset: str
     folder: Path
     freed: int  # bytes no other version still links to
-
-
-def versions_of(dataset: object) -> tuple[Path, list[str]] | None:
-    """A versioned file dataset's folder and its version names, oldest first; None: unversioned."""
-    filepath = getattr(dataset, "_filepath", None)
-    if getattr(dataset, "_version", None) is None or filepath is None:
-        return None
-    base = Path(str(filepath))
-    names = sorted(p.name for p in base.iterdir() if p.is_dir() and VERSION.match(p.name)) if base.is_dir() else []
-    return base, names
 
 
 def _freed(folder: Path) -> int:
@@ -53,7 +41,7 @@ def plan_prune(opened: OpenSweep, keep: int) -> list[Removal]:
     report_nodes = reporting_pipeline.create_pipeline(opened.plan).nodes
     found = {}
     for name in sorted({out for node in [*nodes, *report_nodes] for out in node.outputs}):
-        listed = versions_of(opened.catalog.get(name))
+        listed = upstream.saved_versions(opened.catalog.get(name))
         if listed is not None and listed[1]:
             found[name] = listed
 

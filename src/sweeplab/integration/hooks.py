@@ -21,7 +21,7 @@ from kedro.framework.project import pipelines
 from sweeplab import fail_fast, provenance, sweeps
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.datasets._files import LocalVersionedDataset, atomic_path
-from sweeplab.errors import SweepFailedError
+from sweeplab.errors import InputError, SweepFailedError
 from sweeplab.families import (
     CHECKPOINT_STORE,
     Family,
@@ -211,10 +211,35 @@ class InputFilesHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        check_pinned_versions(run_params.get("load_versions") or {}, pipeline, catalog)
         for name in sorted(pipeline.inputs()):
             dataset = None if name.startswith("params:") else catalog.get(name)
             if isinstance(dataset, LocalVersionedDataset) and dataset.exists():
                 dataset.load()
+
+
+class PinnedVersionError(InputError):
+    """A ``--load-versions`` pin that names no saved version."""
+
+
+def check_pinned_versions(load_versions: dict[str, str], pipeline: Any, catalog: Any) -> None:
+    """Each version pinned with ``--load-versions`` that the run reads must be saved, else one
+    line names the dataset and the versions it has, before any node runs (Kedro would stop at
+    the node that loads it, after the nodes before it). A pin of a dataset the run does not
+    read is let through: a cluster task is handed the pins of its whole submission."""
+    read = {name for node in pipeline.nodes for name in node.inputs}
+    for name, version in sorted(load_versions.items()):
+        dataset = catalog.get(name) if name in read else None
+        listed = upstream.saved_versions(dataset)
+        if listed is None:
+            continue
+        folder, saved = listed
+        if version in saved:
+            continue
+        where = os.path.relpath(folder) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder
+        has = ("no version is saved yet" if not saved else
+               f"saved: {', '.join(saved[-3:])}" + (f" (newest of {len(saved)})" if len(saved) > 3 else ""))
+        raise PinnedVersionError(f"--load-versions {name}:{version}: no such version in {where}; {has}")
 
 
 class RunVersionsHook:

@@ -12,6 +12,8 @@ point of Optuna (a trial's storage id, :func:`live_trial`).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractVersionedDataset, Version
@@ -43,6 +45,21 @@ def load_version(dataset: Any) -> Version | None:
 def pin_version(dataset: AbstractVersionedDataset, version: str) -> None:
     """Load and save ``dataset`` at ``version``, as ``--load-versions`` would have."""
     dataset._version = Version(load=version, save=version)  # noqa: SLF001
+
+
+VERSION = re.compile(r"^\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{3}Z$")  # Kedro's version folder names
+
+
+def saved_versions(dataset: Any) -> tuple[Path, list[str]] | None:
+    """A versioned file dataset's folder and the versions saved in it, oldest first; None: not
+    versioned. Kedro keeps a versioned dataset's path in ``_filepath``, for its own datasets and
+    kedro-datasets' alike."""
+    filepath = getattr(dataset, "_filepath", None)
+    if load_version(dataset) is None or filepath is None:
+        return None
+    base = Path(str(filepath))
+    names = sorted(p.name for p in base.iterdir() if p.is_dir() and VERSION.match(p.name)) if base.is_dir() else []
+    return base, names
 
 
 def strip_transcoding(name: str) -> str:
