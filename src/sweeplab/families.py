@@ -33,6 +33,7 @@ from sweeplab.code_identity import CodeIdentity, SourceTree
 from sweeplab.config import ConfigError, from_dict
 from sweeplab.errors import DataFileError
 from sweeplab.figures import plot_history
+from sweeplab.pipelines import node_function
 from sweeplab.run_records import CODE_KEPT, KEEP
 from sweeplab.training import CheckpointSlot, CheckpointStore, evaluate, train
 from sweeplab.training.loop import (
@@ -103,7 +104,7 @@ class Family:
         """One variant's nodes; ``config`` comes from the sweep's resolve node. A search's
         trials (``searched_by``: the sweep) also read the study and the sweep's spec."""
         func = train_trial if searched_by else train_variant
-        train = functools.update_wrapper(functools.partial(func, family=self), func)
+        train = node_function(func, family=self)
         study = [STUDIES, f"params:{searched_by}"] if searched_by else []
         trains = Node(train, ["config", self.inputs, CHECKPOINT_STORE, *study],
                       [*RUN_RECORD, *(["outcome"] if searched_by else [])], name=self.train_node or f"train_{self.name}",

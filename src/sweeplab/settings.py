@@ -27,6 +27,10 @@ HOOKS = (SweepConfigHook(), ProvenanceHook(), CodeChangeHook(), InputFilesHook()
          FailedVariantsHook(), FailFastHook(), MlflowHook(), TensorBoardHook(), WandbHook(),
          DevicesHook())
 
+# kedro-viz's run hooks (dataset statistics, run events) serve only a sequential run and fail in
+# ParallelRunner's workers, a warning per saved dataset; `kedro viz` draws the lineage without them
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+
 # routine log lines at DEBUG, none that grows with the sweep (sweeplab.integration.logs)
 logs.install()
 

@@ -31,6 +31,7 @@ from sweeplab.families import STUDIES, Family
 from sweeplab.integration import session, upstream, viz
 from sweeplab.integration.tracking import SECTION as TRACKING
 from sweeplab.integration.tracking import TrackingConfig
+from sweeplab.pipelines import node_function
 from sweeplab.pipelines.reporting import pipeline as reporting_pipeline
 from sweeplab.sweeps import Plan, Variant
 
@@ -79,7 +80,7 @@ def config_node(family: Family, variant: Variant, trials: list[Variant]) -> tupl
     """A variant's config node and its inputs: the family's defaults, and for a search's trial
     its study and spec; a re-evaluation's reads every trial's outcome too."""
     def bound(func: Callable) -> Callable:
-        return functools.update_wrapper(functools.partial(func, family=family, variant=variant), func)
+        return node_function(func, family=family, variant=variant)
 
     defaults = f"params:{family.name}"
     if variant.trial is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from kedro.pipeline import Node, Pipeline
 
+from sweeplab.pipelines import node_function
 from sweeplab.pipelines.reporting import nodes
 from sweeplab.sweeps import Plan
 
@@ -18,7 +19,7 @@ from sweeplab.sweeps import Plan
 def _planned(func: Callable, plan: Plan) -> Callable:
     """A node function told its sweep as planned (its name for messages, its axes and
     variants); it pickles for ParallelRunner."""
-    return functools.update_wrapper(functools.partial(func, sweep=plan), func)
+    return node_function(func, sweep=plan)
 
 
 def create_pipeline(plan: Plan) -> Pipeline:
