@@ -57,7 +57,7 @@ def test_packaged_project_runs_from_an_empty_directory(tmp_path):
     # the wheel's own `sweeplab` command writes the cluster jobs, with the templates it ships
     out = run([str(venv / "bin" / "sweeplab"), "submit", "ae_sweep", f"--conf-source={conf}", f"--params={TINY}",
                "--dry-run"], node).stdout
-    assert "all 2 variants have a completed record; nothing to submit." in out
+    assert "all 2 variants have a completed record; nothing to submit" in out
     out = run([str(venv / "bin" / "sweeplab"), "submit", "ae_sweep", f"--conf-source={conf}",
                f"--params={TINY},ae_sweep.seeds=0 1", "--dry-run"], node).stdout
     assert "4 variants, 2 completed, 2 to run" in out and f"--conf-source={conf}" in out

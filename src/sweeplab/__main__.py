@@ -1,8 +1,8 @@
 """The ``sweeplab`` command.
 
-``sweeplab submit|status|cancel|prune <sweep>`` puts a sweep on a cluster (``sweeplab.cluster``); anything
-else runs the packaged project, as ``python -m sweeplab --conf-source=conf-sweeplab.tar.gz ...``
-always has.
+``sweeplab submit|status|cancel|prune <sweep>`` puts a sweep on a cluster (``sweeplab.cluster``);
+``sweeplab --help`` lists those commands. Anything else (or ``sweeplab run ...``) runs the
+packaged project, as ``python -m sweeplab --conf-source=conf-sweeplab.tar.gz ...`` always has.
 """
 
 import os
@@ -16,7 +16,11 @@ CLUSTER_COMMANDS = {"submit", "status", "cancel", "prune", "follow-up"}
 def main(*args: Any, **kwargs: Any) -> Any:
     package = Path(__file__).parent
     argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
-    if argv[:1] and argv[0] in CLUSTER_COMMANDS:
+    overview = argv in (["--help"], ["-h"])  # every command; `sweeplab run --help`: the run's options
+    if argv[:1] == ["run"]:  # the run, named
+        argv = argv[1:]
+        args = (argv, *args[1:])
+    if overview or (argv[:1] and argv[0] in CLUSTER_COMMANDS):
         # before Kedro is imported: its logging setup would print to the command's output
         os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(package / "cluster" / "templates" / "quiet.yml"))
         from sweeplab.cluster.cli import main as cluster_main  # noqa: PLC0415

@@ -20,6 +20,7 @@ from sweeplab.cluster.cli import cluster
 from sweeplab.cluster.schedulers import JOB_KEYS, array_tasks, format_time, parse_time
 from sweeplab.cluster.state import open_sweep
 from sweeplab.datasets.run_records import RunSummaryDataset
+from tests.conftest import REPO
 
 PARAMS = "events.synthetic.n_events=2000,ae.trainer.epochs=1,ae_sweep.grid.model.latent_space=[none,vq]," \
          "ae_sweep.grid.loss.globals_beta=1,ae_sweep.grid.trainer.lr=1e-3 1e30"
@@ -301,13 +302,29 @@ def test_nothing_to_submit_when_every_variant_completed(project, tmp_path):
         save_summary(opened, variant, "completed")
     code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}")
     assert code == 0 and "all 4 variants have a completed record; nothing to submit" in out
+    assert "--all --dry-run shows the job scripts" in out
     assert sbatch_calls(tmp_path) == [] and not (project / "data/09_jobs").exists()
+
+    code, out = sweeplab("submit", "ae_sweep", f"--params={PARAMS}", "--all", "--dry-run")
+    assert code == 0 and "4 variants, 4 completed, 4 to run" in out and "# ---- train:" in out, out
+    assert (only_folder(project) / "variants.txt").read_text().split() == VARIANTS
+    assert sbatch_calls(tmp_path) == []
 
 
 def test_the_sweeplab_command_knows_every_cluster_command():
     from sweeplab.__main__ import CLUSTER_COMMANDS  # noqa: PLC0415
 
     assert set(cluster.commands) == CLUSTER_COMMANDS
+
+
+def test_sweeplab_help_lists_every_command_and_run_help_the_runs_options():
+    shown = subprocess.run([sys.executable, "-m", "sweeplab", "--help"], capture_output=True, text=True, check=True)
+    listed = {line.split()[0] for line in shown.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == {name for name, command in cluster.commands.items() if not command.hidden}
+    assert "sweeplab run [OPTIONS]" in shown.stdout
+    run = subprocess.run([sys.executable, "-m", "sweeplab", "run", "--help"], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert "--pipelines" in run.stdout and "--load-versions" in run.stdout
 
 
 def queue(tmp_path: Path, *rows: str) -> None:

@@ -40,9 +40,16 @@ def _open(sweep: str, env: str | None, conf_source: str | None, params: str) -> 
     return open_sweep(sweep, env=env, conf_source=conf_source, params=parse_overrides(params))
 
 
-@click.group(name="sweeplab")
+@click.group(name="sweeplab", context_settings={"help_option_names": ["--help", "-h"]})
 def cluster() -> None:
-    """A sweep on a batch cluster: submit it, follow it, prune it."""
+    """Sweeplab's commands.
+
+    \b
+    sweeplab run [OPTIONS]   run the project's pipelines, as `kedro run` does (the
+                             word `run` may be left out); `sweeplab run --help` lists
+                             its options
+    sweeplab COMMAND SWEEP   put a sweep on a batch cluster, follow it, prune it
+                             (below); `sweeplab COMMAND --help` for each"""
 
 
 @cluster.command()
@@ -69,12 +76,15 @@ def cluster() -> None:
                    "this many times; it continues from its checkpoint. Never one that failed in Python.")
 @click.option("--retry-time-factor", type=float, default=1.0, show_default=True,
               help="Each retry's time limit is --time times this, per retry so far (needs --time).")
+@click.option("--all", "every_variant", is_flag=True,
+              help="Every variant, those with a completed record too (they restore it unless their config or "
+                   "code changed); with --dry-run, the job scripts of a finished sweep.")
 @click.option("--dry-run", is_flag=True, help="Write and print the job scripts; submit nothing.")
 def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jobs_dir: str, scheduler: str,
            partition: str | None, time_limit: str | None, mem: str | None, cpus_per_task: int | None,
            gpus_per_task: int | None, prep_spec: str, report_spec: str, account: str | None,
            max_parallel: int | None, extra: tuple[str, ...], retries: int, retry_time_factor: float,
-           dry_run: bool) -> None:
+           every_variant: bool, dry_run: bool) -> None:
     """Submit SWEEP: data prep, one array task per variant without a completed record, the report.
 
     The resource options size the variants' tasks; the prep and report jobs ask for what
@@ -91,10 +101,12 @@ def submit(sweep: str, env: str | None, conf_source: str | None, params: str, jo
     chosen = SCHEDULERS[scheduler]
     prepared = sub.prepare(opened, states, scheduler=chosen, res=res, jobs_dir=Path(jobs_dir),
                            options=sub.run_options(env, conf_source, params), max_parallel=max_parallel,
-                           dry_run=dry_run, retries=sub.Retries(retries, retry_time_factor))
+                           dry_run=dry_run, retries=sub.Retries(retries, retry_time_factor),
+                           every_variant=every_variant)
     total = len(opened.variants)
     if not prepared.to_run:
-        click.echo(f"{sweep}: all {total} variants have a completed record; nothing to submit.")
+        click.echo(f"{sweep}: all {total} variants have a completed record; nothing to submit "
+                   "(--all --dry-run shows the job scripts).")
         return
     click.echo(f"{sweep}: {total} variants, {len(prepared.completed)} completed, {len(prepared.to_run)} to run; "
                f"job scripts in {prepared.folder}")

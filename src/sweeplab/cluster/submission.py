@@ -158,11 +158,12 @@ def write_arrays(folder: Path, names: tuple[str, str], variants: list[str], sche
 
 def prepare(opened: OpenSweep, states: list[VariantState], *, scheduler: Scheduler, res: dict[str, Resources],
             jobs_dir: Path, options: list[str], max_parallel: int | None, dry_run: bool,
-            retries: Retries = Retries()) -> Submission:
-    """Write the submission folder for every variant without a completed record; ``res``
-    holds each job's resources (``prep``, ``train``, ``report``)."""
+            retries: Retries = Retries(), every_variant: bool = False) -> Submission:
+    """Write the submission folder for every variant without a completed record (``every_variant``:
+    for all of them; a completed one then restores its record); ``res`` holds each job's
+    resources (``prep``, ``train``, ``report``)."""
     retries.check(res["train"])
-    to_run = [s.variant for s in states if s.state != COMPLETED]
+    to_run = [s.variant for s in states if every_variant or s.state != COMPLETED]
     completed = [s.variant for s in states if s.state == COMPLETED]
     folder = Path(jobs_dir).resolve() / opened.name / generate_timestamp()
     submission = Submission(folder, to_run, completed)
