@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from sweeplab.run_records import THROUGHPUT
 
@@ -310,6 +310,9 @@ def plot_conditions(stats: pd.DataFrame, metrics: list[str], labels: list[str], 
         ax.plot(rows["mean"][done & ~has_ci], y[done & ~has_ci], "o", mfc="white", color="tab:blue")
         ax.set_title(metric, fontsize=9)
         ax.locator_params(axis="x", nbins=4)
+        if log_scale(rows["mean"][done]):  # means spanning decades: linear would put the small ones on 0
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow panel: decades only
         ax.grid(axis="y", color="0.9")
     grid[0, 0].set_yticks(y, names)
     grid[0, 0].invert_yaxis()

@@ -147,6 +147,8 @@ def test_a_metric_spanning_a_decade_gets_a_log_axis():
     assert {ax.get_yscale() for ax in fig.axes if ax.get_visible()} == {"log"}, "0.013 to 1.0: 77-fold"
     curves = FIGURES["ae/validation_curves.png"]
     assert "log" in {ax.get_yscale() for ax in curves.axes}
+    conditions = {ax.get_title(): ax.get_xscale() for ax in FIGURES["named/conditions.png"].axes if ax.get_visible()}
+    assert conditions["rec_tokens"] == "log", conditions
 
 
 def test_single_runs_are_explained_once_in_the_legend():
