@@ -61,6 +61,7 @@ class Cluster:
         self.conf = root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         self.pids: list[int] = []
+        self.started_munged = False
 
     def start(self, timeout: float = 60) -> None:
         for sub in ("state", "spool", "munge"):
@@ -70,7 +71,9 @@ class Cluster:
         if not key.exists():
             subprocess.run(["mungekey", "--create"], check=True)
         Path("/run/munge").mkdir(parents=True, exist_ok=True)
-        subprocess.run(["munged", "--force"], check=False)  # already running: fine
+        self.started_munged = not munged_running()  # one the machine runs stays; ours is stopped after
+        if self.started_munged:
+            subprocess.run(["munged", "--force"], check=True)
         self._daemon(["slurmctld", "-D", "-f", str(self.conf)])
         self._daemon(["slurmd", "-D", "-N", "localhost", "-f", str(self.conf)])
         deadline = time.monotonic() + timeout
@@ -127,3 +130,14 @@ class Cluster:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+        if self.started_munged:
+            subprocess.run(["munged", "--stop"], check=False, capture_output=True)
+
+
+def munged_running() -> bool:
+    """Whether a munge daemon holds the default pid file (``munged --help``: /run/munge/munged.pid)."""
+    try:
+        os.kill(int(Path("/run/munge/munged.pid").read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
