@@ -160,7 +160,9 @@ def test_cli_params_change_the_grid_and_a_failed_variant_fails_the_command(kedro
     assert report.returncode == 0, report.stderr[-2000:]
     assert "train_autoencoder" not in report.stdout + report.stderr, "the report trains nothing"
     last = (kedro_project / "info.log").read_text().strip().splitlines()[-1]  # the run's last line: where to look
-    path = kedro_project / last.split("Report: ", 1)[1]
+    shown = last.split("Report: ", 1)[1]
+    assert shown.startswith("data/08_reporting/ae_sweep/report/"), "relative to where the run started"
+    path = kedro_project / shown
     assert path == latest(kedro_project, "data/08_reporting/ae_sweep/report") / "report.md" and path.is_file()
 
 

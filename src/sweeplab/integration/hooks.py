@@ -236,10 +236,15 @@ def check_pinned_versions(load_versions: dict[str, str], pipeline: Any, catalog:
         folder, saved = listed
         if version in saved:
             continue
-        where = os.path.relpath(folder) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder
+        where = shown_path(folder)
         has = ("no version is saved yet" if not saved else
                f"saved: {', '.join(saved[-3:])}" + (f" (newest of {len(saved)})" if len(saved) > 3 else ""))
         raise PinnedVersionError(f"--load-versions {name}:{version}: no such version in {where}; {has}")
+
+
+def shown_path(path: Path) -> Path:
+    """``path`` as a user would type it from where the run started: relative below there."""
+    return path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
 
 
 class RunVersionsHook:
@@ -298,7 +303,7 @@ class FailedVariantsHook:
                 if summary.get("status") == FAILED:
                     failed.append(f"{name.removesuffix('.summary')}: {summary.get('reason')}")
         for name in sorted(o for o in pipeline.all_outputs() if o.endswith(REPORT)):
-            logger.info("Report: %s", catalog.get(name).load_path() / "report.md")
+            logger.info("Report: %s", shown_path(catalog.get(name).load_path() / "report.md"))
         if failed:
             raise SweepFailedError(f"{len(failed)} variant(s) failed; see the sweep report.\n  " + "\n  ".join(failed))
 
