@@ -7,6 +7,7 @@ legend entries, annotations, cell labels), recorded while it draws them.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from sweeplab import figures
 from sweeplab.pipelines.reporting import tables
 from sweeplab.pipelines.reporting.config import layout
 from sweeplab.pipelines.reporting.report_figures import report_figures
-from tests.conftest import planned
+from tests.conftest import REPO, planned
 
 TOLERANCE = 1.0  # pixels: antialiasing at an edge is not a clipped label
 
@@ -156,3 +157,9 @@ def test_single_runs_are_explained_once_in_the_legend():
     texts = [t.get_text() for t in fig.findobj(Text)]
     assert texts.count("hollow: n=1, no interval") == 1
     assert not [t for t in texts if "no CI" in t], "no label per point"
+
+
+def test_the_notebook_names_only_figures_the_report_draws():
+    text = (REPO / "notebooks/explore_sweep.ipynb").read_text()
+    named = set(re.findall(r"`(\w+\.png)`", text))
+    assert named and named <= {name.rsplit("/", 1)[-1] for name in FIGURES}, named
