@@ -230,16 +230,12 @@ def check_pinned_versions(load_versions: dict[str, str], pipeline: Any, catalog:
     read = {name for node in pipeline.nodes for name in node.inputs}
     for name, version in sorted(load_versions.items()):
         dataset = catalog.get(name) if name in read else None
-        listed = upstream.saved_versions(dataset)
-        if listed is None:
+        if upstream.load_version(dataset) is None or dataset.exists():
             continue
-        folder, saved = listed
-        if version in saved:
-            continue
-        where = shown_path(folder)
-        has = ("no version is saved yet" if not saved else
+        folder, saved = upstream.saved_versions(dataset) or (Path(name), [])
+        has = ("no version is saved there" if not saved else
                f"saved: {', '.join(saved[-3:])}" + (f" (newest of {len(saved)})" if len(saved) > 3 else ""))
-        raise PinnedVersionError(f"--load-versions {name}:{version}: no such version in {where}; {has}")
+        raise PinnedVersionError(f"--load-versions {name}:{version}: no such version in {shown_path(folder)}; {has}")
 
 
 def shown_path(path: Path) -> Path:
