@@ -310,10 +310,9 @@ def study_key(spec: SearchSpec, defaults: Mapping[str, Any], seeds: list[int], c
     return config_hash({"search": spec.identity(), "defaults": defaults, "seeds": seeds, "code": code})
 
 
-def find(study: optuna.Study, trial: str) -> Any:
-    """The newest Optuna trial of this trial name, or None."""
-    found = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(VARIANT_ATTR) == trial]
-    return found[-1] if found else None
+def newest_trials(study: optuna.Study) -> dict[str, Any]:
+    """Trial name -> its newest Optuna trial (a failed trial's retry is newer than it)."""
+    return {t.user_attrs[VARIANT_ATTR]: t for t in study.get_trials(deepcopy=False) if VARIANT_ATTR in t.user_attrs}
 
 
 def ask(store: StudyStore, sweep: str, key: str, spec: SearchSpec, trial: str, *, epochs: int
@@ -327,7 +326,7 @@ def ask(store: StudyStore, sweep: str, key: str, spec: SearchSpec, trial: str, *
     lock.acquire()  # waits; a lock left by a killed process is broken after 30 s
     try:
         study = store.open(sweep, key, spec, epochs=epochs)
-        found = find(study, trial)
+        found = newest_trials(study).get(trial)
         if found is not None and found.state != optuna.trial.TrialState.FAIL:
             return found.number, dict(found.params)
         # seeded by how many trials exist: a restarted process does not repeat the first values

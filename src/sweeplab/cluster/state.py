@@ -37,7 +37,7 @@ from kedro.framework.session import KedroSession
 from sweeplab.cluster.schedulers import ACTIVE, SCHEDULERS, WAITING, TaskState, state_of
 from sweeplab.families import CHECKPOINT_STORE, STUDIES, Family
 from sweeplab.run_records import COMPLETED, FAILED, KEEP, MISSING, has_result
-from sweeplab.search import BEST, VARIANT_ATTR, StudyStore
+from sweeplab.search import BEST, StudyStore, newest_trials
 from sweeplab.sweeps import Plan, Variant, resolve_variant_config, study_of
 from sweeplab.training.checkpoints import CheckpointSlot
 
@@ -95,11 +95,8 @@ class OpenSweep:
             defaults = self.params[self.family.name]
             spec, _, key = study_of(defaults, self.params[self.name], self.name, self.family.code_identity().digest)
             studies: StudyStore = self.catalog.load(STUDIES)
-            self._trials = {}
-            if studies.journal(self.name, key).exists():
-                for trial in studies.open(self.name, key, spec).get_trials(deepcopy=False):  # the newest wins
-                    if (name := trial.user_attrs.get(VARIANT_ATTR)) is not None:
-                        self._trials[name] = dict(trial.params)
+            found = newest_trials(studies.open(self.name, key, spec)) if studies.journal(self.name, key).exists() else {}
+            self._trials = {name: dict(trial.params) for name, trial in found.items()}
         return self._trials
 
     def config_hash(self, variant: Variant) -> str:

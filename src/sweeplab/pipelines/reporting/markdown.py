@@ -31,7 +31,7 @@ from sweeplab.pipelines.reporting.tables import (
     shown_metrics,
 )
 from sweeplab.run_records import COMPLETED, FAILED, MISSING, NO_RESULT, stopped_by_rule
-from sweeplab.sweeps import Plan
+from sweeplab.sweeps import Plan, search_of
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -160,7 +160,7 @@ def search_section(report: Report) -> list[str]:
     found = report.outputs.get("search")
     if found is None:
         return []
-    spec = trials.spec_of(report.spec, report.sweep.name)
+    spec, _ = search_of(report.sweep.name, report.spec)
     metric, direction = spec.objective.metric, spec.objective.direction
     counts = {state: int((found["state"] == state).sum()) for state in trials.STATES}
     seeds = report.spec.get("seeds", [0])

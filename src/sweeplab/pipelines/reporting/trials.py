@@ -29,10 +29,6 @@ MIN_FOR_IMPORTANCE = 8  # completed trials below which importances say little, a
 TRIAL_COLUMNS = ["trial", "state", "objective", "last_value", "epochs_run", "wall_s", "reason"]
 
 
-def spec_of(spec: dict[str, Any], sweep: str) -> search.SearchSpec:
-    return search_of(sweep, spec)[0]
-
-
 def _trial_state(runs: list[dict[str, Any]]) -> str:
     statuses = [r.get("status", MISSING) for r in runs]
     if search.PRUNED in statuses:
@@ -47,7 +43,7 @@ def search_trials(spec: dict[str, Any], *, sweep: Plan, **summaries: dict[str, A
     was, completed if any gave a result, else failed or missing), the objective (mean of its
     seeds' best-epoch values), the last value a pruned trial reported, epochs and time spent,
     and its values (one column per key of the space)."""
-    searched = spec_of(spec, sweep.name)
+    searched, _ = search_of(sweep.name, spec)
     metric, prune_metric = searched.objective.metric, searched.prune_metric
     by_trial: dict[str, list[dict[str, Any]]] = {}
     for variant in sweep.variants:
@@ -76,7 +72,7 @@ def search_trials(spec: dict[str, Any], *, sweep: Plan, **summaries: dict[str, A
 
 def plot_search(trials: pd.DataFrame, spec: dict[str, Any], *, sweep: Plan) -> dict[str, bytes]:
     """The search's history figure, as PNG by file name."""
-    searched = spec_of(spec, sweep.name)
+    searched, _ = search_of(sweep.name, spec)
     fig = figures.plot_search_history(trials, searched.objective.metric, searched.objective.direction)
     return {"search_history.png": figures.png(fig)}
 
